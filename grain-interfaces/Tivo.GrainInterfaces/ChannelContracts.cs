@@ -1,0 +1,77 @@
+using System.Collections.Immutable;
+
+namespace Tivo.GrainInterfaces;
+
+/// <summary>
+/// One channel's cache and single-flight gateway to the store. Key: the channel name.
+/// Called by <see cref="IPlaybackGrain"/> activations (chunks, histograms) and by the gateway's
+/// HTTP routes (histograms).
+/// </summary>
+[Alias("tivo.IChannelGrain")]
+public interface IChannelGrain : IGrainWithStringKey
+{
+    /// <summary>Returns chunk <paramref name="chunkIndex"/>: the events of Unix seconds
+    /// <c>[index × ChunkSeconds, (index + 1) × ChunkSeconds)</c>, from cache or one shared store query.</summary>
+    [Alias("GetChunk")]
+    Task<ChannelChunk> GetChunk(long chunkIndex);
+
+    /// <summary>Per-second event counts of <c>[fromSecond, toSecond)</c> (Unix seconds), nonzero seconds only.</summary>
+    [Alias("GetHistogram")]
+    Task<ImmutableArray<HistogramBin>> GetHistogram(long fromSecond, long toSecond);
+
+    /// <summary>Counters for tests, the benchmark and operators.</summary>
+    [Alias("GetCacheStats")]
+    Task<ChannelCacheStats> GetCacheStats();
+}
+
+/// <summary>Lists channels with their extents. A stateless worker: every silo answers locally.</summary>
+[Alias("tivo.ICatalogGrain")]
+public interface ICatalogGrain : IGrainWithIntegerKey
+{
+    /// <summary>Every channel of the store with its extent, ordered by name.</summary>
+    [Alias("ListChannels")]
+    Task<ImmutableArray<ChannelSummary>> ListChannels();
+}
+
+/// <summary>A second-aligned slice of a channel, shared read-only between sessions.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.ChannelChunk")]
+public sealed record ChannelChunk(
+    [property: Id(0)] string Channel,
+    [property: Id(1)] long ChunkIndex,
+    [property: Id(2)] long StartTicks,
+    [property: Id(3)] long EndTicks,
+    [property: Id(4)] ImmutableArray<ChunkEvent> Events,
+    [property: Id(5)] long SizeBytes);
+
+/// <summary>One event of a chunk: UTC ticks and the stored payload as raw JSON text.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.ChunkEvent")]
+public readonly record struct ChunkEvent([property: Id(0)] long Ticks, [property: Id(1)] string Data);
+
+/// <summary>The count of events in one Unix second.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.HistogramBin")]
+public readonly record struct HistogramBin([property: Id(0)] long Second, [property: Id(1)] int Count);
+
+/// <summary>A channel and its extent (UTC ticks of its first and last event).</summary>
+[GenerateSerializer, Immutable, Alias("tivo.ChannelSummary")]
+public sealed record ChannelSummary(
+    [property: Id(0)] string Name,
+    [property: Id(1)] long FirstTicks,
+    [property: Id(2)] long LastTicks,
+    [property: Id(3)] long Count);
+
+/// <summary>Cache counters of one channel: store queries issued, hits, misses and what is cached.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.ChannelCacheStats")]
+public sealed record ChannelCacheStats(
+    [property: Id(0)] long StoreQueries,
+    [property: Id(1)] long Hits,
+    [property: Id(2)] long Misses,
+    [property: Id(3)] long SharedWaits);
+
+/// <summary>The store failed or could not be reached; the gateway reports it as <c>store_unavailable</c>.</summary>
+[GenerateSerializer, Alias("tivo.StoreUnavailableGrainException")]
+public sealed class StoreUnavailableGrainException : Exception
+{
+    public StoreUnavailableGrainException() { }
+    public StoreUnavailableGrainException(string message) : base(message) { }
+    public StoreUnavailableGrainException(string message, Exception inner) : base(message, inner) { }
+}

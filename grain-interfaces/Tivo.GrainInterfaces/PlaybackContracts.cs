@@ -1,0 +1,172 @@
+using System.Collections.Immutable;
+using Orleans.Concurrency;
+
+namespace Tivo.GrainInterfaces;
+
+/// <summary>
+/// One playback session: its dilated clock, window, pacing, loop and participants. Key: the session id.
+/// The gateway calls it once per control message; pushes go back through <see cref="IPlaybackObserver"/>.
+/// </summary>
+[Alias("tivo.IPlaybackGrain")]
+public interface IPlaybackGrain : IGrainWithStringKey
+{
+    /// <summary>Adds (or renews) a participant. Participants that stop renewing expire.</summary>
+    [Alias("Join")]
+    Task<JoinResult> Join(string participantId, IPlaybackObserver observer, ImmutableArray<string> channels);
+
+    /// <summary>Removes a participant; the session stops when the last one leaves.</summary>
+    [Alias("Leave")]
+    Task Leave(string participantId);
+
+    /// <summary>Starts playing a window (replacing whatever played before).</summary>
+    [Alias("Play")]
+    Task<ControlResult> Play(PlayRequest request);
+
+    /// <summary>Freezes the clock; events not yet due are held back.</summary>
+    [Alias("Pause")]
+    Task<ControlResult> Pause();
+
+    /// <summary>Restarts the clock from where it was paused.</summary>
+    [Alias("Resume")]
+    Task<ControlResult> Resume();
+
+    /// <summary>Moves the playhead to <paramref name="toTicks"/> (inside the window), keeping the play/pause status.</summary>
+    [Alias("Seek")]
+    Task<ControlResult> Seek(long toTicks);
+
+    /// <summary>Changes the speed factor from now on.</summary>
+    [Alias("SetSpeed")]
+    Task<ControlResult> SetSpeed(double speed);
+
+    /// <summary>Stops playback; the playhead returns to the window start.</summary>
+    [Alias("Stop")]
+    Task<ControlResult> Stop();
+
+    /// <summary>The session's state now.</summary>
+    [Alias("GetState")]
+    Task<SessionState> GetState();
+}
+
+/// <summary>Receives a session's pushes. Implemented by the gateway, one per connection.</summary>
+[Alias("tivo.IPlaybackObserver")]
+public interface IPlaybackObserver : IGrainObserver
+{
+    /// <summary>Events and signals handed on ahead of their release time, in emission order.</summary>
+    [OneWay]
+    [Alias("OnBatch")]
+    Task OnBatch(PlaybackBatch batch);
+}
+
+/// <summary>What a <c>play</c> asks for. Times are UTC ticks; null start/end mean the channels' extent.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.PlayRequest")]
+public sealed record PlayRequest(
+    [property: Id(0)] ImmutableArray<string> Channels,
+    [property: Id(1)] long? StartTicks,
+    [property: Id(2)] long? EndTicks,
+    [property: Id(3)] double Speed,
+    [property: Id(4)] bool Loop,
+    [property: Id(5)] double? DurationSeconds,
+    [property: Id(6)] double? Rate,
+    [property: Id(7)] double? MaxGapSeconds);
+
+/// <summary>A session's state as reported in <c>state</c> messages.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.SessionState")]
+public sealed record SessionState(
+    [property: Id(0)] string Status,
+    [property: Id(1)] long? PlayheadTicks,
+    [property: Id(2)] double Speed,
+    [property: Id(3)] double AchievedSpeed,
+    [property: Id(4)] bool Loop,
+    [property: Id(5)] long? WindowStartTicks,
+    [property: Id(6)] long? WindowEndTicks,
+    [property: Id(7)] int Iteration,
+    [property: Id(8)] ImmutableArray<string> Channels,
+    [property: Id(9)] double? DurationSeconds,
+    [property: Id(10)] double? Rate,
+    [property: Id(11)] double? MaxGapSeconds);
+
+/// <summary>The answer to a control: success with the new state, or an error code and an actionable message.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.ControlResult")]
+public sealed record ControlResult(
+    [property: Id(0)] string? ErrorCode,
+    [property: Id(1)] string? ErrorMessage,
+    [property: Id(2)] SessionState? State)
+{
+    public bool Ok => ErrorCode is null;
+
+    public static ControlResult Success(SessionState state) => new(null, null, state);
+
+    public static ControlResult Fail(string code, string message) => new(code, message, null);
+}
+
+/// <summary>The answer to a join.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.JoinResult")]
+public sealed record JoinResult([property: Id(0)] SessionState State, [property: Id(1)] string Role);
+
+/// <summary>
+/// A batch of pushes. <see cref="Epoch"/> increases at every control; when a batch of a newer epoch
+/// arrives, the receiver drops queued items of older epochs released after <see cref="CutoffTicks"/>.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("tivo.PlaybackBatch")]
+public sealed record PlaybackBatch(
+    [property: Id(0)] long Epoch,
+    [property: Id(1)] long CutoffTicks,
+    [property: Id(2)] ImmutableArray<SessionEvent> Events,
+    [property: Id(3)] ImmutableArray<SessionSignal> Signals);
+
+/// <summary>An event with its session sequence number and due wall time (UTC ticks).</summary>
+[GenerateSerializer, Immutable, Alias("tivo.SessionEvent")]
+public sealed record SessionEvent(
+    [property: Id(0)] string Channel,
+    [property: Id(1)] long Ticks,
+    [property: Id(2)] long Seq,
+    [property: Id(3)] long DueTicks,
+    [property: Id(4)] long Order,
+    [property: Id(5)] string Data);
+
+/// <summary>What a <see cref="SessionSignal"/> carries.</summary>
+public enum SignalKind
+{
+    State = 0,
+    Clock = 1,
+    Loop = 2,
+    Error = 3,
+}
+
+/// <summary>A non-event push (state, clock, loop or error) with the wall time it is released at.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.SessionSignal")]
+public sealed record SessionSignal(
+    [property: Id(0)] SignalKind Kind,
+    [property: Id(1)] long ReleaseTicks,
+    [property: Id(2)] long Order,
+    [property: Id(3)] SessionState? State,
+    [property: Id(4)] long PlayheadTicks,
+    [property: Id(5)] double Speed,
+    [property: Id(6)] int Iteration,
+    [property: Id(7)] string? ErrorCode,
+    [property: Id(8)] string? Message);
+
+/// <summary>Error codes of wire protocol v1.</summary>
+public static class ErrorCodes
+{
+    public const string BadRequest = "bad_request";
+    public const string UnknownChannel = "unknown_channel";
+    public const string Unauthorized = "unauthorized";
+    public const string Forbidden = "forbidden";
+    public const string TooLarge = "too_large";
+    public const string RateLimited = "rate_limited";
+    public const string StoreUnavailable = "store_unavailable";
+    public const string SlowConsumer = "slow_consumer";
+    public const string Internal = "internal";
+}
+
+/// <summary>Session status names as they appear on the wire.</summary>
+public static class SessionStatus
+{
+    public const string Idle = "idle";
+    public const string Playing = "playing";
+    public const string Paused = "paused";
+    public const string Stopped = "stopped";
+    public const string Ended = "ended";
+    public const string Buffering = "buffering";
+}

@@ -1,0 +1,102 @@
+using Microsoft.Extensions.Options;
+
+namespace Tivo.Grains;
+
+/// <summary>How sessions hand events on, bound from <c>Tivo:Playback</c>.</summary>
+public sealed class PlaybackOptions
+{
+    public const string SectionName = "Tivo:Playback";
+
+    /// <summary>Period of the session's grain timer. Events are handed on ahead of due, so this sets
+    /// the batch size and the CPU cost, not the delivery precision.</summary>
+    public TimeSpan TickInterval { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>How far ahead of due events are handed to the gateway, which releases them on time.
+    /// Must exceed <see cref="TickInterval"/>.</summary>
+    public TimeSpan Lookahead { get; set; } = TimeSpan.FromMilliseconds(150);
+
+    /// <summary>A control (pause, seek, speed) takes effect this long after it arrives, so that events
+    /// already handed on and due before that instant are still delivered, and none after it.</summary>
+    public TimeSpan ControlLeadTime { get; set; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Interval of <c>clock</c> messages while playing.</summary>
+    public TimeSpan ClockInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Wall time of playback to keep loaded ahead of the playhead.</summary>
+    public TimeSpan ReadAhead { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Largest accepted speed factor.</summary>
+    public double MaxSpeed { get; set; } = 100_000;
+
+    /// <summary>Smallest accepted speed factor.</summary>
+    public double MinSpeed { get; set; } = 0.001;
+
+    /// <summary>A participant that does not renew within this time is dropped.</summary>
+    public TimeSpan ParticipantExpiry { get; set; } = TimeSpan.FromMinutes(2);
+}
+
+/// <summary>Chunking and cache bounds, bound from <c>Tivo:Cache</c>.</summary>
+public sealed class CacheOptions
+{
+    public const string SectionName = "Tivo:Cache";
+
+    /// <summary>Length of a chunk in whole seconds of stream time.</summary>
+    public int ChunkSeconds { get; set; } = 10;
+
+    /// <summary>Upper bound of the silo's chunk cache in bytes (estimated from payload sizes).</summary>
+    public long MaxBytes { get; set; } = 256L * 1024 * 1024;
+}
+
+/// <summary>Validates <see cref="PlaybackOptions"/> with messages naming the setting.</summary>
+public sealed class PlaybackOptionsValidator : IValidateOptions<PlaybackOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PlaybackOptions o)
+    {
+        var errors = new List<string>();
+        if (o.TickInterval < TimeSpan.FromMilliseconds(1) || o.TickInterval > TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"Tivo:Playback:TickInterval is {o.TickInterval}; use a value between 00:00:00.001 and 00:00:01 (default 00:00:00.050).");
+        }
+
+        if (o.Lookahead <= o.TickInterval)
+        {
+            errors.Add($"Tivo:Playback:Lookahead ({o.Lookahead}) must be longer than Tivo:Playback:TickInterval ({o.TickInterval}), or events arrive late.");
+        }
+
+        if (o.ControlLeadTime < TimeSpan.Zero || o.ControlLeadTime > TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"Tivo:Playback:ControlLeadTime is {o.ControlLeadTime}; use 0 to 1 second (default 00:00:00.020).");
+        }
+
+        if (o.ClockInterval < TimeSpan.FromMilliseconds(10))
+        {
+            errors.Add($"Tivo:Playback:ClockInterval is {o.ClockInterval}; use at least 00:00:00.010.");
+        }
+
+        if (!(o.MinSpeed > 0) || !(o.MaxSpeed >= o.MinSpeed) || double.IsInfinity(o.MaxSpeed))
+        {
+            errors.Add($"Tivo:Playback:MinSpeed ({o.MinSpeed}) and MaxSpeed ({o.MaxSpeed}) must satisfy 0 < MinSpeed ≤ MaxSpeed < ∞.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>Validates <see cref="CacheOptions"/>.</summary>
+public sealed class CacheOptionsValidator : IValidateOptions<CacheOptions>
+{
+    public ValidateOptionsResult Validate(string? name, CacheOptions o)
+    {
+        if (o.ChunkSeconds is < 1 or > 3600)
+        {
+            return ValidateOptionsResult.Fail($"Tivo:Cache:ChunkSeconds is {o.ChunkSeconds}; use 1 to 3600 whole seconds (default 10).");
+        }
+
+        if (o.MaxBytes < 1024 * 1024)
+        {
+            return ValidateOptionsResult.Fail($"Tivo:Cache:MaxBytes is {o.MaxBytes}; use at least 1048576 (1 MiB).");
+        }
+
+        return ValidateOptionsResult.Success;
+    }
+}

@@ -1,0 +1,927 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Tivo.GrainInterfaces;
+using Tivo.Grains.Pacing;
+using Tivo.Stores;
+
+namespace Tivo.Grains;
+
+/// <summary>
+/// One playback session. The playhead is computed from an anchor, never counted:
+/// <c>position = posAnchor + (now − wallAnchor) × speed</c>, where position is playback time of the
+/// pacing <see cref="Warp"/> and, when looping, pass × warp length is added. Each event's due wall time
+/// comes from the same mapping. A grain timer hands events on <see cref="PlaybackOptions.Lookahead"/>
+/// ahead of due; the gateway releases them on time. Every control re-anchors and starts a new epoch.
+/// </summary>
+public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
+{
+    private readonly TimeProvider _time;
+    private readonly PlaybackOptions _options;
+    private readonly int _chunkSeconds;
+    private readonly ILogger<PlaybackGrain> _logger;
+
+    private readonly Dictionary<string, Participant> _participants = new();
+
+    // What is played.
+    private string _status = SessionStatus.Idle;
+    private ImmutableArray<string> _channels = [];
+    private long _windowStart, _windowEnd;
+    private bool _loop;
+    private Warp? _warp;
+    private double _length;
+    private double _speed = 1;
+    private double? _duration, _rate, _maxGap;
+
+    // The clock.
+    private long _wallAnchor;
+    private double _posAnchor;
+    private long _epoch;
+    private long _cutoff;
+
+    // Emission.
+    private long _nextSeq = 1;
+    private long _order;
+    private int _nextWrapPass = 1;
+    private long _nextClockWall;
+    private bool _endEmitted;
+    private long _endWall;
+    private readonly Queue<InFlight> _inFlight = new();
+
+    // Loaded events: consecutive segments (one per chunk and pass) and a cursor into them.
+    private readonly List<Segment> _segments = new();
+    private long _firstSegmentNo;
+    private long _cursorSegment;
+    private int _cursorIndex;
+    private double _loadedThrough;
+    private bool _allLoaded;
+    private (int Pass, long Chunk) _nextLoad;
+    private long _skipBeforeTicks;
+    private int _loadGeneration;
+    private Task? _loader;
+    private bool _storeFailing;
+
+    // Achieved speed: buffering time over the last few seconds.
+    private long _bufferingSince = -1;
+    private readonly Queue<(long Wall, long Buffered)> _bufferSamples = new();
+    private long _bufferedTotal;
+
+    private IGrainTimer? _timer;
+
+    public PlaybackGrain(TimeProvider time, IOptions<PlaybackOptions> options, IOptions<CacheOptions> cacheOptions, ILogger<PlaybackGrain> logger)
+    {
+        _time = time;
+        _options = options.Value;
+        _chunkSeconds = cacheOptions.Value.ChunkSeconds;
+        _logger = logger;
+    }
+
+    private long Now => _time.GetUtcNow().UtcTicks;
+
+    private string SessionId => this.GetPrimaryKeyString();
+
+    // ───────────────────────── participants ─────────────────────────
+
+    public Task<JoinResult> Join(string participantId, IPlaybackObserver observer, ImmutableArray<string> channels)
+    {
+        _participants[participantId] = new Participant(observer, Now);
+        return Task.FromResult(new JoinResult(Snapshot(Now), "controller"));
+    }
+
+    public Task Leave(string participantId)
+    {
+        if (_participants.Remove(participantId) && _participants.Count == 0)
+        {
+            StopTimer();
+            _status = _status == SessionStatus.Idle ? _status : SessionStatus.Stopped;
+            DeactivateOnIdle();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    // ───────────────────────── controls ─────────────────────────
+
+    public async Task<ControlResult> Play(PlayRequest request)
+    {
+        if (request.Channels.IsDefaultOrEmpty)
+        {
+            return ControlResult.Fail(ErrorCodes.BadRequest, "No channel to play: connect with ?channel=NAME (or /channels/NAME) or send \"channels\": [\"NAME\"] with play.");
+        }
+
+        if (SpeedError(request.Speed) is { } speedError)
+        {
+            return ControlResult.Fail(ErrorCodes.BadRequest, speedError);
+        }
+
+        ImmutableArray<ChannelSummary> known;
+        try
+        {
+            known = await GrainFactory.GetGrain<ICatalogGrain>(0).ListChannels();
+        }
+        catch (StoreUnavailableGrainException ex)
+        {
+            return ControlResult.Fail(ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}); try again shortly.");
+        }
+
+        var extents = new List<ChannelSummary>();
+        foreach (var name in request.Channels.Distinct(StringComparer.Ordinal))
+        {
+            var extent = known.FirstOrDefault(c => c.Name == name);
+            if (extent is null)
+            {
+                return ControlResult.Fail(ErrorCodes.UnknownChannel,
+                    $"Unknown channel '{name}'. Known channels: {string.Join(", ", known.Select(c => c.Name))}. GET /channels lists them.");
+            }
+
+            extents.Add(extent);
+        }
+
+        var start = request.StartTicks ?? extents.Min(e => e.FirstTicks);
+        var end = request.EndTicks ?? extents.Max(e => e.LastTicks) + 1;
+        if (end <= start)
+        {
+            return ControlResult.Fail(ErrorCodes.BadRequest,
+                $"The window is empty: end ({TimeUtil.ToIso(end)}) must be after start ({TimeUtil.ToIso(start)}).");
+        }
+
+        IReadOnlyList<HistogramBin> counts = [];
+        if (request.Rate is not null || request.MaxGapSeconds is not null)
+        {
+            try
+            {
+                counts = await LoadHistogramAsync(request.Channels, start, end);
+            }
+            catch (StoreUnavailableGrainException ex)
+            {
+                return ControlResult.Fail(ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}); try again shortly.");
+            }
+        }
+
+        StopTimer();
+        _channels = [.. request.Channels.Distinct(StringComparer.Ordinal)];
+        _windowStart = start;
+        _windowEnd = end;
+        _loop = request.Loop;
+        _speed = request.Speed;
+        _duration = request.DurationSeconds;
+        _rate = request.Rate;
+        _maxGap = request.MaxGapSeconds;
+        _warp = Warp.Build(start, end, _duration, _rate, _maxGap, counts);
+        _length = _warp.Length;
+
+        var now = Now;
+        NewEpoch(now);
+        ResetBuffer(pass: 0, fromTicks: start);
+        _posAnchor = 0;
+        _wallAnchor = now;
+        _nextWrapPass = 1;
+        _bufferedTotal = 0;
+        _bufferSamples.Clear();
+        var failure = await LoadFirstSegmentAsync();
+        if (failure is not null)
+        {
+            _status = SessionStatus.Stopped;
+            return failure;
+        }
+
+        // The clock starts once the first chunk is in hand, so the first event is not born late.
+        _wallAnchor = Math.Max(_wallAnchor, Now);
+        _status = SessionStatus.Playing;
+        return StartPlaying();
+    }
+
+    public Task<ControlResult> Pause()
+    {
+        if (NoPlayback() is { } error)
+        {
+            return Task.FromResult(error);
+        }
+
+        var now = Now;
+        RefreshStatus(now);
+        if (_status is SessionStatus.Playing or SessionStatus.Buffering)
+        {
+            var cut = now + _options.ControlLeadTime.Ticks;
+            var position = PositionAt(cut);
+            Rewind(cut, position);
+            _posAnchor = position;
+            _wallAnchor = cut;
+            _status = SessionStatus.Paused;
+            EndBuffering(now);
+            StopTimer();
+            NewEpoch(cut);
+            Broadcast(StateSignal(cut));
+        }
+
+        return Task.FromResult(ControlResult.Success(Snapshot(now)));
+    }
+
+    public async Task<ControlResult> Resume()
+    {
+        if (NoPlayback() is { } error)
+        {
+            return error;
+        }
+
+        var now = Now;
+        RefreshStatus(now);
+        if (_status == SessionStatus.Paused)
+        {
+            if (_segments.Count == 0 && !_allLoaded && await LoadFirstSegmentAsync() is { } failure)
+            {
+                return failure;
+            }
+
+            _wallAnchor = Math.Max(Now, _wallAnchor);
+            NewEpoch(_wallAnchor);
+            _status = SessionStatus.Playing;
+            return StartPlaying();
+        }
+
+        if (_status is SessionStatus.Stopped or SessionStatus.Ended)
+        {
+            return ControlResult.Fail(ErrorCodes.BadRequest,
+                $"Nothing to resume: playback is {_status}. Send play (or seek, then resume) to start again.");
+        }
+
+        return ControlResult.Success(Snapshot(now));
+    }
+
+    public async Task<ControlResult> Seek(long toTicks)
+    {
+        if (NoPlayback() is { } error)
+        {
+            return error;
+        }
+
+        if (toTicks < _windowStart || toTicks >= _windowEnd)
+        {
+            return ControlResult.Fail(ErrorCodes.BadRequest,
+                $"Cannot seek to {TimeUtil.ToIso(toTicks)}: it is outside the window [{TimeUtil.ToIso(_windowStart)}, {TimeUtil.ToIso(_windowEnd)}).");
+        }
+
+        var now = Now;
+        RefreshStatus(now);
+        var wasPlaying = _status is SessionStatus.Playing or SessionStatus.Buffering;
+        var cut = wasPlaying ? now + _options.ControlLeadTime.Ticks : now;
+        var pass = PassAt(PositionAt(cut));
+
+        StopTimer();
+        EndBuffering(now);
+        NewEpoch(cut);
+        ResetBuffer(pass, toTicks);
+        _posAnchor = pass * _length + _warp!.ToPosition(toTicks);
+        _wallAnchor = cut;
+        _nextWrapPass = pass + 1;
+        if (!wasPlaying)
+        {
+            _status = SessionStatus.Paused;
+            Broadcast(StateSignal(cut));
+            return ControlResult.Success(Snapshot(now));
+        }
+
+        var failure = await LoadFirstSegmentAsync();
+        if (failure is not null)
+        {
+            return failure;
+        }
+
+        _wallAnchor = Math.Max(cut, Now);
+        _status = SessionStatus.Playing;
+        return StartPlaying();
+    }
+
+    public Task<ControlResult> SetSpeed(double speed)
+    {
+        if (NoPlayback() is { } error)
+        {
+            return Task.FromResult(error);
+        }
+
+        if (SpeedError(speed) is { } speedError)
+        {
+            return Task.FromResult(ControlResult.Fail(ErrorCodes.BadRequest, speedError));
+        }
+
+        var now = Now;
+        RefreshStatus(now);
+        if (_status is SessionStatus.Playing or SessionStatus.Buffering)
+        {
+            var cut = now + _options.ControlLeadTime.Ticks;
+            var position = PositionAt(cut);
+            Rewind(cut, position);
+            _posAnchor = position;
+            _wallAnchor = cut;
+            _speed = speed;
+            NewEpoch(cut);
+            Broadcast(StateSignal(cut));
+            Emit(now);
+        }
+        else
+        {
+            _speed = speed;
+            Broadcast(StateSignal(now));
+        }
+
+        return Task.FromResult(ControlResult.Success(Snapshot(now)));
+    }
+
+    public Task<ControlResult> Stop()
+    {
+        if (NoPlayback() is { } error)
+        {
+            return Task.FromResult(error);
+        }
+
+        var now = Now;
+        StopTimer();
+        EndBuffering(now);
+        NewEpoch(now);
+        ResetBuffer(0, _windowStart);
+        _posAnchor = 0;
+        _wallAnchor = now;
+        _status = SessionStatus.Stopped;
+        Broadcast(StateSignal(now));
+        return Task.FromResult(ControlResult.Success(Snapshot(now)));
+    }
+
+    public Task<SessionState> GetState()
+    {
+        var now = Now;
+        RefreshStatus(now);
+        return Task.FromResult(Snapshot(now));
+    }
+
+    // ───────────────────────── clock ─────────────────────────
+
+    /// <summary>Playback position at wall time <paramref name="wall"/> (frozen unless playing).</summary>
+    private double PositionAt(long wall)
+    {
+        if (_status != SessionStatus.Playing)
+        {
+            return _posAnchor;
+        }
+
+        var position = _posAnchor + (wall - _wallAnchor) / (double)TimeUtil.TicksPerSecond * _speed;
+        return _loop ? position : Math.Min(position, _length);
+    }
+
+    /// <summary>Wall time (ticks) at which playback reaches <paramref name="position"/>.</summary>
+    private long WallAt(double position) =>
+        _wallAnchor + (long)Math.Round((position - _posAnchor) / _speed * TimeUtil.TicksPerSecond);
+
+    /// <summary>Stream time of a playback position (folding loop passes into the window).</summary>
+    private long StreamAt(double position)
+    {
+        if (_warp is null)
+        {
+            return _windowStart;
+        }
+
+        var within = _loop && _length > 0 ? position - Math.Floor(position / _length) * _length : position;
+        return _warp.ToTicks(within);
+    }
+
+    private int PassAt(double position) => _loop && _length > 0 ? Math.Max(0, (int)Math.Floor(position / _length)) : 0;
+
+    private void NewEpoch(long cutoff)
+    {
+        _epoch++;
+        _cutoff = cutoff;
+        _nextClockWall = cutoff;
+    }
+
+    /// <summary>Turns "playing" into "ended" once the wall clock passes the end of a non-looping window.</summary>
+    private void RefreshStatus(long now)
+    {
+        if (_status == SessionStatus.Playing && _endEmitted && now >= _endWall)
+        {
+            _status = SessionStatus.Ended;
+            _posAnchor = _length;
+            _wallAnchor = _endWall;
+            StopTimer();
+        }
+    }
+
+    // ───────────────────────── emission ─────────────────────────
+
+    private ControlResult StartPlaying()
+    {
+        var now = Now;
+        _endEmitted = false;
+        Broadcast(StateSignal(_wallAnchor));
+        Emit(now);
+        EnsureLoader(now);
+        _timer ??= this.RegisterGrainTimer(static (self, ct) => self.OnTickAsync(ct), this, new GrainTimerCreationOptions
+        {
+            DueTime = _options.TickInterval,
+            Period = _options.TickInterval,
+            Interleave = false,
+            KeepAlive = true,
+        });
+        return ControlResult.Success(Snapshot(now));
+    }
+
+    private Task OnTickAsync(CancellationToken cancellationToken)
+    {
+        var now = Now;
+        RefreshStatus(now);
+        ExpireParticipants(now);
+        if (_status is not (SessionStatus.Playing or SessionStatus.Buffering))
+        {
+            StopTimer();
+            return Task.CompletedTask;
+        }
+
+        var moreToLoad = _loop || !_allLoaded;
+        if (_status == SessionStatus.Playing && moreToLoad && PositionAt(now) > _loadedThrough)
+        {
+            // The store fell behind: hold the clock at the loaded edge (never skip, never reorder).
+            _posAnchor = _loadedThrough;
+            _wallAnchor = now;
+            _status = SessionStatus.Buffering;
+            _bufferingSince = now;
+            Broadcast(StateSignal(now));
+        }
+        else if (_status == SessionStatus.Buffering && _loadedThrough > _posAnchor && !_storeFailing)
+        {
+            EndBuffering(now);
+            _wallAnchor = now;
+            _status = SessionStatus.Playing;
+            _nextClockWall = now;
+            Broadcast(StateSignal(now));
+        }
+
+        SampleAchievedSpeed(now);
+        Emit(now);
+        EnsureLoader(now);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Hands on everything that falls due before now + lookahead and is loaded, in position order.</summary>
+    private void Emit(long now)
+    {
+        if (_status != SessionStatus.Playing || _warp is null)
+        {
+            return;
+        }
+
+        while (_inFlight.TryPeek(out var done) && done.DueTicks <= now)
+        {
+            _inFlight.Dequeue();
+        }
+
+        var limit = Math.Min(PositionAt(now + _options.Lookahead.Ticks), _loadedThrough);
+        if (!_loop && _allLoaded)
+        {
+            limit = Math.Min(PositionAt(now + _options.Lookahead.Ticks), _length);
+        }
+
+        var events = ImmutableArray.CreateBuilder<SessionEvent>();
+        var signals = ImmutableArray.CreateBuilder<SessionSignal>();
+        while (true)
+        {
+            var eventPos = PeekEvent(out var segment, out var index) ? segment!.Pass * _length + _warp.ToPosition(segment.Events[index].Ticks) : double.PositiveInfinity;
+            var wrapPos = _loop ? _nextWrapPass * _length : double.PositiveInfinity;
+            var clockPos = _endEmitted ? double.PositiveInfinity : PositionAt(_nextClockWall);
+            var endPos = !_loop && _allLoaded && !_endEmitted ? _length : double.PositiveInfinity;
+
+            // Ties: a wrap precedes the first event of the new pass; the end follows every event.
+            if (wrapPos <= eventPos && wrapPos <= clockPos && wrapPos <= endPos)
+            {
+                if (wrapPos > limit)
+                {
+                    break;
+                }
+
+                signals.Add(new SessionSignal(SignalKind.Loop, WallAt(wrapPos), ++_order, null, _windowStart, _speed, _nextWrapPass, null, null));
+                _nextWrapPass++;
+            }
+            else if (eventPos <= clockPos && eventPos <= endPos)
+            {
+                if (eventPos > limit)
+                {
+                    break;
+                }
+
+                var e = segment!.Events[index];
+                var due = WallAt(eventPos);
+                var seq = _nextSeq++;
+                events.Add(new SessionEvent(e.Channel, e.Ticks, seq, due, ++_order, e.Data));
+                _inFlight.Enqueue(new InFlight(due, _cursorSegment, _cursorIndex));
+                _cursorIndex++;
+            }
+            else if (clockPos < endPos)
+            {
+                if (clockPos > limit || _nextClockWall > now + _options.Lookahead.Ticks)
+                {
+                    break;
+                }
+
+                signals.Add(new SessionSignal(SignalKind.Clock, _nextClockWall, ++_order, null, StreamAt(clockPos), _speed, PassAt(clockPos), null, null));
+                _nextClockWall += _options.ClockInterval.Ticks;
+            }
+            else
+            {
+                if (endPos > limit)
+                {
+                    break;
+                }
+
+                _endEmitted = true;
+                _endWall = WallAt(_length);
+                var ended = BuildState(SessionStatus.Ended, _windowEnd, 0);
+                signals.Add(new SessionSignal(SignalKind.State, _endWall, ++_order, ended, _windowEnd, _speed, 0, null, null));
+                break;
+            }
+        }
+
+        TrimSegments();
+        if (events.Count > 0 || signals.Count > 0)
+        {
+            Send(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable()));
+        }
+    }
+
+    /// <summary>The next loaded event at the cursor, stepping over exhausted segments.</summary>
+    private bool PeekEvent(out Segment? segment, out int index)
+    {
+        while (true)
+        {
+            var i = (int)(_cursorSegment - _firstSegmentNo);
+            if (i >= _segments.Count)
+            {
+                segment = null;
+                index = 0;
+                return false;
+            }
+
+            segment = _segments[i];
+            if (_cursorIndex < segment.Events.Length)
+            {
+                index = _cursorIndex;
+                return true;
+            }
+
+            _cursorSegment++;
+            _cursorIndex = 0;
+        }
+    }
+
+    /// <summary>Takes back what was handed on but falls due after <paramref name="cut"/>: the cursor
+    /// returns to the first such event and the wrap, clock and end markers after the cut are re-issued.</summary>
+    private void Rewind(long cut, double position)
+    {
+        while (_inFlight.TryDequeue(out var item))
+        {
+            if (item.DueTicks > cut)
+            {
+                _cursorSegment = item.Segment;
+                _cursorIndex = item.Index;
+                _inFlight.Clear();
+                break;
+            }
+        }
+
+        _nextWrapPass = PassAt(position) + 1;
+        if (_endEmitted && _endWall > cut)
+        {
+            _endEmitted = false;
+        }
+    }
+
+    private void TrimSegments()
+    {
+        var keepFrom = _cursorSegment;
+        if (_inFlight.TryPeek(out var oldest))
+        {
+            keepFrom = Math.Min(keepFrom, oldest.Segment);
+        }
+
+        var drop = (int)Math.Min(_segments.Count, keepFrom - _firstSegmentNo);
+        if (drop > 0)
+        {
+            _segments.RemoveRange(0, drop);
+            _firstSegmentNo += drop;
+        }
+    }
+
+    // ───────────────────────── loading ─────────────────────────
+
+    private void ResetBuffer(int pass, long fromTicks)
+    {
+        _loadGeneration++;
+        _loader = null;
+        _segments.Clear();
+        _inFlight.Clear();
+        _firstSegmentNo = 0;
+        _cursorSegment = 0;
+        _cursorIndex = 0;
+        _allLoaded = false;
+        _endEmitted = false;
+        _storeFailing = false;
+        _skipBeforeTicks = fromTicks;
+        _nextLoad = (pass, ChunkOf(fromTicks));
+        _loadedThrough = pass * _length + (_warp?.ToPosition(fromTicks) ?? 0);
+    }
+
+    private long ChunkOf(long ticks) => (long)Math.Floor(TimeUtil.SecondOf(ticks) / (double)_chunkSeconds);
+
+    private async Task<ControlResult?> LoadFirstSegmentAsync()
+    {
+        var generation = _loadGeneration;
+        try
+        {
+            var segment = await FetchSegmentAsync(_nextLoad.Pass, _nextLoad.Chunk);
+            if (generation == _loadGeneration)
+            {
+                Append(segment);
+            }
+
+            return null;
+        }
+        catch (StoreUnavailableGrainException ex)
+        {
+            return ControlResult.Fail(ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}); try again shortly.");
+        }
+    }
+
+    /// <summary>Starts the background loader when the loaded edge is closer than the read-ahead.</summary>
+    private void EnsureLoader(long now)
+    {
+        if (_loader is { IsCompleted: false } || !(_loop || !_allLoaded) || _status is not (SessionStatus.Playing or SessionStatus.Buffering))
+        {
+            return;
+        }
+
+        if (NeedMore(now))
+        {
+            _loader = LoadAheadAsync(_loadGeneration);
+        }
+    }
+
+    private bool NeedMore(long now)
+    {
+        if (!_loop && _allLoaded)
+        {
+            return false;
+        }
+
+        var ahead = _segments.Count - (int)(_cursorSegment - _firstSegmentNo);
+        return ahead < 2 || _status == SessionStatus.Buffering || WallAt(_loadedThrough) < now + _options.ReadAhead.Ticks;
+    }
+
+    private async Task LoadAheadAsync(int generation)
+    {
+        var delay = TimeSpan.FromMilliseconds(250);
+        while (generation == _loadGeneration && NeedMore(Now) && _status is SessionStatus.Playing or SessionStatus.Buffering)
+        {
+            try
+            {
+                var segment = await FetchSegmentAsync(_nextLoad.Pass, _nextLoad.Chunk);
+                if (generation != _loadGeneration)
+                {
+                    return;
+                }
+
+                if (_storeFailing)
+                {
+                    _storeFailing = false;
+                    LogStoreRecovered(_logger, SessionId);
+                }
+
+                Append(segment);
+                delay = TimeSpan.FromMilliseconds(250);
+            }
+            catch (StoreUnavailableGrainException ex)
+            {
+                if (generation != _loadGeneration)
+                {
+                    return;
+                }
+
+                if (!_storeFailing)
+                {
+                    _storeFailing = true;
+                    LogStoreFailing(_logger, SessionId, ex.Message);
+                    Broadcast(new SessionSignal(SignalKind.Error, Now, ++_order, null, 0, _speed, 0, ErrorCodes.StoreUnavailable,
+                        $"The event store is unavailable ({ex.Message}); playback waits and carries on once it is back."));
+                }
+
+                await Task.Delay(delay, _time);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
+    }
+
+    private async Task<Segment> FetchSegmentAsync(int pass, long chunk)
+    {
+        var tasks = new Task<ChannelChunk>[_channels.Length];
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            tasks[i] = GrainFactory.GetGrain<IChannelGrain>(_channels[i]).GetChunk(chunk);
+        }
+
+        var chunks = await Task.WhenAll(tasks);
+        var from = Math.Max(_windowStart, chunks[0].StartTicks);
+        var to = Math.Min(_windowEnd, chunks[0].EndTicks);
+        var merged = new List<LoadedEvent>();
+        for (var c = 0; c < chunks.Length; c++)
+        {
+            foreach (var e in chunks[c].Events)
+            {
+                if (e.Ticks >= from && e.Ticks < to)
+                {
+                    merged.Add(new LoadedEvent(_channels[c], e.Ticks, e.Data, c, merged.Count));
+                }
+            }
+        }
+
+        if (chunks.Length > 1)
+        {
+            // Stable merge order: time, then the channel's place in the play request, then store order.
+            merged.Sort(static (a, b) => a.Ticks != b.Ticks ? a.Ticks.CompareTo(b.Ticks)
+                : a.ChannelIndex != b.ChannelIndex ? a.ChannelIndex.CompareTo(b.ChannelIndex)
+                : a.Arrival.CompareTo(b.Arrival));
+        }
+
+        return new Segment(pass, chunk, [.. merged], to >= _windowEnd);
+    }
+
+    private void Append(Segment segment)
+    {
+        var events = segment.Events;
+        if (_segments.Count == 0 && _firstSegmentNo == _cursorSegment && _skipBeforeTicks > long.MinValue)
+        {
+            // The first chunk after a play or seek starts at the requested instant, not at the chunk edge.
+            var skip = _skipBeforeTicks;
+            events = [.. events.Where(e => e.Ticks >= skip)];
+            _skipBeforeTicks = long.MinValue;
+            segment = segment with { Events = events };
+        }
+
+        _segments.Add(segment);
+        _loadedThrough = segment.Pass * _length + (segment.LastOfPass ? _length : _warp!.ToPosition(ChunkEndTicks(segment.Chunk)));
+        if (segment.LastOfPass)
+        {
+            if (_loop)
+            {
+                _nextLoad = (segment.Pass + 1, ChunkOf(_windowStart));
+            }
+            else
+            {
+                _allLoaded = true;
+            }
+        }
+        else
+        {
+            _nextLoad = (segment.Pass, segment.Chunk + 1);
+        }
+    }
+
+    private long ChunkEndTicks(long chunk) => TimeUtil.TicksOfSecond((chunk + 1) * _chunkSeconds);
+
+    private async Task<IReadOnlyList<HistogramBin>> LoadHistogramAsync(ImmutableArray<string> channels, long start, long end)
+    {
+        var from = TimeUtil.SecondOf(start);
+        var to = TimeUtil.SecondOf(end - 1) + 1;
+        var parts = await Task.WhenAll(channels.Distinct(StringComparer.Ordinal)
+            .Select(c => GrainFactory.GetGrain<IChannelGrain>(c).GetHistogram(from, to)));
+        return [.. parts.SelectMany(p => p)];
+    }
+
+    // ───────────────────────── state and pushes ─────────────────────────
+
+    private ControlResult? NoPlayback() => _warp is null
+        ? ControlResult.Fail(ErrorCodes.BadRequest, "Nothing is playing in this session yet: send play with a window first.")
+        : null;
+
+    private string? SpeedError(double speed)
+    {
+        if (double.IsNaN(speed) || double.IsInfinity(speed))
+        {
+            return "speed must be a finite number.";
+        }
+
+        if (speed < _options.MinSpeed || speed > _options.MaxSpeed)
+        {
+            return $"speed {speed.ToString(System.Globalization.CultureInfo.InvariantCulture)} is out of range: use a value from {_options.MinSpeed.ToString(System.Globalization.CultureInfo.InvariantCulture)} to {_options.MaxSpeed.ToString(System.Globalization.CultureInfo.InvariantCulture)} (1 = real time).";
+        }
+
+        return null;
+    }
+
+    private SessionSignal StateSignal(long release) =>
+        new(SignalKind.State, release, ++_order, Snapshot(release), 0, _speed, 0, null, null);
+
+    private SessionState Snapshot(long now)
+    {
+        if (_warp is null)
+        {
+            return BuildState(_status, null, 0);
+        }
+
+        var position = PositionAt(now);
+        return BuildState(_status, StreamAt(position), PassAt(position));
+    }
+
+    private SessionState BuildState(string status, long? playhead, int iteration) => new(
+        status,
+        playhead,
+        _speed,
+        AchievedSpeed(),
+        _loop,
+        _warp is null ? null : _windowStart,
+        _warp is null ? null : _windowEnd,
+        iteration,
+        _channels,
+        _duration,
+        _rate,
+        _maxGap);
+
+    private double AchievedSpeed()
+    {
+        if (_status == SessionStatus.Buffering)
+        {
+            return 0;
+        }
+
+        if (_status != SessionStatus.Playing || _bufferSamples.Count < 2)
+        {
+            return _status == SessionStatus.Playing ? _speed : 0;
+        }
+
+        var first = _bufferSamples.Peek();
+        var last = _bufferSamples.Last();
+        var wall = last.Wall - first.Wall;
+        return wall <= 0 ? _speed : _speed * (1 - (last.Buffered - first.Buffered) / (double)wall);
+    }
+
+    private void SampleAchievedSpeed(long now)
+    {
+        var buffered = _bufferedTotal + (_bufferingSince >= 0 ? now - _bufferingSince : 0);
+        _bufferSamples.Enqueue((now, buffered));
+        while (_bufferSamples.Count > 2 && now - _bufferSamples.Peek().Wall > 5 * TimeUtil.TicksPerSecond)
+        {
+            _bufferSamples.Dequeue();
+        }
+    }
+
+    private void EndBuffering(long now)
+    {
+        if (_bufferingSince >= 0)
+        {
+            _bufferedTotal += now - _bufferingSince;
+            _bufferingSince = -1;
+        }
+    }
+
+    private void Broadcast(SessionSignal signal) => Send(new PlaybackBatch(_epoch, _cutoff, [], [signal]));
+
+    private void Send(PlaybackBatch batch)
+    {
+        foreach (var participant in _participants.Values)
+        {
+            // One-way: a slow or vanished gateway never holds up the clock.
+            _ = participant.Observer.OnBatch(batch);
+        }
+    }
+
+    private void ExpireParticipants(long now)
+    {
+        List<string>? expired = null;
+        foreach (var (id, participant) in _participants)
+        {
+            if (now - participant.LastSeenTicks > _options.ParticipantExpiry.Ticks)
+            {
+                (expired ??= []).Add(id);
+            }
+        }
+
+        foreach (var id in expired ?? [])
+        {
+            _participants.Remove(id);
+        }
+    }
+
+    private void StopTimer()
+    {
+        _timer?.Dispose();
+        _timer = null;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: store unavailable ({Reason}); holding the clock and retrying")]
+    private static partial void LogStoreFailing(ILogger logger, string session, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session}: store is back; playback carries on")]
+    private static partial void LogStoreRecovered(ILogger logger, string session);
+
+    private sealed record Participant(IPlaybackObserver Observer, long LastSeenTicks);
+
+    private readonly record struct InFlight(long DueTicks, long Segment, int Index);
+
+    private readonly record struct LoadedEvent(string Channel, long Ticks, string Data, int ChannelIndex, int Arrival);
+
+    private sealed record Segment(int Pass, long Chunk, LoadedEvent[] Events, bool LastOfPass);
+}

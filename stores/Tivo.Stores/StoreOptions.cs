@@ -1,0 +1,20 @@
+namespace Tivo.Stores;
+
+/// <summary>
+/// Which backend serves events, bound from <c>Tivo:Store</c>. Backend-specific settings live in the
+/// same section and are bound by that backend's own options class.
+/// </summary>
+public sealed class StoreOptions
+{
+    /// <summary>The configuration section (<c>Tivo:Store</c>).</summary>
+    public const string SectionName = "Tivo:Store";
+
+    /// <summary><c>Embedded</c> (default, SQLite file), later <c>PostgreSql</c>, <c>Redshift</c>, <c>DynamoDB</c>.</summary>
+    public string Kind { get; set; } = StoreKinds.Embedded;
+}
+
+/// <summary>The store kinds Tivo knows by name.</summary>
+public static class StoreKinds
+{
+    public const string Embedded = "Embedded";
+}
