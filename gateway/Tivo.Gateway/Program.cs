@@ -1,1 +1,138 @@
-return 0;
+using System.Net;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Tivo.Gateway.Endpoints;
+using Tivo.GrainInterfaces;
+using Tivo.Silo.Hosting;
+using Tivo.Stores;
+
+namespace Tivo.Gateway;
+
+/// <summary>Entry point: <c>dotnet run --project gateway/Tivo.Gateway</c>.</summary>
+public static class GatewayProgram
+{
+    public static async Task Main(string[] args)
+    {
+        await using var app = GatewayApp.Create(args);
+        await app.RunAsync();
+    }
+}
+
+/// <summary>Builds the gateway web application; tests use it to start real hosts.</summary>
+public static partial class GatewayApp
+{
+    /// <summary>The address used when neither <c>--urls</c> nor <c>ASPNETCORE_URLS</c> says otherwise.</summary>
+    public const string DefaultUrl = "http://localhost:8080";
+
+    public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        builder.Services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        builder.Services.AddOptions<TivoOrleansOptions>().BindConfiguration(TivoOrleansOptions.SectionName).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<TivoOrleansOptions>, TivoOrleansOptionsValidator>();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddHealthChecks().AddCheck<ClusterHealthCheck>("cluster");
+
+        var orleans = builder.Configuration.GetSection(TivoOrleansOptions.SectionName).Get<TivoOrleansOptions>() ?? new TivoOrleansOptions();
+        if (string.Equals(orleans.Mode, OrleansModes.Client, StringComparison.OrdinalIgnoreCase))
+        {
+            builder.UseOrleansClient(client =>
+            {
+                var endpoints = orleans.Gateways.Select(g => IPEndPoint.TryParse(g, out var ep) ? ep : null).OfType<IPEndPoint>().ToArray();
+                client.UseStaticClustering(endpoints);
+                client.Configure<Orleans.Configuration.ClusterOptions>(o =>
+                {
+                    o.ClusterId = orleans.ClusterId;
+                    o.ServiceId = orleans.ServiceId;
+                });
+            });
+        }
+        else
+        {
+            builder.UseOrleans(silo => silo.AddTivoSilo(builder.Configuration));
+        }
+
+        configure?.Invoke(builder);
+        var app = builder.Build();
+        app.UseWebSockets();
+        app.MapTivo();
+        app.Lifetime.ApplicationStarted.Register(() => _ = LogWelcomeAsync(app));
+        return app;
+    }
+
+    /// <summary>Logs where to connect, what channels exist and a message to paste.</summary>
+    private static async Task LogWelcomeAsync(WebApplication app)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Tivo");
+        try
+        {
+            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            var address = addresses.FirstOrDefault() ?? DefaultUrl;
+            var channels = await app.Services.GetRequiredService<IClusterClient>().GetGrain<ICatalogGrain>(0).ListChannels();
+            LogListening(logger, string.Join(", ", addresses));
+            foreach (var c in channels)
+            {
+                LogChannel(logger, c.Name, TimeUtil.ToIso(c.FirstTicks), TimeUtil.ToIso(c.LastTicks), c.Count);
+            }
+
+            if (channels.Length > 0)
+            {
+                // The seed's own window on the busiest demo channel; any channel's extent otherwise.
+                var example = channels.FirstOrDefault(c => c.Name == "taxi") ?? channels[0];
+                var from = example.Name == "taxi" ? "2016-01-15T14:32:24Z" : TimeUtil.ToIso(example.FirstTicks);
+                var to = example.Name == "taxi" ? "2016-01-15T14:33:24Z" : TimeUtil.ToIso(Math.Min(example.LastTicks + 1, example.FirstTicks + 60 * TimeUtil.TicksPerSecond));
+                var wsAddress = address.Replace("http://", "ws://", StringComparison.Ordinal).Replace("https://", "wss://", StringComparison.Ordinal);
+                LogExample(logger, $"{wsAddress}/channels/{example.Name}",
+                    $"{{\"action\":\"play\",\"start\":\"{from}\",\"end\":\"{to}\",\"speed\":1,\"loop\":\"False\"}}");
+            }
+            else
+            {
+                LogNoChannels(logger);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogWelcomeFailed(logger, ex.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Tivo is listening on {Addresses}")]
+    private static partial void LogListening(ILogger logger, string addresses);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Channel {Channel}: {First} .. {Last} ({Count} events)")]
+    private static partial void LogChannel(ILogger logger, string channel, string first, string last, long count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Try it: connect to {Url} and send {Message}")]
+    private static partial void LogExample(ILogger logger, string url, string message);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The store holds no channels yet: ingest events or enable Tivo:Store:SeedDemoData")]
+    private static partial void LogNoChannels(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not list channels at start: {Reason}")]
+    private static partial void LogWelcomeFailed(ILogger logger, string reason);
+}
+
+/// <summary>Healthy when the Orleans cluster answers a catalog call within two seconds.</summary>
+internal sealed class ClusterHealthCheck(IClusterClient client) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await client.GetGrain<ICatalogGrain>(0).ListChannels().WaitAsync(TimeSpan.FromSeconds(2), cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return HealthCheckResult.Unhealthy($"The cluster or the store did not answer: {ex.Message}");
+        }
+    }
+}

@@ -235,7 +235,8 @@ public sealed partial class SqliteEventStore : IEventStore
                 {
                     t.Value = e.Ticks;
                     d.Value = e.Data;
-                    await insert.ExecuteNonQueryAsync(cancellationToken);
+                    // Synchronous on purpose: SQLite work is CPU-bound and the async path only adds overhead per row.
+                    insert.ExecuteNonQuery();
                     first = Math.Min(first, e.Ticks);
                     last = Math.Max(last, e.Ticks);
                 }

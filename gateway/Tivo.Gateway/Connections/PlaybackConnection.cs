@@ -1,0 +1,440 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using System.Net.WebSockets;
+using Tivo.Gateway.Protocol;
+using Tivo.GrainInterfaces;
+
+namespace Tivo.Gateway.Connections;
+
+/// <summary>
+/// One WebSocket = one participant of one session. A single receive loop assembles frames and runs
+/// controls in order; a single send loop owns every write and releases queued messages at their
+/// due time (events arrive from the grain ahead of due). The connection is also the session's
+/// observer: <see cref="OnBatch"/> enqueues, applying the epoch rule so a control's cut is honoured.
+/// </summary>
+internal sealed partial class PlaybackConnection : IPlaybackObserver
+{
+    private readonly WebSocket _socket;
+    private readonly IClusterClient _client;
+    private readonly GatewayOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _sessionId;
+    private readonly string _participantId = Guid.NewGuid().ToString("n");
+    private readonly Lock _lock = new();
+    private readonly DeliveryQueue<ReadOnlyMemory<byte>> _queue = new();
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly HashSet<string> _channels;
+    private (WebSocketCloseStatus Status, string Reason)? _close;
+    private bool _slowConsumer;
+
+    public PlaybackConnection(WebSocket socket, IClusterClient client, GatewayOptions options, TimeProvider time, ILogger logger,
+        string sessionId, IReadOnlyList<string> channels)
+    {
+        _socket = socket;
+        _client = client;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _sessionId = sessionId;
+        _channels = new HashSet<string>(channels, StringComparer.Ordinal);
+    }
+
+    private IPlaybackGrain Session => _client.GetGrain<IPlaybackGrain>(_sessionId);
+
+    /// <summary>Runs the connection until the client leaves or <paramref name="aborted"/> fires.</summary>
+    public async Task RunAsync(CancellationToken aborted)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        var reference = _client.CreateObjectReference<IPlaybackObserver>(this);
+        var sender = SendLoopAsync(stop.Token);
+        Task? renewer = null;
+        try
+        {
+            var unknown = await RemoveUnknownChannelsAsync();
+            var joined = await Session.Join(_participantId, reference, [.. _channels]);
+            EnqueueLocal(buffer => ServerMessageWriter.WriteHello(buffer, _sessionId, [.. _channels], joined.Role, joined.State));
+            foreach (var name in unknown)
+            {
+                EnqueueError(null, ErrorCodes.UnknownChannel, $"Unknown channel '{ClientMessageParser.Shorten(name)}'. GET /channels lists the channels this server has.");
+            }
+
+            renewer = RenewLoopAsync(reference, stop.Token);
+            await ReceiveLoopAsync(stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (WebSocketException ex)
+        {
+            LogSocketFailed(_logger, _sessionId, ex.Message);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _close ??= (WebSocketCloseStatus.NormalClosure, "bye");
+            }
+
+            Wake();
+            try
+            {
+                await sender.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException or WebSocketException)
+            {
+            }
+
+            await stop.CancelAsync();
+            if (renewer is not null)
+            {
+                await renewer.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+
+            try
+            {
+                await Session.Leave(_participantId);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                LogLeaveFailed(_logger, _sessionId, ex.Message);
+            }
+
+            _client.DeleteObjectReference<IPlaybackObserver>(reference);
+        }
+    }
+
+    // ───────────────────────── receiving ─────────────────────────
+
+    private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
+    {
+        var buffer = new byte[8192];
+        var message = new ArrayBufferWriter<byte>(8192);
+        while (true)
+        {
+            message.ResetWrittenCount();
+            WebSocketReceiveResult result;
+            var tooLarge = false;
+            do
+            {
+                result = await _socket.ReceiveAsync(buffer, cancellationToken);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    return;
+                }
+
+                if (message.WrittenCount + result.Count > _options.MaxMessageBytes)
+                {
+                    tooLarge = true;
+                    break;
+                }
+
+                message.Write(buffer.AsSpan(0, result.Count));
+            }
+            while (!result.EndOfMessage);
+
+            if (tooLarge)
+            {
+                // RFC 6455 §7.4.1: 1009 is the close code for a message too big to process.
+                EnqueueError(null, ErrorCodes.TooLarge, $"A message was larger than {_options.MaxMessageBytes} bytes; the connection is closed (1009). Send smaller control messages.");
+                RequestClose(WebSocketCloseStatus.MessageTooBig, $"message exceeds {_options.MaxMessageBytes} bytes");
+                return;
+            }
+
+            if (result.MessageType == WebSocketMessageType.Binary)
+            {
+                EnqueueError(null, ErrorCodes.BadRequest, "Binary frames are not part of protocol v1: send JSON text frames.");
+                continue;
+            }
+
+            await HandleAsync(message.WrittenMemory);
+        }
+    }
+
+    private async Task HandleAsync(ReadOnlyMemory<byte> utf8)
+    {
+        if (!ClientMessageParser.TryParse(utf8, out var message, out var error))
+        {
+            EnqueueError(error!.IdJson, error.Code, error.Message);
+            return;
+        }
+
+        try
+        {
+            var result = await DispatchAsync(message!);
+            if (result is null)
+            {
+                return;
+            }
+
+            if (result.Ok)
+            {
+                EnqueueLocal(buffer => ServerMessageWriter.WriteAck(buffer, message!.IdJson, message.ActionName));
+            }
+            else
+            {
+                EnqueueError(message!.IdJson, result.ErrorCode!, result.ErrorMessage!);
+            }
+        }
+        catch (StoreUnavailableGrainException ex)
+        {
+            EnqueueError(message!.IdJson, ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}); try again shortly.");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            LogControlFailed(_logger, message!.ActionName, _sessionId, ex);
+            EnqueueError(message.IdJson, ErrorCodes.Internal, $"The server failed to {message.ActionName}; the session is unchanged. Try again; if it persists, report it with session {_sessionId}.");
+        }
+    }
+
+    private async Task<ControlResult?> DispatchAsync(ClientMessage m)
+    {
+        switch (m.Action)
+        {
+            case ClientAction.Play:
+                var channels = m.Channels.IsDefaultOrEmpty ? [.. _channels] : m.Channels;
+                if (!m.Channels.IsDefaultOrEmpty)
+                {
+                    lock (_lock)
+                    {
+                        _channels.UnionWith(m.Channels);
+                    }
+                }
+
+                return await Session.Play(new PlayRequest(channels, m.Start, m.End, m.Speed, m.Loop, m.Duration, m.Rate, m.MaxGap));
+            case ClientAction.Pause:
+                return await Session.Pause();
+            case ClientAction.Resume:
+                return await Session.Resume();
+            case ClientAction.Stop:
+                return await Session.Stop();
+            case ClientAction.Seek:
+                return await Session.Seek(m.To!.Value);
+            case ClientAction.Speed:
+                return await Session.SetSpeed(m.Speed);
+            case ClientAction.Status:
+                var state = await Session.GetState();
+                EnqueueLocal(buffer => ServerMessageWriter.WriteState(buffer, state));
+                return ControlResult.Success(state);
+            default:
+                return ControlResult.Fail(ErrorCodes.BadRequest, $"Unsupported action {m.ActionName}.");
+        }
+    }
+
+    private async Task<List<string>> RemoveUnknownChannelsAsync()
+    {
+        if (_channels.Count == 0)
+        {
+            return [];
+        }
+
+        var known = (await _client.GetGrain<ICatalogGrain>(0).ListChannels()).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var unknown = _channels.Where(c => !known.Contains(c)).ToList();
+        _channels.ExceptWith(unknown);
+        return unknown;
+    }
+
+    private async Task RenewLoopAsync(IPlaybackObserver reference, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.RenewInterval, _time);
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            try
+            {
+                string[] channels;
+                lock (_lock)
+                {
+                    channels = [.. _channels];
+                }
+
+                await Session.Join(_participantId, reference, [.. channels]);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+            {
+                LogRenewFailed(_logger, _sessionId, ex.Message);
+            }
+        }
+    }
+
+    // ───────────────────────── observer ─────────────────────────
+
+    /// <inheritdoc />
+    public Task OnBatch(PlaybackBatch batch)
+    {
+        lock (_lock)
+        {
+            if (_close is not null)
+            {
+                return Task.CompletedTask;
+            }
+
+            _queue.Add(batch, e => _channels.Count == 0 || _channels.Contains(e.Channel));
+
+            if (_queue.Count > _options.SendQueueLimit && !_slowConsumer)
+            {
+                _slowConsumer = true;
+                _queue.Clear();
+                EnqueueLocalLocked(buffer => ServerMessageWriter.WriteError(buffer, null, ErrorCodes.SlowConsumer,
+                    $"This connection fell more than {_options.SendQueueLimit} messages behind and is closed; reconnect, or play at a lower speed or rate."));
+                _close = (WebSocketCloseStatus.PolicyViolation, "slow consumer");
+            }
+        }
+
+        Wake();
+        return Task.CompletedTask;
+    }
+
+    // ───────────────────────── sending ─────────────────────────
+
+    private void EnqueueError(string? idJson, string code, string message) =>
+        EnqueueLocal(buffer => ServerMessageWriter.WriteError(buffer, idJson, code, message));
+
+    private void EnqueueLocal(Action<IBufferWriter<byte>> write)
+    {
+        lock (_lock)
+        {
+            EnqueueLocalLocked(write);
+        }
+
+        Wake();
+    }
+
+    private void EnqueueLocalLocked(Action<IBufferWriter<byte>> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        write(buffer);
+        // Local replies go out now, after whatever the session had already released for now.
+        _queue.AddLocal(buffer.WrittenMemory, _time.GetUtcNow().UtcTicks);
+    }
+
+    private void RequestClose(WebSocketCloseStatus status, string reason)
+    {
+        lock (_lock)
+        {
+            _close ??= (status, reason);
+        }
+
+        Wake();
+    }
+
+    private void Wake()
+    {
+        try
+        {
+            if (_wake.CurrentCount == 0)
+            {
+                _wake.Release();
+            }
+        }
+        catch (SemaphoreFullException)
+        {
+        }
+    }
+
+    private async Task SendLoopAsync(CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        var tolerance = _options.ReleaseTolerance.Ticks;
+        try
+        {
+            while (true)
+            {
+                Delivery<ReadOnlyMemory<byte>> next = default;
+                var hasNext = false;
+                long wait = -1;
+                (WebSocketCloseStatus Status, string Reason)? close = null;
+                lock (_lock)
+                {
+                    var now = _time.GetUtcNow().UtcTicks;
+                    if (_queue.TryTake(now + tolerance, out next) || (_close is not null && _queue.NextIsLocal && _queue.TryTake(long.MaxValue, out next)))
+                    {
+                        hasNext = true;
+                    }
+                    else if (_close is not null)
+                    {
+                        close = _close;
+                    }
+                    else if (_queue.NextRelease is { } release)
+                    {
+                        wait = release - now - tolerance;
+                    }
+                }
+
+                if (close is { } c)
+                {
+                    if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                    {
+                        await _socket.CloseOutputAsync(c.Status, c.Reason, cancellationToken);
+                    }
+
+                    return;
+                }
+
+                if (hasNext)
+                {
+                    buffer.ResetWrittenCount();
+                    var payload = Render(next, buffer);
+                    await _socket.SendAsync(payload, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+                    continue;
+                }
+
+                if (wait < 0)
+                {
+                    await _wake.WaitAsync(cancellationToken);
+                }
+                else
+                {
+                    await _wake.WaitAsync(TimeSpan.FromTicks(Math.Max(wait, TimeSpan.TicksPerMillisecond / 2)), cancellationToken);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private static ReadOnlyMemory<byte> Render(Delivery<ReadOnlyMemory<byte>> item, ArrayBufferWriter<byte> buffer)
+    {
+        if (item.IsLocal)
+        {
+            return item.Local;
+        }
+
+        if (item.Event is { } e)
+        {
+            ServerMessageWriter.WriteEvent(buffer, e);
+            return buffer.WrittenMemory;
+        }
+
+        var s = item.Signal!;
+        switch (s.Kind)
+        {
+            case SignalKind.Clock:
+                ServerMessageWriter.WriteClock(buffer, s.PlayheadTicks, s.Speed, s.Iteration);
+                break;
+            case SignalKind.Loop:
+                ServerMessageWriter.WriteLoop(buffer, s.Iteration);
+                break;
+            case SignalKind.Error:
+                ServerMessageWriter.WriteError(buffer, null, s.ErrorCode ?? ErrorCodes.Internal, s.Message ?? "");
+                break;
+            default:
+                ServerMessageWriter.WriteState(buffer, s.State!);
+                break;
+        }
+
+        return buffer.WrittenMemory;
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Session {Session}: socket failed: {Reason}")]
+    private static partial void LogSocketFailed(ILogger logger, string session, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: leaving failed: {Reason}")]
+    private static partial void LogLeaveFailed(ILogger logger, string session, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: renewing the participant failed: {Reason}")]
+    private static partial void LogRenewFailed(ILogger logger, string session, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Control {Action} failed in session {Session}")]
+    private static partial void LogControlFailed(ILogger logger, string action, string session, Exception exception);
+}

@@ -1,0 +1,186 @@
+using System.Net.WebSockets;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Tivo.Gateway.Connections;
+using Tivo.Gateway.Protocol;
+using Tivo.GrainInterfaces;
+using Tivo.Stores;
+
+namespace Tivo.Gateway.Endpoints;
+
+/// <summary>Maps the WebSocket endpoints and the HTTP API of protocol v1.</summary>
+internal static partial class TivoEndpoints
+{
+    /// <summary>Longest histogram window, in seconds (31 days).</summary>
+    public const long MaxHistogramSeconds = 31L * 24 * 3600;
+
+    public static IEndpointRouteBuilder MapTivo(this IEndpointRouteBuilder app)
+    {
+        app.Map("/ws", (HttpContext context) => AcceptAsync(context, null));
+        app.MapGet("/channels", ListChannelsAsync);
+        app.Map("/channels/{channel}", (HttpContext context, string channel) =>
+            context.WebSockets.IsWebSocketRequest ? AcceptAsync(context, channel) : ChannelInfoAsync(context, channel));
+        app.MapGet("/channels/{channel}/histogram", HistogramAsync);
+        app.MapHealthChecks("/healthz");
+        return app;
+    }
+
+    private static async Task AcceptAsync(HttpContext context, string? pathChannel)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await WriteError(context, StatusCodes.Status400BadRequest, ErrorCodes.BadRequest,
+                "This endpoint speaks WebSocket: connect with ws://host/ws?channel=NAME (see docs/protocol.md).");
+            return;
+        }
+
+        var options = context.RequestServices.GetRequiredService<IOptions<GatewayOptions>>().Value;
+        var origin = context.Request.Headers.Origin.ToString();
+        if (options.AllowedOrigins.Count > 0 && origin.Length > 0 &&
+            !options.AllowedOrigins.Any(o => string.Equals(o.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase)))
+        {
+            await WriteError(context, StatusCodes.Status403Forbidden, ErrorCodes.Forbidden,
+                $"Origin '{ClientMessageParser.Shorten(origin)}' is not in Tivo:Gateway:AllowedOrigins.");
+            return;
+        }
+
+        var channels = new List<string>();
+        if (pathChannel is not null)
+        {
+            channels.Add(pathChannel);
+        }
+
+        channels.AddRange(context.Request.Query["channel"].Where(c => c is not null)!);
+        foreach (var channel in channels)
+        {
+            if (ClientMessageParser.ChannelNameError(channel) is { } problem)
+            {
+                await WriteError(context, StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, problem);
+                return;
+            }
+        }
+
+        var session = context.Request.Query["session"].ToString();
+        if (session.Length == 0)
+        {
+            session = "s-" + Guid.NewGuid().ToString("n");
+        }
+        else if (!SessionIdPattern().IsMatch(session))
+        {
+            await WriteError(context, StatusCodes.Status400BadRequest, ErrorCodes.BadRequest,
+                "The session id must be 1–128 characters of letters, digits, '-', '_' or '.'.");
+            return;
+        }
+
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            KeepAliveInterval = options.KeepAliveInterval,
+            KeepAliveTimeout = options.KeepAliveTimeout,
+        });
+        var connection = new PlaybackConnection(
+            socket,
+            context.RequestServices.GetRequiredService<IClusterClient>(),
+            options,
+            context.RequestServices.GetRequiredService<TimeProvider>(),
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger<PlaybackConnection>(),
+            session,
+            channels.Distinct(StringComparer.Ordinal).ToList());
+        await connection.RunAsync(context.RequestAborted);
+    }
+
+    private static async Task<IResult> ListChannelsAsync(IClusterClient client)
+    {
+        try
+        {
+            var channels = await client.GetGrain<ICatalogGrain>(0).ListChannels();
+            return TypedResults.Json(channels.Select(ToDto).ToArray(), ProtocolJsonContext.Default.ChannelDtoArray);
+        }
+        catch (StoreUnavailableGrainException ex)
+        {
+            return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}).");
+        }
+    }
+
+    private static async Task ChannelInfoAsync(HttpContext context, string channel)
+    {
+        var client = context.RequestServices.GetRequiredService<IClusterClient>();
+        var found = (await client.GetGrain<ICatalogGrain>(0).ListChannels()).FirstOrDefault(c => c.Name == channel);
+        IResult result = found is null
+            ? Error(StatusCodes.Status404NotFound, ErrorCodes.UnknownChannel, $"Unknown channel '{ClientMessageParser.Shorten(channel)}'. GET /channels lists them.")
+            : TypedResults.Json(ToDto(found), ProtocolJsonContext.Default.ChannelDto);
+        await result.ExecuteAsync(context);
+    }
+
+    private static async Task<IResult> HistogramAsync(IClusterClient client, string channel, string? start, string? end)
+    {
+        ImmutableChannel? found;
+        try
+        {
+            found = (await client.GetGrain<ICatalogGrain>(0).ListChannels()).Where(c => c.Name == channel)
+                .Select(c => new ImmutableChannel(c.FirstTicks, c.LastTicks)).Cast<ImmutableChannel?>().FirstOrDefault();
+        }
+        catch (StoreUnavailableGrainException ex)
+        {
+            return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}).");
+        }
+
+        if (found is not { } extent)
+        {
+            return Error(StatusCodes.Status404NotFound, ErrorCodes.UnknownChannel, $"Unknown channel '{ClientMessageParser.Shorten(channel)}'. GET /channels lists them.");
+        }
+
+        long startTicks = extent.First, endTicks = extent.Last + 1;
+        if (start is not null && !TimeUtil.TryParseIso(start, out startTicks))
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"start '{ClientMessageParser.Shorten(start)}' is not an ISO-8601 time such as 2016-01-15T14:00:00Z.");
+        }
+
+        if (end is not null && !TimeUtil.TryParseIso(end, out endTicks))
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"end '{ClientMessageParser.Shorten(end)}' is not an ISO-8601 time such as 2016-01-15T15:00:00Z.");
+        }
+
+        var fromSecond = TimeUtil.SecondOf(startTicks);
+        var toSecond = TimeUtil.SecondOf(endTicks - 1) + 1;
+        if (endTicks <= startTicks)
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "end must be after start: the window is [start, end).");
+        }
+
+        if (toSecond - fromSecond > MaxHistogramSeconds)
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"The window spans {toSecond - fromSecond} seconds; a histogram covers at most {MaxHistogramSeconds} (31 days). Narrow start/end.");
+        }
+
+        try
+        {
+            var bins = await client.GetGrain<IChannelGrain>(channel).GetHistogram(fromSecond, toSecond);
+            return TypedResults.Json(new HistogramDto(
+                channel,
+                TimeUtil.ToIso(TimeUtil.TicksOfSecond(fromSecond)),
+                TimeUtil.ToIso(TimeUtil.TicksOfSecond(toSecond)),
+                (int)(toSecond - fromSecond),
+                bins.Sum(b => (long)b.Count),
+                bins.Select(b => new HistogramBinDto(TimeUtil.ToIso(TimeUtil.TicksOfSecond(b.Second)), b.Count)).ToList()),
+                ProtocolJsonContext.Default.HistogramDto);
+        }
+        catch (StoreUnavailableGrainException ex)
+        {
+            return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}).");
+        }
+    }
+
+    private static ChannelDto ToDto(ChannelSummary c) => new(c.Name, TimeUtil.ToIso(c.FirstTicks), TimeUtil.ToIso(c.LastTicks), c.Count);
+
+    private static JsonHttpResult<HttpErrorDto> Error(int status, string code, string message) =>
+        TypedResults.Json(new HttpErrorDto(code, message), ProtocolJsonContext.Default.HttpErrorDto, statusCode: status);
+
+    private static Task WriteError(HttpContext context, int status, string code, string message) =>
+        Error(status, code, message).ExecuteAsync(context);
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$")]
+    private static partial Regex SessionIdPattern();
+
+    private readonly record struct ImmutableChannel(long First, long Last);
+}

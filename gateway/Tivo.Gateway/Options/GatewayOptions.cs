@@ -1,0 +1,68 @@
+using Microsoft.Extensions.Options;
+
+namespace Tivo.Gateway;
+
+/// <summary>WebSocket front-end settings, bound from <c>Tivo:Gateway</c>.</summary>
+public sealed class GatewayOptions
+{
+    public const string SectionName = "Tivo:Gateway";
+
+    /// <summary>Largest client message in bytes; a larger one closes the socket with 1009.</summary>
+    public int MaxMessageBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Most messages queued for one connection before it counts as a slow consumer.</summary>
+    public int SendQueueLimit { get; set; } = 20_000;
+
+    /// <summary>WebSocket ping interval.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Close the socket when a ping is not answered within this time.</summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Origins allowed to open sockets (browser <c>Origin</c> header). Empty: any origin.</summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+
+    /// <summary>How often a connection renews its registration with its session.</summary>
+    public TimeSpan RenewInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Messages are released this much before their due time at most, to absorb timer granularity.</summary>
+    public TimeSpan ReleaseTolerance { get; set; } = TimeSpan.FromMilliseconds(1);
+}
+
+/// <summary>Validates <see cref="GatewayOptions"/> with messages naming the setting.</summary>
+public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GatewayOptions o)
+    {
+        var errors = new List<string>();
+        if (o.MaxMessageBytes is < 1024 or > 16 * 1024 * 1024)
+        {
+            errors.Add($"Tivo:Gateway:MaxMessageBytes is {o.MaxMessageBytes}; use 1024 to 16777216 (default 65536).");
+        }
+
+        if (o.SendQueueLimit < 100)
+        {
+            errors.Add($"Tivo:Gateway:SendQueueLimit is {o.SendQueueLimit}; use at least 100 (default 20000).");
+        }
+
+        if (o.KeepAliveInterval <= TimeSpan.Zero || o.KeepAliveTimeout <= TimeSpan.Zero)
+        {
+            errors.Add("Tivo:Gateway:KeepAliveInterval and KeepAliveTimeout must be positive durations such as 00:00:15.");
+        }
+
+        if (o.RenewInterval < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"Tivo:Gateway:RenewInterval is {o.RenewInterval}; use at least 00:00:01.");
+        }
+
+        foreach (var origin in o.AllowedOrigins)
+        {
+            if (!Uri.TryCreate(origin, UriKind.Absolute, out _))
+            {
+                errors.Add($"Tivo:Gateway:AllowedOrigins entry '{origin}' is not an absolute origin such as https://viz.example.com.");
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,348 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.Json;
+using System.Xml;
+using Tivo.GrainInterfaces;
+using Tivo.Stores;
+
+namespace Tivo.Gateway.Protocol;
+
+/// <summary>The actions of wire protocol v1.</summary>
+internal enum ClientAction
+{
+    Play,
+    Pause,
+    Resume,
+    Stop,
+    Status,
+    Seek,
+    Speed,
+}
+
+/// <summary>A parsed, validated client message. Fields not used by the action are null.</summary>
+internal sealed record ClientMessage(
+    ClientAction Action,
+    string ActionName,
+    string? IdJson,
+    long? Start = null,
+    long? End = null,
+    double Speed = 1,
+    bool Loop = false,
+    double? Duration = null,
+    double? Rate = null,
+    double? MaxGap = null,
+    ImmutableArray<string> Channels = default,
+    long? To = null);
+
+/// <summary>Why a client message was refused: an error code, a sentence a person can act on, and the id if one was readable.</summary>
+internal sealed record ClientMessageError(string Code, string Message, string? IdJson);
+
+/// <summary>
+/// Parses client text frames. Written against <see cref="JsonDocument"/> rather than a bound DTO so
+/// each refusal can name the field and what was wrong with it. Unknown fields are ignored so newer
+/// clients keep working; unknown actions are refused.
+/// </summary>
+internal static class ClientMessageParser
+{
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 16 };
+
+    public const int MaxChannelNameLength = 200;
+
+    public static bool TryParse(ReadOnlyMemory<byte> utf8, out ClientMessage? message, out ClientMessageError? error)
+    {
+        message = null;
+        error = null;
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(utf8, DocumentOptions);
+        }
+        catch (JsonException ex)
+        {
+            error = new(ErrorCodes.BadRequest, $"The message is not valid JSON ({Shorten(ex.Message)}). Send one JSON object per text frame, e.g. {{\"action\":\"status\"}}.", null);
+            return false;
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                error = new(ErrorCodes.BadRequest, $"The message must be a JSON object with an \"action\", not a {Kind(root)}.", null);
+                return false;
+            }
+
+            string? id = null;
+            if (root.TryGetProperty("id", out var idElement))
+            {
+                if (idElement.ValueKind is not (JsonValueKind.String or JsonValueKind.Number))
+                {
+                    error = new(ErrorCodes.BadRequest, $"\"id\" must be a string or a number, not a {Kind(idElement)}.", null);
+                    return false;
+                }
+
+                if (idElement.ValueKind == JsonValueKind.String && idElement.GetString()!.Length > 200)
+                {
+                    error = new(ErrorCodes.BadRequest, "\"id\" is longer than 200 characters.", null);
+                    return false;
+                }
+
+                id = idElement.GetRawText();
+            }
+
+            try
+            {
+                message = ParseAction(root, id);
+                return true;
+            }
+            catch (FieldException ex)
+            {
+                error = new(ErrorCodes.BadRequest, ex.Message, id);
+                return false;
+            }
+        }
+    }
+
+    private static ClientMessage ParseAction(JsonElement root, string? id)
+    {
+        var hasAction = root.TryGetProperty("action", out var actionElement) || root.TryGetProperty("command", out actionElement);
+        if (!hasAction)
+        {
+            throw new FieldException("The message has no \"action\". Use one of: play, pause, resume, seek, speed, stop, status.");
+        }
+
+        if (actionElement.ValueKind != JsonValueKind.String)
+        {
+            throw new FieldException($"\"action\" must be a string such as \"play\", not a {Kind(actionElement)}.");
+        }
+
+        var name = actionElement.GetString()!;
+        var action = name.ToLowerInvariant() switch
+        {
+            "play" => ClientAction.Play,
+            "pause" => ClientAction.Pause,
+            "resume" => ClientAction.Resume,
+            "stop" => ClientAction.Stop,
+            "status" => ClientAction.Status,
+            "seek" => ClientAction.Seek,
+            "speed" => ClientAction.Speed,
+            _ => throw new FieldException($"Unknown action \"{Shorten(name)}\". Use one of: play, pause, resume, seek, speed, stop, status."),
+        };
+
+        var actionName = action.ToString().ToLowerInvariant();
+        switch (action)
+        {
+            case ClientAction.Play:
+                var start = OptionalTime(root, "start");
+                var end = OptionalTime(root, "end");
+                if (start is { } s && end is { } e && e <= s)
+                {
+                    throw new FieldException($"\"end\" ({TimeUtil.ToIso(e)}) must be after \"start\" ({TimeUtil.ToIso(s)}): the window is [start, end).");
+                }
+
+                var duration = OptionalDuration(root, "duration");
+                var rate = OptionalPositive(root, "rate", "events per second");
+                var maxGap = OptionalDuration(root, "maxGap");
+                return new ClientMessage(action, actionName, id,
+                    Start: start,
+                    End: end,
+                    Speed: OptionalNumber(root, "speed") ?? 1,
+                    Loop: OptionalBool(root, "loop") ?? false,
+                    Duration: duration,
+                    Rate: rate,
+                    MaxGap: maxGap,
+                    Channels: OptionalChannels(root));
+            case ClientAction.Seek:
+                return new ClientMessage(action, actionName, id,
+                    To: OptionalTime(root, "to") ?? throw new FieldException("seek needs \"to\": the stream time to move to, e.g. \"2016-01-15T14:33:00Z\"."));
+            case ClientAction.Speed:
+                return new ClientMessage(action, actionName, id,
+                    Speed: OptionalNumber(root, "speed") ?? throw new FieldException("The speed action needs \"speed\": a number such as 2 (twice real time)."));
+            default:
+                return new ClientMessage(action, actionName, id);
+        }
+    }
+
+    private static long? OptionalTime(JsonElement root, string field)
+    {
+        if (!root.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (element.ValueKind != JsonValueKind.String)
+        {
+            throw new FieldException($"\"{field}\" must be an ISO-8601 time string such as \"2016-01-15T14:32:24Z\", not a {Kind(element)}.");
+        }
+
+        var text = element.GetString();
+        if (!TimeUtil.TryParseIso(text, out var ticks))
+        {
+            throw new FieldException($"\"{field}\" is not a time I can read: \"{Shorten(text ?? "")}\". Use ISO-8601, e.g. \"2016-01-15T14:32:24Z\".");
+        }
+
+        return ticks;
+    }
+
+    private static double? OptionalNumber(JsonElement root, string field)
+    {
+        if (!root.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (element.ValueKind != JsonValueKind.Number || !element.TryGetDouble(out var value) || !double.IsFinite(value))
+        {
+            throw new FieldException($"\"{field}\" must be a finite number, not a {Kind(element)}{(element.ValueKind == JsonValueKind.String ? $" (\"{Shorten(element.GetString()!)}\")" : "")}.");
+        }
+
+        return value;
+    }
+
+    private static double? OptionalPositive(JsonElement root, string field, string unit)
+    {
+        var value = OptionalNumber(root, field);
+        if (value is <= 0 or > 1e9)
+        {
+            throw new FieldException($"\"{field}\" must be greater than 0 and at most 1e9 ({unit}); got {value.Value.ToString(CultureInfo.InvariantCulture)}.");
+        }
+
+        return value;
+    }
+
+    /// <summary>Seconds as a number, or an ISO-8601 duration string such as PT1M.</summary>
+    private static double? OptionalDuration(JsonElement root, string field)
+    {
+        if (!root.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        double seconds;
+        if (element.ValueKind == JsonValueKind.String)
+        {
+            var text = element.GetString()!;
+            try
+            {
+                seconds = XmlConvert.ToTimeSpan(text).TotalSeconds;
+            }
+            catch (FormatException)
+            {
+                throw new FieldException($"\"{field}\" is not a duration I can read: \"{Shorten(text)}\". Use seconds (60) or ISO-8601 (\"PT1M\").");
+            }
+        }
+        else if (element.ValueKind == JsonValueKind.Number && element.TryGetDouble(out var number) && double.IsFinite(number))
+        {
+            seconds = number;
+        }
+        else
+        {
+            throw new FieldException($"\"{field}\" must be seconds (a number) or an ISO-8601 duration string such as \"PT1M\", not a {Kind(element)}.");
+        }
+
+        if (seconds is <= 0 or > 1e9)
+        {
+            throw new FieldException($"\"{field}\" must be longer than 0 seconds and at most 1e9 seconds; got {seconds.ToString(CultureInfo.InvariantCulture)}.");
+        }
+
+        return seconds;
+    }
+
+    /// <summary>A JSON boolean, or the strings "True"/"False" (any case) as the original prototype sent.</summary>
+    private static bool? OptionalBool(JsonElement root, string field)
+    {
+        if (!root.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return element.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            JsonValueKind.String when bool.TryParse(element.GetString(), out var b) => b,
+            _ => throw new FieldException($"\"{field}\" must be true or false (or the strings \"True\"/\"False\"), not {Describe(element)}."),
+        };
+    }
+
+    private static ImmutableArray<string> OptionalChannels(JsonElement root)
+    {
+        if (!root.TryGetProperty("channels", out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        if (element.ValueKind != JsonValueKind.Array)
+        {
+            throw new FieldException($"\"channels\" must be an array of channel names such as [\"taxi\"], not a {Kind(element)}.");
+        }
+
+        var builder = ImmutableArray.CreateBuilder<string>();
+        foreach (var item in element.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String)
+            {
+                throw new FieldException($"\"channels\" must hold channel names (strings), found a {Kind(item)}.");
+            }
+
+            var name = item.GetString()!;
+            if (ChannelNameError(name) is { } problem)
+            {
+                throw new FieldException(problem);
+            }
+
+            builder.Add(name);
+        }
+
+        if (builder.Count > 64)
+        {
+            throw new FieldException($"\"channels\" names {builder.Count} channels; at most 64 can share one clock.");
+        }
+
+        return builder.ToImmutable();
+    }
+
+    /// <summary>Null when <paramref name="name"/> is an acceptable channel name, else why not.</summary>
+    public static string? ChannelNameError(string name)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            return "A channel name is empty: name a channel, e.g. \"taxi\" (GET /channels lists them).";
+        }
+
+        if (name.Length > MaxChannelNameLength)
+        {
+            return $"A channel name is {name.Length} characters long; at most {MaxChannelNameLength} are allowed.";
+        }
+
+        if (name.Any(char.IsControl))
+        {
+            return "A channel name contains control characters; use printable characters only.";
+        }
+
+        return null;
+    }
+
+    private static string Kind(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.Object => "object",
+        JsonValueKind.Array => "array",
+        JsonValueKind.String => "string",
+        JsonValueKind.Number => "number",
+        JsonValueKind.True or JsonValueKind.False => "boolean",
+        JsonValueKind.Null => "null",
+        _ => "value",
+    };
+
+    private static string Describe(JsonElement element) =>
+        element.ValueKind == JsonValueKind.String ? $"the string \"{Shorten(element.GetString()!)}\"" : $"a {Kind(element)}";
+
+    /// <summary>Echoes at most 60 characters of client text, without control characters.</summary>
+    internal static string Shorten(string text)
+    {
+        var clean = new string(text.Select(c => char.IsControl(c) ? '?' : c).Take(60).ToArray());
+        return text.Length > 60 ? clean + "…" : clean;
+    }
+
+    private sealed class FieldException(string message) : Exception(message);
+}

@@ -1,0 +1,24 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Tivo.Gateway.Protocol;
+
+/// <summary>One entry of <c>GET /channels</c>.</summary>
+internal sealed record ChannelDto(string Name, string First, string Last, long Count);
+
+/// <summary>The answer of <c>GET /channels/{channel}/histogram</c>: nonzero seconds only.</summary>
+internal sealed record HistogramDto(string Channel, string Start, string End, int Seconds, long Total, IReadOnlyList<HistogramBinDto> Bins);
+
+/// <summary>One second of a histogram.</summary>
+internal sealed record HistogramBinDto(string T, int Count);
+
+/// <summary>An HTTP error body: the same code vocabulary as the socket's <c>error</c> messages.</summary>
+internal sealed record HttpErrorDto(string Code, string Message);
+
+/// <summary>Source-generated JSON for the HTTP routes (camelCase, as on the socket).</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(ChannelDto[]))]
+[JsonSerializable(typeof(ChannelDto))]
+[JsonSerializable(typeof(HistogramDto))]
+[JsonSerializable(typeof(HttpErrorDto))]
+internal sealed partial class ProtocolJsonContext : JsonSerializerContext;

@@ -1,0 +1,176 @@
+using System.Buffers;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Tivo.GrainInterfaces;
+using Tivo.Stores;
+
+namespace Tivo.Gateway.Protocol;
+
+/// <summary>
+/// Writes server → client messages of protocol v1. Event payloads are copied through as the stored
+/// raw JSON text, never parsed again; everything else is small and written field by field so the
+/// wire shape is visible in one place (docs/protocol.md mirrors it).
+/// </summary>
+internal static class ServerMessageWriter
+{
+    public const int ProtocolVersion = 1;
+
+    // Messages go to WebSocket clients, never into HTML, so quotes and apostrophes need no escaping.
+    private static readonly JsonWriterOptions Options = new() { SkipValidation = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static void WriteEvent(IBufferWriter<byte> buffer, SessionEvent e)
+    {
+        using var w = new Utf8JsonWriter(buffer, Options);
+        w.WriteStartObject();
+        w.WriteString("type", "event");
+        w.WriteString("channel", e.Channel);
+        w.WriteString("ts", TimeUtil.ToIso(e.Ticks));
+        w.WriteNumber("seq", e.Seq);
+        w.WriteNumber("due", TimeUtil.ToEpochMs(e.DueTicks));
+        w.WritePropertyName("data");
+        w.WriteRawValue(e.Data, skipInputValidation: true);
+        w.WriteEndObject();
+    }
+
+    public static void WriteHello(IBufferWriter<byte> buffer, string session, IReadOnlyList<string> channels, string role, SessionState state)
+    {
+        using var w = new Utf8JsonWriter(buffer, Options);
+        w.WriteStartObject();
+        w.WriteString("type", "hello");
+        w.WriteNumber("protocol", ProtocolVersion);
+        w.WriteString("session", session);
+        WriteStrings(w, "channels", channels);
+        w.WriteString("role", role);
+        w.WritePropertyName("state");
+        w.WriteStartObject();
+        WriteStateFields(w, state);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    public static void WriteState(IBufferWriter<byte> buffer, SessionState state)
+    {
+        using var w = new Utf8JsonWriter(buffer, Options);
+        w.WriteStartObject();
+        w.WriteString("type", "state");
+        WriteStateFields(w, state);
+        w.WriteEndObject();
+    }
+
+    public static void WriteClock(IBufferWriter<byte> buffer, long playheadTicks, double speed, int iteration)
+    {
+        using var w = new Utf8JsonWriter(buffer, Options);
+        w.WriteStartObject();
+        w.WriteString("type", "clock");
+        w.WriteString("playhead", TimeUtil.ToIso(playheadTicks));
+        w.WriteNumber("speed", speed);
+        w.WriteNumber("iteration", iteration);
+        w.WriteEndObject();
+    }
+
+    public static void WriteLoop(IBufferWriter<byte> buffer, int iteration)
+    {
+        using var w = new Utf8JsonWriter(buffer, Options);
+        w.WriteStartObject();
+        w.WriteString("type", "loop");
+        w.WriteNumber("iteration", iteration);
+        w.WriteEndObject();
+    }
+
+    public static void WriteAck(IBufferWriter<byte> buffer, string? idJson, string action)
+    {
+        using var w = new Utf8JsonWriter(buffer, Options);
+        w.WriteStartObject();
+        w.WriteString("type", "ack");
+        WriteId(w, idJson);
+        w.WriteString("action", action);
+        w.WriteEndObject();
+    }
+
+    public static void WriteError(IBufferWriter<byte> buffer, string? idJson, string code, string message)
+    {
+        using var w = new Utf8JsonWriter(buffer, Options);
+        w.WriteStartObject();
+        w.WriteString("type", "error");
+        WriteId(w, idJson);
+        w.WriteString("code", code);
+        w.WriteString("message", message);
+        w.WriteEndObject();
+    }
+
+    private static void WriteId(Utf8JsonWriter w, string? idJson)
+    {
+        w.WritePropertyName("id");
+        if (idJson is null)
+        {
+            w.WriteNullValue();
+        }
+        else
+        {
+            // Validated as a JSON string or number by the parser.
+            w.WriteRawValue(idJson, skipInputValidation: true);
+        }
+    }
+
+    private static void WriteStateFields(Utf8JsonWriter w, SessionState s)
+    {
+        w.WriteString("status", s.Status);
+        if (s.PlayheadTicks is { } playhead)
+        {
+            w.WriteString("playhead", TimeUtil.ToIso(playhead));
+        }
+        else
+        {
+            w.WriteNull("playhead");
+        }
+
+        w.WriteNumber("speed", s.Speed);
+        w.WriteNumber("achievedSpeed", Math.Round(s.AchievedSpeed, 6));
+        w.WriteBoolean("loop", s.Loop);
+        if (s.WindowStartTicks is { } start && s.WindowEndTicks is { } end)
+        {
+            w.WritePropertyName("window");
+            w.WriteStartObject();
+            w.WriteString("start", TimeUtil.ToIso(start));
+            w.WriteString("end", TimeUtil.ToIso(end));
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("window");
+        }
+
+        w.WriteNumber("iteration", s.Iteration);
+        WriteStrings(w, "channels", s.Channels.IsDefault ? [] : s.Channels);
+        w.WritePropertyName("pacing");
+        w.WriteStartObject();
+        WriteOptional(w, "duration", s.DurationSeconds);
+        WriteOptional(w, "rate", s.Rate);
+        WriteOptional(w, "maxGap", s.MaxGapSeconds);
+        w.WriteEndObject();
+    }
+
+    private static void WriteOptional(Utf8JsonWriter w, string name, double? value)
+    {
+        if (value is { } v)
+        {
+            w.WriteNumber(name, v);
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
+
+    private static void WriteStrings(Utf8JsonWriter w, string name, IReadOnlyList<string> values)
+    {
+        w.WritePropertyName(name);
+        w.WriteStartArray();
+        foreach (var value in values)
+        {
+            w.WriteStringValue(value);
+        }
+
+        w.WriteEndArray();
+    }
+}

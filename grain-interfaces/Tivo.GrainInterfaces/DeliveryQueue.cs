@@ -1,0 +1,95 @@
+namespace Tivo.GrainInterfaces;
+
+/// <summary>
+/// The receiving side of <see cref="PlaybackBatch"/>: orders pushes by release time and applies the
+/// epoch rule, so what a participant gets is exactly what the session meant at every control.
+/// Used by the gateway (one per connection) and by tests. Not thread-safe: callers lock.
+/// </summary>
+/// <typeparam name="TLocal">What the receiver queues of its own (e.g. pre-rendered replies).</typeparam>
+public sealed class DeliveryQueue<TLocal>
+{
+    private readonly PriorityQueue<Delivery<TLocal>, (long Release, long Order, long Local)> _queue = new();
+    private long _epoch;
+    private long _cutoff;
+    private long _localSeq;
+
+    /// <summary>Items waiting.</summary>
+    public int Count => _queue.Count;
+
+    /// <summary>
+    /// Adds a batch. A batch of a newer epoch first voids what older epochs queued for after its
+    /// cutoff; a batch of an older epoch (arriving late) keeps only what falls at or before the
+    /// newer cutoff. Events for which <paramref name="accept"/> is false are skipped.
+    /// </summary>
+    public void Add(PlaybackBatch batch, Func<SessionEvent, bool>? accept = null)
+    {
+        long? dropAfter = null;
+        if (batch.Epoch > _epoch)
+        {
+            if (_queue.Count > 0)
+            {
+                var keep = _queue.UnorderedItems
+                    .Where(i => i.Element.Epoch >= batch.Epoch || i.Element.IsLocal || i.Priority.Release <= batch.CutoffTicks)
+                    .ToList();
+                _queue.Clear();
+                foreach (var (element, priority) in keep)
+                {
+                    _queue.Enqueue(element, priority);
+                }
+            }
+
+            _epoch = batch.Epoch;
+            _cutoff = batch.CutoffTicks;
+        }
+        else if (batch.Epoch < _epoch)
+        {
+            dropAfter = _cutoff;
+        }
+
+        foreach (var e in batch.Events)
+        {
+            if ((accept is null || accept(e)) && !(e.DueTicks > dropAfter))
+            {
+                _queue.Enqueue(new Delivery<TLocal>(batch.Epoch, e, null, default, false), (e.DueTicks, e.Order, 0));
+            }
+        }
+
+        foreach (var s in batch.Signals)
+        {
+            if (!(s.ReleaseTicks > dropAfter))
+            {
+                _queue.Enqueue(new Delivery<TLocal>(batch.Epoch, null, s, default, false), (s.ReleaseTicks, s.Order, 0));
+            }
+        }
+    }
+
+    /// <summary>Queues a receiver-made item for release at <paramref name="releaseTicks"/>, after the
+    /// session's items of the same instant.</summary>
+    public void AddLocal(TLocal item, long releaseTicks) =>
+        _queue.Enqueue(new Delivery<TLocal>(_epoch, null, null, item, true), (releaseTicks, long.MaxValue, ++_localSeq));
+
+    /// <summary>The release time of the next item, if any.</summary>
+    public long? NextRelease => _queue.TryPeek(out _, out var priority) ? priority.Release : null;
+
+    /// <summary>True when the next item is a receiver-made one.</summary>
+    public bool NextIsLocal => _queue.TryPeek(out var item, out _) && item.IsLocal;
+
+    /// <summary>Takes the next item if it is released at or before <paramref name="nowTicks"/>.</summary>
+    public bool TryTake(long nowTicks, out Delivery<TLocal> item)
+    {
+        if (_queue.TryPeek(out item, out var priority) && priority.Release <= nowTicks)
+        {
+            _queue.Dequeue();
+            return true;
+        }
+
+        item = default;
+        return false;
+    }
+
+    /// <summary>Drops everything waiting.</summary>
+    public void Clear() => _queue.Clear();
+}
+
+/// <summary>One item of a <see cref="DeliveryQueue{TLocal}"/>: an event, a signal or a local item.</summary>
+public readonly record struct Delivery<TLocal>(long Epoch, SessionEvent? Event, SessionSignal? Signal, TLocal? Local, bool IsLocal);
