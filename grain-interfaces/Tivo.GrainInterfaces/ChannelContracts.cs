@@ -15,6 +15,12 @@ public interface IChannelGrain : IGrainWithStringKey
     [Alias("GetChunk")]
     Task<ChannelChunk> GetChunk(long chunkIndex);
 
+    /// <summary>Returns <paramref name="count"/> consecutive chunks from <paramref name="firstIndex"/>
+    /// (at most 1024). Missing chunks are read with one store query per contiguous run; chunks
+    /// another caller is already reading are shared, never read twice.</summary>
+    [Alias("GetChunks")]
+    Task<ImmutableArray<ChannelChunk>> GetChunks(long firstIndex, int count);
+
     /// <summary>Per-second event counts of <c>[fromSecond, toSecond)</c> (Unix seconds), nonzero seconds only.</summary>
     [Alias("GetHistogram")]
     Task<ImmutableArray<HistogramBin>> GetHistogram(long fromSecond, long toSecond);

@@ -69,7 +69,8 @@ public sealed record PlayRequest(
     [property: Id(6)] double? Rate,
     [property: Id(7)] double? MaxGapSeconds);
 
-/// <summary>A session's state as reported in <c>state</c> messages.</summary>
+/// <summary>A session's state as reported in <c>state</c> messages. <see cref="BufferAheadSeconds"/> is the wall time
+/// of playback already loaded beyond the playhead (null when everything up to the window end is loaded).</summary>
 [GenerateSerializer, Immutable, Alias("tivo.SessionState")]
 public sealed record SessionState(
     [property: Id(0)] string Status,
@@ -83,7 +84,8 @@ public sealed record SessionState(
     [property: Id(8)] ImmutableArray<string> Channels,
     [property: Id(9)] double? DurationSeconds,
     [property: Id(10)] double? Rate,
-    [property: Id(11)] double? MaxGapSeconds);
+    [property: Id(11)] double? MaxGapSeconds,
+    [property: Id(12)] double? BufferAheadSeconds);
 
 /// <summary>The answer to a control: success with the new state, or an error code and an actionable message.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.ControlResult")]

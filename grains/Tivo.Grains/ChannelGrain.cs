@@ -35,29 +35,69 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
 
     private string Channel => this.GetPrimaryKeyString();
 
-    public Task<ChannelChunk> GetChunk(long chunkIndex)
+    /// <summary>Most chunks one call may ask for.</summary>
+    public const int MaxChunksPerCall = 1024;
+
+    public async Task<ChannelChunk> GetChunk(long chunkIndex) => (await GetChunks(chunkIndex, 1))[0];
+
+    public async Task<ImmutableArray<ChannelChunk>> GetChunks(long firstIndex, int count)
     {
-        if (_cache.TryGet(Channel, chunkIndex, out var cached))
+        if (count is < 1 or > MaxChunksPerCall)
         {
-            _hits++;
-            return Task.FromResult(cached);
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"Ask for 1 to {MaxChunksPerCall} chunks.");
         }
 
-        if (_inFlight.TryGetValue(chunkIndex, out var pending))
+        var tasks = new Task<ChannelChunk>[count];
+        long? runStart = null;
+        for (var i = 0; i <= count; i++)
         {
-            _sharedWaits++;
-            return pending;
+            var index = firstIndex + i;
+            var missing = false;
+            if (i < count)
+            {
+                if (_cache.TryGet(Channel, index, out var cached))
+                {
+                    _hits++;
+                    tasks[i] = Task.FromResult(cached);
+                }
+                else if (_inFlight.TryGetValue(index, out var pending))
+                {
+                    _sharedWaits++;
+                    tasks[i] = pending;
+                }
+                else
+                {
+                    _misses++;
+                    missing = true;
+                }
+            }
+
+            if (missing)
+            {
+                runStart ??= index;
+            }
+            else if (runStart is { } from)
+            {
+                // One store query for the whole run of missing chunks; each chunk is in flight until it lands.
+                var range = LoadRangeAsync(from, (int)(index - from));
+                for (var k = from; k < index; k++)
+                {
+                    var task = Pick(range, (int)(k - from));
+                    tasks[k - firstIndex] = task;
+                    if (!task.IsCompleted)
+                    {
+                        _inFlight[k] = task;
+                    }
+                }
+
+                runStart = null;
+            }
         }
 
-        _misses++;
-        var task = LoadAsync(chunkIndex);
-        if (!task.IsCompleted)
-        {
-            _inFlight[chunkIndex] = task;
-        }
-
-        return task;
+        return [.. await Task.WhenAll(tasks)];
     }
+
+    private static async Task<ChannelChunk> Pick(Task<ChannelChunk[]> range, int offset) => (await range)[offset];
 
     public async Task<ImmutableArray<HistogramBin>> GetHistogram(long fromSecond, long toSecond)
     {
@@ -75,33 +115,45 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
     public Task<ChannelCacheStats> GetCacheStats() =>
         Task.FromResult(new ChannelCacheStats(_queries, _hits, _misses, _sharedWaits));
 
-    private async Task<ChannelChunk> LoadAsync(long chunkIndex)
+    private async Task<ChannelChunk[]> LoadRangeAsync(long firstIndex, int count)
     {
         try
         {
             _queries++;
-            var fromTicks = TimeUtil.TicksOfSecond(chunkIndex * _chunkSeconds);
-            var toTicks = TimeUtil.TicksOfSecond((chunkIndex + 1) * _chunkSeconds);
-            var events = ImmutableArray.CreateBuilder<ChunkEvent>();
-            long bytes = 0;
+            var fromTicks = TimeUtil.TicksOfSecond(firstIndex * _chunkSeconds);
+            var toTicks = TimeUtil.TicksOfSecond((firstIndex + count) * _chunkSeconds);
+            var builders = new ImmutableArray<ChunkEvent>.Builder?[count];
+            var bytes = new long[count];
+            var chunkTicks = _chunkSeconds * TimeUtil.TicksPerSecond;
             await foreach (var e in _store.ReadAsync(Channel, fromTicks, toTicks, CancellationToken.None))
             {
-                events.Add(new ChunkEvent(e.Ticks, e.Data));
-                bytes += EventOverheadBytes + 2L * e.Data.Length;
+                var i = (int)((e.Ticks - fromTicks) / chunkTicks);
+                (builders[i] ??= ImmutableArray.CreateBuilder<ChunkEvent>()).Add(new ChunkEvent(e.Ticks, e.Data));
+                bytes[i] += EventOverheadBytes + 2L * e.Data.Length;
             }
 
-            var chunk = new ChannelChunk(Channel, chunkIndex, fromTicks, toTicks, events.ToImmutable(), bytes + 128);
-            _cache.Add(chunk);
-            return chunk;
+            var chunks = new ChannelChunk[count];
+            for (var i = 0; i < count; i++)
+            {
+                var start = fromTicks + i * chunkTicks;
+                chunks[i] = new ChannelChunk(Channel, firstIndex + i, start, start + chunkTicks,
+                    builders[i]?.ToImmutable() ?? [], bytes[i] + 128);
+                _cache.Add(chunks[i]);
+            }
+
+            return chunks;
         }
         catch (StoreUnavailableException ex)
         {
-            LogStoreFailed(_logger, Channel, chunkIndex, ex.Message);
+            LogStoreFailed(_logger, Channel, firstIndex, ex.Message);
             throw new StoreUnavailableGrainException(ex.Message);
         }
         finally
         {
-            _inFlight.Remove(chunkIndex);
+            for (var i = 0; i < count; i++)
+            {
+                _inFlight.Remove(firstIndex + i);
+            }
         }
     }
 

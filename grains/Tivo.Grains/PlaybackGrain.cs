@@ -358,7 +358,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     /// <summary>Playback position at wall time <paramref name="wall"/> (frozen unless playing).</summary>
     private double PositionAt(long wall)
     {
-        if (_status != SessionStatus.Playing)
+        if (_status != SessionStatus.Playing || wall <= _wallAnchor)
         {
             return _posAnchor;
         }
@@ -633,10 +633,10 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         var generation = _loadGeneration;
         try
         {
-            var segment = await FetchSegmentAsync(_nextLoad.Pass, _nextLoad.Chunk);
+            var segments = await FetchSegmentsAsync(_nextLoad.Pass, _nextLoad.Chunk, BatchSize(Now));
             if (generation == _loadGeneration)
             {
-                Append(segment);
+                segments.ForEach(Append);
             }
 
             return null;
@@ -679,7 +679,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         {
             try
             {
-                var segment = await FetchSegmentAsync(_nextLoad.Pass, _nextLoad.Chunk);
+                var segments = await FetchSegmentsAsync(_nextLoad.Pass, _nextLoad.Chunk, BatchSize(Now));
                 if (generation != _loadGeneration)
                 {
                     return;
@@ -691,7 +691,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
                     LogStoreRecovered(_logger, SessionId);
                 }
 
-                Append(segment);
+                segments.ForEach(Append);
                 delay = TimeSpan.FromMilliseconds(250);
             }
             catch (StoreUnavailableGrainException ex)
@@ -715,38 +715,62 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         }
     }
 
-    private async Task<Segment> FetchSegmentAsync(int pass, long chunk)
+    /// <summary>Chunks to ask for at once: enough to cover the read-ahead at the current pace, within one pass.</summary>
+    private int BatchSize(long now)
     {
-        var tasks = new Task<ChannelChunk>[_channels.Length];
+        var target = Math.Max(PositionAt(now), _loadedThrough)
+            + _options.ReadAhead.TotalSeconds * _speed;
+        var pass = _nextLoad.Pass;
+        var within = Math.Clamp(target - pass * _length, 0, _length);
+        var targetTicks = _warp!.ToTicks(within);
+        var lastChunk = ChunkOf(Math.Max(_windowStart, _windowEnd - 1));
+        var wanted = Math.Min(ChunkOf(targetTicks), lastChunk) - _nextLoad.Chunk + 1;
+        return (int)Math.Clamp(wanted, 1, Math.Min(256, lastChunk - _nextLoad.Chunk + 1));
+    }
+
+    private async Task<List<Segment>> FetchSegmentsAsync(int pass, long firstChunk, int count)
+    {
+        var tasks = new Task<ImmutableArray<ChannelChunk>>[_channels.Length];
         for (var i = 0; i < tasks.Length; i++)
         {
-            tasks[i] = GrainFactory.GetGrain<IChannelGrain>(_channels[i]).GetChunk(chunk);
+            tasks[i] = GrainFactory.GetGrain<IChannelGrain>(_channels[i]).GetChunks(firstChunk, count);
         }
 
-        var chunks = await Task.WhenAll(tasks);
-        var from = Math.Max(_windowStart, chunks[0].StartTicks);
-        var to = Math.Min(_windowEnd, chunks[0].EndTicks);
-        var merged = new List<LoadedEvent>();
-        for (var c = 0; c < chunks.Length; c++)
+        var perChannel = await Task.WhenAll(tasks);
+        var segments = new List<Segment>(count);
+        for (var k = 0; k < count; k++)
         {
-            foreach (var e in chunks[c].Events)
+            var chunk = perChannel[0][k];
+            var from = Math.Max(_windowStart, chunk.StartTicks);
+            var to = Math.Min(_windowEnd, chunk.EndTicks);
+            var merged = new List<LoadedEvent>();
+            for (var c = 0; c < perChannel.Length; c++)
             {
-                if (e.Ticks >= from && e.Ticks < to)
+                foreach (var e in perChannel[c][k].Events)
                 {
-                    merged.Add(new LoadedEvent(_channels[c], e.Ticks, e.Data, c, merged.Count));
+                    if (e.Ticks >= from && e.Ticks < to)
+                    {
+                        merged.Add(new LoadedEvent(_channels[c], e.Ticks, e.Data, c, merged.Count));
+                    }
                 }
+            }
+
+            if (perChannel.Length > 1)
+            {
+                // Stable merge order: time, then the channel's place in the play request, then store order.
+                merged.Sort(static (a, b) => a.Ticks != b.Ticks ? a.Ticks.CompareTo(b.Ticks)
+                    : a.ChannelIndex != b.ChannelIndex ? a.ChannelIndex.CompareTo(b.ChannelIndex)
+                    : a.Arrival.CompareTo(b.Arrival));
+            }
+
+            segments.Add(new Segment(pass, chunk.ChunkIndex, [.. merged], to >= _windowEnd));
+            if (to >= _windowEnd)
+            {
+                break;
             }
         }
 
-        if (chunks.Length > 1)
-        {
-            // Stable merge order: time, then the channel's place in the play request, then store order.
-            merged.Sort(static (a, b) => a.Ticks != b.Ticks ? a.Ticks.CompareTo(b.Ticks)
-                : a.ChannelIndex != b.ChannelIndex ? a.ChannelIndex.CompareTo(b.ChannelIndex)
-                : a.Arrival.CompareTo(b.Arrival));
-        }
-
-        return new Segment(pass, chunk, [.. merged], to >= _windowEnd);
+        return segments;
     }
 
     private void Append(Segment segment)
@@ -838,7 +862,22 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _channels,
         _duration,
         _rate,
-        _maxGap);
+        _maxGap,
+        BufferAhead(status));
+
+    private double? BufferAhead(string status)
+    {
+        if (_warp is null || (!_loop && _allLoaded))
+        {
+            return null;
+        }
+
+        var now = Now;
+        var ahead = status == SessionStatus.Playing
+            ? (WallAt(_loadedThrough) - Math.Max(now, _wallAnchor)) / (double)TimeUtil.TicksPerSecond
+            : (_loadedThrough - _posAnchor) / _speed;
+        return Math.Max(0, Math.Round(ahead, 3));
+    }
 
     private double AchievedSpeed()
     {

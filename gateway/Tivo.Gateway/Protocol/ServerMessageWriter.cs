@@ -148,6 +148,7 @@ internal static class ServerMessageWriter
         WriteOptional(w, "rate", s.Rate);
         WriteOptional(w, "maxGap", s.MaxGapSeconds);
         w.WriteEndObject();
+        WriteOptional(w, "bufferAhead", s.BufferAheadSeconds);
     }
 
     private static void WriteOptional(Utf8JsonWriter w, string name, double? value)

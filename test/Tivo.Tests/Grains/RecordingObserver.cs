@@ -1,0 +1,51 @@
+using Tivo.GrainInterfaces;
+
+namespace Tivo.Tests.Grains;
+
+/// <summary>
+/// A participant as the gateway would be: batches go through the same <see cref="DeliveryQueue{TLocal}"/>
+/// and count as delivered once their release time has passed on the test's clock.
+/// </summary>
+internal sealed class RecordingObserver : IPlaybackObserver
+{
+    private readonly Lock _lock = new();
+    private readonly DeliveryQueue<object> _queue = new();
+    private readonly List<Delivery<object>> _delivered = [];
+
+    public Task OnBatch(PlaybackBatch batch)
+    {
+        lock (_lock)
+        {
+            _queue.Add(batch);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Moves everything released at or before <paramref name="nowTicks"/> to <see cref="Delivered"/>.</summary>
+    public void Deliver(long nowTicks)
+    {
+        lock (_lock)
+        {
+            while (_queue.TryTake(nowTicks, out var item))
+            {
+                _delivered.Add(item);
+            }
+        }
+    }
+
+    public IReadOnlyList<Delivery<object>> Delivered
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _delivered];
+            }
+        }
+    }
+
+    public IReadOnlyList<SessionEvent> Events => [.. Delivered.Where(d => d.Event is not null).Select(d => d.Event!)];
+
+    public IReadOnlyList<SessionSignal> Signals(SignalKind kind) => [.. Delivered.Where(d => d.Signal?.Kind == kind).Select(d => d.Signal!)];
+}
