@@ -74,6 +74,9 @@ public sealed class DeliveryQueue<TLocal>
     /// <summary>True when the next item is a receiver-made one.</summary>
     public bool NextIsLocal => _queue.TryPeek(out var item, out _) && item.IsLocal;
 
+    /// <summary>The next item without taking it.</summary>
+    public bool TryPeek(out Delivery<TLocal> item) => _queue.TryPeek(out item, out _);
+
     /// <summary>Takes the next item if it is released at or before <paramref name="nowTicks"/>.</summary>
     public bool TryTake(long nowTicks, out Delivery<TLocal> item)
     {

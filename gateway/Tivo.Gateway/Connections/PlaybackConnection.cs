@@ -27,6 +27,7 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
     private readonly HashSet<string> _channels;
     private (WebSocketCloseStatus Status, string Reason)? _close;
     private bool _slowConsumer;
+    private int _controlsInFlight;
 
     public PlaybackConnection(WebSocket socket, IClusterClient client, GatewayOptions options, TimeProvider time, ILogger logger,
         string sessionId, IReadOnlyList<string> channels)
@@ -42,10 +43,17 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
 
     private IPlaybackGrain Session => _client.GetGrain<IPlaybackGrain>(_sessionId);
 
-    /// <summary>Runs the connection until the client leaves or <paramref name="aborted"/> fires.</summary>
-    public async Task RunAsync(CancellationToken aborted)
+    /// <summary>Runs the connection until the client leaves or <paramref name="aborted"/> fires. When
+    /// <paramref name="stopping"/> fires (the gateway shuts down) the client is told with close 1001.</summary>
+    public async Task RunAsync(CancellationToken aborted, CancellationToken stopping)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        using var onStopping = stopping.Register(() =>
+        {
+            RequestClose(WebSocketCloseStatus.EndpointUnavailable, "server shutting down; reconnect");
+            // Give the client two seconds to answer the close before the receive loop is cut.
+            stop.CancelAfter(TimeSpan.FromSeconds(2));
+        });
         var reference = _client.CreateObjectReference<IPlaybackObserver>(this);
         var sender = SendLoopAsync(stop.Token);
         Task? renewer = null;
@@ -159,6 +167,7 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
             return;
         }
 
+        Interlocked.Increment(ref _controlsInFlight);
         try
         {
             var result = await DispatchAsync(message!);
@@ -184,6 +193,11 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
         {
             LogControlFailed(_logger, message!.ActionName, _sessionId, ex);
             EnqueueError(message.IdJson, ErrorCodes.Internal, $"The server failed to {message.ActionName}; the session is unchanged. Try again; if it persists, report it with session {_sessionId}.");
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _controlsInFlight);
+            Wake();
         }
     }
 
@@ -303,8 +317,8 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         write(buffer);
-        // Local replies go out now, after whatever the session had already released for now.
-        _queue.AddLocal(buffer.WrittenMemory, _time.GetUtcNow().UtcTicks);
+        // Replies of this connection (hello, ack, error, status) go out at once, in the order they were made.
+        _queue.AddLocal(buffer.WrittenMemory, 0);
     }
 
     private void RequestClose(WebSocketCloseStatus status, string reason)
@@ -346,7 +360,12 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
                 lock (_lock)
                 {
                     var now = _time.GetUtcNow().UtcTicks;
-                    if (_queue.TryTake(now + tolerance, out next) || (_close is not null && _queue.NextIsLocal && _queue.TryTake(long.MaxValue, out next)))
+                    if (Volatile.Read(ref _controlsInFlight) > 0 && _queue.TryPeek(out var peeked) && peeked.Signal?.Kind == SignalKind.State)
+                    {
+                        // A state caused by this connection's control waits for that control's ack (ack first, then state).
+                        wait = -1;
+                    }
+                    else if (_queue.TryTake(now + tolerance, out next) || (_close is not null && _queue.NextIsLocal && _queue.TryTake(long.MaxValue, out next)))
                     {
                         hasNext = true;
                     }

@@ -86,7 +86,8 @@ internal static partial class TivoEndpoints
             context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger<PlaybackConnection>(),
             session,
             channels.Distinct(StringComparer.Ordinal).ToList());
-        await connection.RunAsync(context.RequestAborted);
+        var lifetime = context.RequestServices.GetRequiredService<IHostApplicationLifetime>();
+        await connection.RunAsync(context.RequestAborted, lifetime.ApplicationStopping);
     }
 
     private static async Task<IResult> ListChannelsAsync(IClusterClient client)

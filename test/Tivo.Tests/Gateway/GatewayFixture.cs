@@ -1,0 +1,56 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Tivo.Gateway;
+using Tivo.Tests.Infrastructure;
+using Xunit;
+
+namespace Tivo.Tests.Gateway;
+
+/// <summary>
+/// A real gateway in embedded mode (co-hosted silo, SQLite store seeded with the demo data) on a
+/// free 127.0.0.1 port, exactly as <c>dotnet run --project gateway/Tivo.Gateway</c> starts it.
+/// </summary>
+public sealed class GatewayFixture : IAsyncLifetime
+{
+    private readonly TempDirectory _directory = new();
+    private WebApplication? _app;
+
+    public Uri HttpBase { get; private set; } = null!;
+
+    public Uri WsBase => new(HttpBase.ToString().Replace("http://", "ws://", StringComparison.Ordinal));
+
+    public string StorePath => _directory.File("tivo.db");
+
+    public HttpClient Http { get; } = new();
+
+    public async Task InitializeAsync()
+    {
+        _app = GatewayApp.Create(
+        [
+            "--urls", "http://127.0.0.1:0",
+            "--Tivo:Orleans:SiloPort", TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Tivo:Orleans:GatewayPort", TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Tivo:Store:Path", StorePath,
+            "--Tivo:Gateway:MaxMessageBytes", "4096",
+            "--Logging:LogLevel:Default", "Warning",
+        ]);
+        await _app.StartAsync();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        HttpBase = new Uri(address.TrimEnd('/') + "/");
+        Http.BaseAddress = HttpBase;
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        _directory.Dispose();
+    }
+}
