@@ -202,15 +202,10 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         RefreshStatus(now);
         if (_status is SessionStatus.Playing or SessionStatus.Buffering)
         {
-            var cut = now + _options.ControlLeadTime.Ticks;
-            var position = PositionAt(cut);
-            Rewind(cut, position);
-            _posAnchor = position;
-            _wallAnchor = cut;
+            var cut = CutAndReanchor(now);
             _status = SessionStatus.Paused;
             EndBuffering(now);
             StopTimer();
-            NewEpoch(cut);
             Broadcast(StateSignal(cut));
         }
 
@@ -308,13 +303,8 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         RefreshStatus(now);
         if (_status is SessionStatus.Playing or SessionStatus.Buffering)
         {
-            var cut = now + _options.ControlLeadTime.Ticks;
-            var position = PositionAt(cut);
-            Rewind(cut, position);
-            _posAnchor = position;
-            _wallAnchor = cut;
+            var cut = CutAndReanchor(now);
             _speed = speed;
-            NewEpoch(cut);
             Broadcast(StateSignal(cut));
             Emit(now);
         }
@@ -384,6 +374,19 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     }
 
     private int PassAt(double position) => _loop && _length > 0 ? Math.Max(0, (int)Math.Floor(position / _length)) : 0;
+
+    /// <summary>A control takes effect at now + lead: takes back what falls due after that cut and
+    /// anchors the clock at it (position continuous), in a new epoch. Returns the cut.</summary>
+    private long CutAndReanchor(long now)
+    {
+        var cut = now + _options.ControlLeadTime.Ticks;
+        var position = PositionAt(cut);
+        Rewind(cut, position);
+        _posAnchor = position;
+        _wallAnchor = cut;
+        NewEpoch(cut);
+        return cut;
+    }
 
     private void NewEpoch(long cutoff)
     {

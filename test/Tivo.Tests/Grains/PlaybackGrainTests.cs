@@ -150,7 +150,14 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         foreach (var e in events)
         {
             var offset = e.Ticks - Base;
-            if (offset <= pauseOffset) { AssertDue(t0, offset, e.DueTicks); } else { AssertDue(resumedAt, offset - pauseOffset, e.DueTicks); }
+            if (offset <= pauseOffset)
+            {
+                AssertDue(t0, offset, e.DueTicks);
+            }
+            else
+            {
+                AssertDue(resumedAt, offset - pauseOffset, e.DueTicks);
+            }
         }
 
         Assert.Equal(Steady.Count(t => t - Base <= pauseOffset), deliveredWhilePaused);
@@ -176,7 +183,14 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         Assert.Equal(expected, events.Select(e => e.Ticks));
         foreach (var e in events)
         {
-            if (e.Ticks >= At(4)) { AssertDue(cut, e.Ticks - At(4), e.DueTicks); } else { AssertDue(t0, e.Ticks - Base, e.DueTicks); }
+            if (e.Ticks >= At(4))
+            {
+                AssertDue(cut, e.Ticks - At(4), e.DueTicks);
+            }
+            else
+            {
+                AssertDue(t0, e.Ticks - Base, e.DueTicks);
+            }
         }
     }
 
@@ -222,7 +236,14 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         foreach (var e in events)
         {
             var offset = e.Ticks - Base;
-            if (offset <= cutOffset) { AssertDue(t0, offset, e.DueTicks); } else { AssertDue(cut, (offset - cutOffset) / 4.0, e.DueTicks); }
+            if (offset <= cutOffset)
+            {
+                AssertDue(t0, offset, e.DueTicks);
+            }
+            else
+            {
+                AssertDue(cut, (offset - cutOffset) / 4.0, e.DueTicks);
+            }
         }
     }
 
