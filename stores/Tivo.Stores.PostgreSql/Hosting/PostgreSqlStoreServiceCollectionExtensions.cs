@@ -1,0 +1,54 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Tivo.Stores.PostgreSql;
+
+/// <summary>Registers the PostgreSQL and Redshift stores.</summary>
+public static class PostgreSqlStoreServiceCollectionExtensions
+{
+    /// <summary>Adds a <see cref="PostgreSqlEventStore"/> over PostgreSQL, configured from <c>Tivo:Store</c>.</summary>
+    public static IServiceCollection AddTivoPostgreSqlStore(this IServiceCollection services) => services.AddStore(SqlDialect.PostgreSql);
+
+    /// <summary>Adds a <see cref="PostgreSqlEventStore"/> speaking Redshift's SQL, with Npgsql type loading off.</summary>
+    public static IServiceCollection AddTivoRedshiftStore(this IServiceCollection services) => services.AddStore(SqlDialect.Redshift);
+
+    /// <summary>Builds the data source: UTC session time zone; for Redshift no type loading (it has no pg_type to load from).</summary>
+    public static NpgsqlDataSource CreateDataSource(string connectionString, SqlDialect dialect)
+    {
+        var builder = new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(connectionString) { Timezone = "UTC" }.ConnectionString);
+        if (dialect == SqlDialect.Redshift)
+        {
+            builder.ConfigureTypeLoading(t => t.EnableTypeLoading(false));
+        }
+
+        return builder.Build();
+    }
+
+    private static IServiceCollection AddStore(this IServiceCollection services, SqlDialect dialect)
+    {
+        services.AddOptions<PostgreSqlStoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PostgreSqlStoreOptions>, PostgreSqlStoreOptionsValidator>());
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<PostgreSqlStoreOptions>>().Value;
+            return new PostgreSqlEventStore(CreateDataSource(options.ConnectionString!, dialect), options, dialect,
+                sp.GetRequiredService<ILogger<PostgreSqlEventStore>>());
+        });
+        services.TryAddSingleton<IEventStore>(sp => sp.GetRequiredService<PostgreSqlEventStore>());
+        services.AddHostedService<PostgreSqlSchemaInitializer>();
+        return services;
+    }
+}
+
+/// <summary>Creates Tivo's schema at start when <c>Tivo:Store:CreateSchema</c> is true.</summary>
+internal sealed class PostgreSqlSchemaInitializer(PostgreSqlEventStore store, IOptions<PostgreSqlStoreOptions> options) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) =>
+        options.Value.CreateSchema ? store.CreateSchemaAsync(cancellationToken) : Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
