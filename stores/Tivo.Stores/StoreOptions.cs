@@ -9,7 +9,7 @@ public sealed class StoreOptions
     /// <summary>The configuration section (<c>Tivo:Store</c>).</summary>
     public const string SectionName = "Tivo:Store";
 
-    /// <summary><c>Embedded</c> (default, SQLite file), later <c>PostgreSql</c>, <c>Redshift</c>, <c>DynamoDB</c>.</summary>
+    /// <summary><c>Embedded</c> (default, SQLite file), <c>PostgreSql</c>, <c>Redshift</c> or <c>DynamoDB</c>.</summary>
     public string Kind { get; set; } = StoreKinds.Embedded;
 }
 
@@ -17,4 +17,10 @@ public sealed class StoreOptions
 public static class StoreKinds
 {
     public const string Embedded = "Embedded";
+    public const string PostgreSql = "PostgreSql";
+    public const string Redshift = "Redshift";
+    public const string DynamoDB = "DynamoDB";
+
+    /// <summary>Every kind, for messages.</summary>
+    public static readonly IReadOnlyList<string> All = [Embedded, PostgreSql, Redshift, DynamoDB];
 }

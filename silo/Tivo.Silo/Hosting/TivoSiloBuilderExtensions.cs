@@ -6,7 +6,9 @@ using Orleans.Configuration;
 using Tivo.Grains;
 using Tivo.Grains.Caching;
 using Tivo.Stores;
+using Tivo.Stores.DynamoDB;
 using Tivo.Stores.Embedded;
+using Tivo.Stores.PostgreSql;
 
 namespace Tivo.Silo.Hosting;
 
@@ -43,13 +45,25 @@ public static class TivoSiloBuilderExtensions
             return services; // a host (or a test) chose its store already
         }
 
-        if (string.Equals(kind, StoreKinds.Embedded, StringComparison.OrdinalIgnoreCase))
+        switch (kind.ToUpperInvariant())
         {
-            services.AddTivoEmbeddedStore();
-            return services;
+            case "EMBEDDED":
+                services.AddTivoEmbeddedStore();
+                break;
+            case "POSTGRESQL":
+                services.AddTivoPostgreSqlStore();
+                break;
+            case "REDSHIFT":
+                services.AddTivoRedshiftStore();
+                break;
+            case "DYNAMODB":
+                services.AddTivoDynamoDBStore();
+                break;
+            default:
+                throw new OptionsValidationException(StoreOptions.SectionName, typeof(StoreOptions),
+                    [$"Tivo:Store:Kind is '{kind}'; use one of {string.Join(", ", StoreKinds.All)} (Tivo__Store__Kind)."]);
         }
 
-        throw new OptionsValidationException(StoreOptions.SectionName, typeof(StoreOptions),
-            [$"Tivo:Store:Kind is '{kind}'; this build knows: {StoreKinds.Embedded}. Set Tivo__Store__Kind accordingly."]);
+        return services;
     }
 }
