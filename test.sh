@@ -11,6 +11,27 @@ if ! command -v dotnet >/dev/null 2>&1; then
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+# PostgreSQL server binaries: the PostgreSQL store tests start a throwaway cluster from them.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${TIVO_PG_BIN:-}" ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing PostgreSQL server binaries (apt-get install postgresql-15)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+  else
+    echo "test.sh: PostgreSQL server binaries are missing: install postgresql-15 (or set TIVO_PG_BIN)" >&2
+    exit 1
+  fi
+fi
+
+# dynalite (a DynamoDB-compatible server): the DynamoDB store tests start it.
+if ! command -v node >/dev/null 2>&1; then
+  echo "test.sh: Node.js (20+) is required for the DynamoDB store tests (dynalite)" >&2
+  exit 1
+fi
+if [ ! -f test/dynalite/node_modules/dynalite/cli.js ]; then
+  echo "test.sh: installing dynalite (npm ci --prefix test/dynalite)"
+  npm ci --prefix test/dynalite --no-audit --no-fund --loglevel=error
+fi
 results="$(pwd)/artifacts/test-results"
 rm -rf "$results"
 mkdir -p "$results"

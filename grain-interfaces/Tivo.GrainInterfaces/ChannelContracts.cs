@@ -25,6 +25,12 @@ public interface IChannelGrain : IGrainWithStringKey
     [Alias("GetHistogram")]
     Task<ImmutableArray<HistogramBin>> GetHistogram(long fromSecond, long toSecond);
 
+    /// <summary>Appends events to the channel in one store write and drops the cached chunks they touch.</summary>
+    /// <exception cref="StoreUnavailableGrainException">The store failed; see the message for what was written.</exception>
+    /// <exception cref="NotSupportedException">The store does not accept writes for this channel.</exception>
+    [Alias("Append")]
+    Task<int> Append(ImmutableArray<ChunkEvent> events);
+
     /// <summary>Counters for tests, the benchmark and operators.</summary>
     [Alias("GetCacheStats")]
     Task<ChannelCacheStats> GetCacheStats();
@@ -37,6 +43,11 @@ public interface ICatalogGrain : IGrainWithIntegerKey
     /// <summary>Every channel of the store with its extent, ordered by name.</summary>
     [Alias("ListChannels")]
     Task<ImmutableArray<ChannelSummary>> ListChannels();
+
+    /// <summary>One channel's extent, or null when the store does not have it. A name missing from the
+    /// cached list is looked up again in the store, so a channel created by ingest is found at once.</summary>
+    [Alias("FindChannel")]
+    Task<ChannelSummary?> FindChannel(string name);
 }
 
 /// <summary>A second-aligned slice of a channel, shared read-only between sessions.</summary>

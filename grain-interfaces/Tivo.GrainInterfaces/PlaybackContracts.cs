@@ -70,7 +70,9 @@ public sealed record PlayRequest(
     [property: Id(7)] double? MaxGapSeconds);
 
 /// <summary>A session's state as reported in <c>state</c> messages. <see cref="BufferAheadSeconds"/> is the wall time
-/// of playback already loaded beyond the playhead (null when everything up to the window end is loaded).</summary>
+/// of playback already loaded beyond the playhead (null when everything up to the window end is loaded).
+/// <see cref="LastOrder"/> is the order number of the last item the session pushed: a participant that has
+/// received that order has received everything pushed before this state was taken (not sent on the wire).</summary>
 [GenerateSerializer, Immutable, Alias("tivo.SessionState")]
 public sealed record SessionState(
     [property: Id(0)] string Status,
@@ -85,7 +87,8 @@ public sealed record SessionState(
     [property: Id(9)] double? DurationSeconds,
     [property: Id(10)] double? Rate,
     [property: Id(11)] double? MaxGapSeconds,
-    [property: Id(12)] double? BufferAheadSeconds);
+    [property: Id(12)] double? BufferAheadSeconds,
+    [property: Id(13)] long LastOrder = 0);
 
 /// <summary>The answer to a control: success with the new state, or an error code and an actionable message.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.ControlResult")]

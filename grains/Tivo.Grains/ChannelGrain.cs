@@ -24,6 +24,7 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
     private readonly int _chunkSeconds;
     private readonly Dictionary<long, Task<ChannelChunk>> _inFlight = new();
     private long _queries, _hits, _misses, _sharedWaits;
+    private long _writeVersion;
 
     public ChannelGrain(IEventStore store, ChunkCache cache, IOptions<CacheOptions> options, ILogger<ChannelGrain> logger)
     {
@@ -112,6 +113,40 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
         }
     }
 
+    public async Task<int> Append(ImmutableArray<ChunkEvent> events)
+    {
+        if (events.IsDefaultOrEmpty)
+        {
+            return 0;
+        }
+
+        if (!_store.SupportsAppend)
+        {
+            throw new NotSupportedException("This store is read-only: Tivo cannot write events to it.");
+        }
+
+        try
+        {
+            _writeVersion++;
+            await _store.AppendAsync(Channel, [.. events.Select(e => new StoredEvent(e.Ticks, e.Data))], CancellationToken.None);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            throw new StoreUnavailableGrainException(ex.Message);
+        }
+        finally
+        {
+            // Cached chunks that the new events fall into are stale now, and so is any read started before.
+            _writeVersion++;
+            var chunkTicks = _chunkSeconds * TimeUtil.TicksPerSecond;
+            var first = (long)Math.Floor((events.Min(e => e.Ticks) - TimeUtil.UnixEpochTicks) / (double)chunkTicks);
+            var last = (long)Math.Floor((events.Max(e => e.Ticks) - TimeUtil.UnixEpochTicks) / (double)chunkTicks);
+            _cache.Invalidate(Channel, first, last);
+        }
+
+        return events.Length;
+    }
+
     public Task<ChannelCacheStats> GetCacheStats() =>
         Task.FromResult(new ChannelCacheStats(_queries, _hits, _misses, _sharedWaits));
 
@@ -120,6 +155,7 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
         try
         {
             _queries++;
+            var version = _writeVersion;
             var fromTicks = TimeUtil.TicksOfSecond(firstIndex * _chunkSeconds);
             var toTicks = TimeUtil.TicksOfSecond((firstIndex + count) * _chunkSeconds);
             var builders = new ImmutableArray<ChunkEvent>.Builder?[count];
@@ -138,7 +174,10 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
                 var start = fromTicks + i * chunkTicks;
                 chunks[i] = new ChannelChunk(Channel, firstIndex + i, start, start + chunkTicks,
                     builders[i]?.ToImmutable() ?? [], bytes[i] + 128);
-                _cache.Add(chunks[i]);
+                if (version == _writeVersion)
+                {
+                    _cache.Add(chunks[i]);
+                }
             }
 
             return chunks;
@@ -169,10 +208,18 @@ public sealed class CatalogGrain(IEventStore store, TimeProvider time) : Grain, 
     private ImmutableArray<ChannelSummary> _channels;
     private DateTimeOffset _fetchedAt;
 
-    public async Task<ImmutableArray<ChannelSummary>> ListChannels()
+    public Task<ImmutableArray<ChannelSummary>> ListChannels() => LoadAsync(fresh: false);
+
+    public async Task<ChannelSummary?> FindChannel(string name)
+    {
+        var found = (await LoadAsync(fresh: false)).FirstOrDefault(c => c.Name == name);
+        return found ?? (await LoadAsync(fresh: true)).FirstOrDefault(c => c.Name == name);
+    }
+
+    private async Task<ImmutableArray<ChannelSummary>> LoadAsync(bool fresh)
     {
         var now = time.GetUtcNow();
-        if (!_channels.IsDefault && now - _fetchedAt < Freshness)
+        if (!fresh && !_channels.IsDefault && now - _fetchedAt < Freshness)
         {
             return _channels;
         }

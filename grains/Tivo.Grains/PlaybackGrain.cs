@@ -114,27 +114,25 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             return ControlResult.Fail(ErrorCodes.BadRequest, speedError);
         }
 
-        ImmutableArray<ChannelSummary> known;
+        var extents = new List<ChannelSummary>();
         try
         {
-            known = await GrainFactory.GetGrain<ICatalogGrain>(0).ListChannels();
+            var catalog = GrainFactory.GetGrain<ICatalogGrain>(0);
+            foreach (var name in request.Channels.Distinct(StringComparer.Ordinal))
+            {
+                if (await catalog.FindChannel(name) is not { } extent)
+                {
+                    var known = await catalog.ListChannels();
+                    return ControlResult.Fail(ErrorCodes.UnknownChannel,
+                        $"Unknown channel '{name}'. Known channels: {string.Join(", ", known.Select(c => c.Name))}. GET /channels lists them.");
+                }
+
+                extents.Add(extent);
+            }
         }
         catch (StoreUnavailableGrainException ex)
         {
             return ControlResult.Fail(ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}); try again shortly.");
-        }
-
-        var extents = new List<ChannelSummary>();
-        foreach (var name in request.Channels.Distinct(StringComparer.Ordinal))
-        {
-            var extent = known.FirstOrDefault(c => c.Name == name);
-            if (extent is null)
-            {
-                return ControlResult.Fail(ErrorCodes.UnknownChannel,
-                    $"Unknown channel '{name}'. Known channels: {string.Join(", ", known.Select(c => c.Name))}. GET /channels lists them.");
-            }
-
-            extents.Add(extent);
         }
 
         var start = request.StartTicks ?? extents.Min(e => e.FirstTicks);
@@ -866,7 +864,8 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _duration,
         _rate,
         _maxGap,
-        BufferAhead(status));
+        BufferAhead(status),
+        _order);
 
     private double? BufferAhead(string status)
     {

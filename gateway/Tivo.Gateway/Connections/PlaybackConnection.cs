@@ -242,8 +242,15 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
             return [];
         }
 
-        var known = (await _client.GetGrain<ICatalogGrain>(0).ListChannels()).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
-        var unknown = _channels.Where(c => !known.Contains(c)).ToList();
+        var unknown = new List<string>();
+        foreach (var channel in _channels)
+        {
+            if (await _client.GetGrain<ICatalogGrain>(0).FindChannel(channel) is null)
+            {
+                unknown.Add(channel);
+            }
+        }
+
         _channels.ExceptWith(unknown);
         return unknown;
     }

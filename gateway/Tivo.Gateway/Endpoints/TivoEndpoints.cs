@@ -6,6 +6,7 @@ using Tivo.Gateway.Connections;
 using Tivo.Gateway.Protocol;
 using Tivo.GrainInterfaces;
 using Tivo.Stores;
+using Tivo.Stores.Ingest;
 
 namespace Tivo.Gateway.Endpoints;
 
@@ -22,6 +23,7 @@ internal static partial class TivoEndpoints
         app.Map("/channels/{channel}", (HttpContext context, string channel) =>
             context.WebSockets.IsWebSocketRequest ? AcceptAsync(context, channel) : ChannelInfoAsync(context, channel));
         app.MapGet("/channels/{channel}/histogram", HistogramAsync);
+        app.MapPost("/channels/{channel}/events", IngestAsync);
         app.MapHealthChecks("/healthz");
         return app;
     }
@@ -106,7 +108,7 @@ internal static partial class TivoEndpoints
     private static async Task ChannelInfoAsync(HttpContext context, string channel)
     {
         var client = context.RequestServices.GetRequiredService<IClusterClient>();
-        var found = (await client.GetGrain<ICatalogGrain>(0).ListChannels()).FirstOrDefault(c => c.Name == channel);
+        var found = await client.GetGrain<ICatalogGrain>(0).FindChannel(channel);
         IResult result = found is null
             ? Error(StatusCodes.Status404NotFound, ErrorCodes.UnknownChannel, $"Unknown channel '{ClientMessageParser.Shorten(channel)}'. GET /channels lists them.")
             : TypedResults.Json(ToDto(found), ProtocolJsonContext.Default.ChannelDto);
@@ -118,8 +120,7 @@ internal static partial class TivoEndpoints
         ImmutableChannel? found;
         try
         {
-            found = (await client.GetGrain<ICatalogGrain>(0).ListChannels()).Where(c => c.Name == channel)
-                .Select(c => new ImmutableChannel(c.FirstTicks, c.LastTicks)).Cast<ImmutableChannel?>().FirstOrDefault();
+            found = await client.GetGrain<ICatalogGrain>(0).FindChannel(channel) is { } c ? new ImmutableChannel(c.FirstTicks, c.LastTicks) : null;
         }
         catch (StoreUnavailableGrainException ex)
         {
@@ -169,6 +170,65 @@ internal static partial class TivoEndpoints
         catch (StoreUnavailableGrainException ex)
         {
             return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}).");
+        }
+    }
+
+    /// <summary>Ingest: a JSON array or NDJSON of {ts, data}; all validated before one store write.</summary>
+    private static async Task<IResult> IngestAsync(HttpContext context, IClusterClient client, IOptions<GatewayOptions> options, string channel)
+    {
+        if (ClientMessageParser.ChannelNameError(channel) is { } problem)
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, problem);
+        }
+
+        var limit = options.Value.MaxIngestBytes;
+        if (context.Request.ContentLength > limit)
+        {
+            return Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.TooLarge, $"The body is {context.Request.ContentLength} bytes; at most {limit} are accepted per request (Tivo:Gateway:MaxIngestBytes). Split the upload.");
+        }
+
+        using var body = new MemoryStream();
+        var buffer = new byte[81920];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+        {
+            if (body.Length + read > limit)
+            {
+                return Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.TooLarge, $"The body exceeds {limit} bytes (Tivo:Gateway:MaxIngestBytes). Split the upload.");
+            }
+
+            body.Write(buffer, 0, read);
+        }
+
+        List<StoredEvent> events;
+        try
+        {
+            events = EventFileReader.ReadJson(body.GetBuffer().AsSpan(0, (int)body.Length));
+        }
+        catch (IngestFormatException ex)
+        {
+            return TypedResults.Json(new IngestErrorDto(ErrorCodes.BadRequest, $"Nothing was written: {ex.Message}", ex.Line),
+                ProtocolJsonContext.Default.IngestErrorDto, statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        if (events.Count == 0)
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "The body holds no events: send a JSON array or NDJSON of {\"ts\",\"data\"}.");
+        }
+
+        try
+        {
+            var written = await client.GetGrain<IChannelGrain>(channel).Append([.. events.Select(e => new ChunkEvent(e.Ticks, e.Data))]);
+            return TypedResults.Json(new IngestResultDto(channel, written, TimeUtil.ToIso(events.Min(e => e.Ticks)), TimeUtil.ToIso(events.Max(e => e.Ticks))),
+                ProtocolJsonContext.Default.IngestResultDto);
+        }
+        catch (NotSupportedException ex)
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, ex.Message);
+        }
+        catch (StoreUnavailableGrainException ex)
+        {
+            return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.StoreUnavailable, $"The event store is unavailable: {ex.Message}");
         }
     }
 

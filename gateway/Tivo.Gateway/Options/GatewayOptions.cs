@@ -10,6 +10,9 @@ public sealed class GatewayOptions
     /// <summary>Largest client message in bytes; a larger one closes the socket with 1009.</summary>
     public int MaxMessageBytes { get; set; } = 64 * 1024;
 
+    /// <summary>Largest ingest request body (<c>POST /channels/{channel}/events</c>).</summary>
+    public long MaxIngestBytes { get; set; } = 16L * 1024 * 1024;
+
     /// <summary>Most messages queued for one connection before it counts as a slow consumer.</summary>
     public int SendQueueLimit { get; set; } = 20_000;
 

@@ -15,10 +15,18 @@ internal sealed record HistogramBinDto(string T, int Count);
 /// <summary>An HTTP error body: the same code vocabulary as the socket's <c>error</c> messages.</summary>
 internal sealed record HttpErrorDto(string Code, string Message);
 
+/// <summary>The answer to a successful ingest.</summary>
+internal sealed record IngestResultDto(string Channel, int Accepted, string First, string Last);
+
+/// <summary>A refused ingest: the line at fault; nothing was written.</summary>
+internal sealed record IngestErrorDto(string Code, string Message, int Line);
+
 /// <summary>Source-generated JSON for the HTTP routes (camelCase, as on the socket).</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(ChannelDto[]))]
 [JsonSerializable(typeof(ChannelDto))]
 [JsonSerializable(typeof(HistogramDto))]
 [JsonSerializable(typeof(HttpErrorDto))]
+[JsonSerializable(typeof(IngestResultDto))]
+[JsonSerializable(typeof(IngestErrorDto))]
 internal sealed partial class ProtocolJsonContext : JsonSerializerContext;

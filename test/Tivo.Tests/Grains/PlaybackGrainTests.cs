@@ -348,8 +348,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
             fixture.Time.Advance(Step);
             foreach (var (session, observer) in pairs)
             {
-                await session.GetState();
-                observer.Deliver(Now);
+                await CatchUpAsync(session, observer);
             }
         }
 
@@ -421,6 +420,15 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
 
     private readonly List<RecordingObserver> _observers = [];
 
+    /// <summary>Waits (in real time) until the observer holds every push the session made so far, then
+    /// delivers what is due: pushes are one-way, and the test clock must not outrun them.</summary>
+    private async Task CatchUpAsync(IPlaybackGrain session, RecordingObserver observer)
+    {
+        var state = await session.GetState();
+        await Eventually.WaitAsync(() => observer.MaxOrder >= state.LastOrder, "the observer to receive the session's pushes");
+        observer.Deliver(Now);
+    }
+
     /// <summary>The store runs on real time while the test clock jumps: before each jump, wait until the
     /// session has loaded past it, so a test never makes the session buffer (which would shift dues).</summary>
     private static Task WaitForBufferAsync(IPlaybackGrain session, TimeSpan step) =>
@@ -435,14 +443,12 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     private async Task RunForAsync(IPlaybackGrain session, RecordingObserver observer, TimeSpan span, TimeSpan? step = null)
     {
         var s = step ?? Step;
-        await session.GetState();
-        observer.Deliver(Now);
+        await CatchUpAsync(session, observer);
         for (var elapsed = TimeSpan.Zero; elapsed < span; elapsed += s)
         {
             await WaitForBufferAsync(session, s);
             fixture.Time.Advance(s);
-            await session.GetState();
-            observer.Deliver(Now);
+            await CatchUpAsync(session, observer);
         }
     }
 }

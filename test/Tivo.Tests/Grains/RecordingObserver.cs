@@ -12,14 +12,37 @@ internal sealed class RecordingObserver : IPlaybackObserver
     private readonly DeliveryQueue<object> _queue = new();
     private readonly List<Delivery<object>> _delivered = [];
 
+    private long _maxOrder;
+
     public Task OnBatch(PlaybackBatch batch)
     {
         lock (_lock)
         {
             _queue.Add(batch);
+            foreach (var e in batch.Events)
+            {
+                _maxOrder = Math.Max(_maxOrder, e.Order);
+            }
+
+            foreach (var s in batch.Signals)
+            {
+                _maxOrder = Math.Max(_maxOrder, s.Order);
+            }
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>The highest push order received (pushes are one-way and may still be in flight).</summary>
+    public long MaxOrder
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _maxOrder;
+            }
+        }
     }
 
     /// <summary>Moves everything released at or before <paramref name="nowTicks"/> to <see cref="Delivered"/>.</summary>

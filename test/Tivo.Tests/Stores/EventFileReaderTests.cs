@@ -1,0 +1,50 @@
+using System.Text;
+using Tivo.Stores;
+using Tivo.Stores.Ingest;
+using Xunit;
+
+namespace Tivo.Tests.Stores;
+
+/// <summary>Reading ingest input: CSV with a chosen time column, NDJSON and JSON arrays, with line numbers for bad lines.</summary>
+public sealed class EventFileReaderTests
+{
+    [Fact]
+    public void Csv_uses_the_chosen_time_column_and_types_the_other_columns()
+    {
+        const string csv = "id,when,name,score,ok\n1,2016-01-15T14:32:24.5Z,\"Smith, \"\"J\"\"\",3.5,true\n2,1452868345000,,-2,false\n";
+        var events = EventFileReader.ReadCsv(new StringReader(csv), "when");
+        Assert.Equal(2, events.Count);
+        TimeUtil.TryParseIso("2016-01-15T14:32:24.5Z", out var t0);
+        Assert.Equal(t0, events[0].Ticks);
+        Assert.Equal("{\"id\":1,\"name\":\"Smith, \\u0022J\\u0022\",\"score\":3.5,\"ok\":true}", events[0].Data);
+        Assert.Equal(TimeUtil.UnixEpochTicks + 1452868345000 * TimeSpan.TicksPerMillisecond, events[1].Ticks);
+        Assert.Contains("\"name\":null", events[1].Data, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Csv_errors_name_the_line_and_the_columns()
+    {
+        var missing = Assert.Throws<IngestFormatException>(() => EventFileReader.ReadCsv(new StringReader("a,b\n1,2\n"), "ts"));
+        Assert.Contains("the columns are: a, b", missing.Message, StringComparison.Ordinal);
+        var bad = Assert.Throws<IngestFormatException>(() => EventFileReader.ReadCsv(new StringReader("ts,v\n2016-01-01T00:00:00Z,1\nsoon,2\n"), "ts"));
+        Assert.Equal(3, bad.Line);
+    }
+
+    [Fact]
+    public void Json_array_items_report_the_line_they_start_on()
+    {
+        var body = "[\n  {\"ts\":\"2016-01-01T00:00:00Z\",\"data\":1},\n  {\"ts\":\"2016-01-01T00:00:01Z\",\"data\":2},\n  {\"data\":3}\n]";
+        var error = Assert.Throws<IngestFormatException>(() => EventFileReader.ReadJson(Encoding.UTF8.GetBytes(body)));
+        Assert.Equal(4, error.Line);
+        Assert.Contains("item 3", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Ndjson_skips_blank_lines_and_keeps_payloads_verbatim()
+    {
+        var events = EventFileReader.ReadJson(Encoding.UTF8.GetBytes("\n{\"ts\":\"2016-01-01T00:00:00Z\",\"data\":{\"a\": [1, {\"b\": null}]}}\r\n\n{\"ts\":0,\"data\":\"x\"}\n"));
+        Assert.Equal(2, events.Count);
+        Assert.Equal("{\"a\": [1, {\"b\": null}]}", events[0].Data);
+        Assert.Equal(TimeUtil.UnixEpochTicks, events[1].Ticks);
+    }
+}
