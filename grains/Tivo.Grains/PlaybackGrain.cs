@@ -16,6 +16,14 @@ namespace Tivo.Grains;
 /// </summary>
 public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 {
+    /// <summary>The grain storage sessions persist to (memory, or AdoNet on PostgreSQL in a cluster).</summary>
+    public const string StorageName = "tivo-sessions";
+
+    /// <summary>Seq numbers reserved per write: a restored session continues above the reservation.</summary>
+    private const long SeqBlock = 100_000;
+
+    private readonly IPersistentState<PlaybackRecord> _record;
+    private long _seqReservedUntil = 1;
     private readonly TimeProvider _time;
     private readonly PlaybackOptions _options;
     private readonly int _chunkSeconds;
@@ -68,8 +76,11 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     private IGrainTimer? _timer;
 
-    public PlaybackGrain(TimeProvider time, IOptions<PlaybackOptions> options, IOptions<CacheOptions> cacheOptions, ILogger<PlaybackGrain> logger)
+    public PlaybackGrain(
+        [PersistentState("session", StorageName)] IPersistentState<PlaybackRecord> record,
+        TimeProvider time, IOptions<PlaybackOptions> options, IOptions<CacheOptions> cacheOptions, ILogger<PlaybackGrain> logger)
     {
+        _record = record;
         _time = time;
         _options = options.Value;
         _chunkSeconds = cacheOptions.Value.ChunkSeconds;
@@ -79,6 +90,111 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private long Now => _time.GetUtcNow().UtcTicks;
 
     private string SessionId => this.GetPrimaryKeyString();
+
+    // ───────────────────────── persistence ─────────────────────────
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (_record.RecordExists && _record.State.Status != SessionStatus.Idle && _record.State.Channels.Length > 0)
+        {
+            await RestoreAsync();
+        }
+    }
+
+    /// <summary>Writes the session's record, reserving the next block of seq numbers.</summary>
+    private async Task SaveAsync()
+    {
+        _seqReservedUntil = Math.Max(_seqReservedUntil, _nextSeq + SeqBlock);
+        var r = _record.State;
+        r.Status = _status;
+        r.Channels = [.. _channels];
+        r.WindowStart = _windowStart;
+        r.WindowEnd = _windowEnd;
+        r.Loop = _loop;
+        r.Speed = _speed;
+        r.Duration = _duration;
+        r.Rate = _rate;
+        r.MaxGap = _maxGap;
+        r.WallAnchor = _wallAnchor;
+        r.PosAnchor = _posAnchor;
+        r.Epoch = _epoch;
+        r.SeqReservedUntil = _seqReservedUntil;
+        r.Order = _order;
+        await _record.WriteStateAsync();
+    }
+
+    /// <summary>Brings a session back on a new activation (another silo after a failure, or after
+    /// deactivation). The clock's anchor is absolute, so a playing session resumes where its clock is now.</summary>
+    private async Task RestoreAsync()
+    {
+        var r = _record.State;
+        _channels = [.. r.Channels];
+        _windowStart = r.WindowStart;
+        _windowEnd = r.WindowEnd;
+        _loop = r.Loop;
+        _speed = r.Speed;
+        _duration = r.Duration;
+        _rate = r.Rate;
+        _maxGap = r.MaxGap;
+        _wallAnchor = r.WallAnchor;
+        _posAnchor = r.PosAnchor;
+        _nextSeq = _seqReservedUntil = r.SeqReservedUntil;
+        _order = r.Order + SeqBlock;
+        _epoch = r.Epoch;
+        IReadOnlyList<HistogramBin> counts = [];
+        if (_rate is not null || _maxGap is not null)
+        {
+            counts = await LoadHistogramAsync(_channels, _windowStart, _windowEnd);
+        }
+
+        _warp = Warp.Build(_windowStart, _windowEnd, _duration, _rate, _maxGap, counts);
+        _length = _warp.Length;
+        var now = Now;
+        var saved = r.Status == SessionStatus.Buffering ? SessionStatus.Playing : r.Status;
+        _status = saved;
+        var position = PositionAt(now); // a playing clock ran on while no silo held the session
+        if (saved == SessionStatus.Playing && !_loop && position >= _length)
+        {
+            saved = SessionStatus.Ended;
+            position = _length;
+        }
+
+        _status = saved;
+        _posAnchor = position;
+        _wallAnchor = now;
+        NewEpoch(now);
+        if (saved is SessionStatus.Ended or SessionStatus.Stopped)
+        {
+            ResetBuffer(0, _windowStart);
+            LogRestored(_logger, SessionId, saved, TimeUtil.ToIso(StreamAt(_posAnchor)));
+            return;
+        }
+
+        var pass = PassAt(position);
+        ResetBuffer(pass, StreamAt(position));
+        _nextWrapPass = pass + 1;
+        LogRestored(_logger, SessionId, saved, TimeUtil.ToIso(StreamAt(position)));
+        if (saved != SessionStatus.Playing)
+        {
+            return;
+        }
+
+        _status = SessionStatus.Paused; // frozen while the first chunk loads
+        if (await LoadFirstSegmentAsync() is not null)
+        {
+            // The store is away too: wait at the playhead and let the loader retry.
+            _status = SessionStatus.Buffering;
+            _bufferingSince = Now;
+        }
+        else
+        {
+            _wallAnchor = Math.Max(_wallAnchor, Now);
+            _status = SessionStatus.Playing;
+        }
+
+        StartPlaying();
+        await SaveAsync();
+    }
 
     // ───────────────────────── participants ─────────────────────────
 
@@ -186,14 +302,16 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         // The clock starts once the first chunk is in hand, so the first event is not born late.
         _wallAnchor = Math.Max(_wallAnchor, Now);
         _status = SessionStatus.Playing;
-        return StartPlaying();
+        var started = StartPlaying();
+        await SaveAsync();
+        return started;
     }
 
-    public Task<ControlResult> Pause()
+    public async Task<ControlResult> Pause()
     {
         if (NoPlayback() is { } error)
         {
-            return Task.FromResult(error);
+            return error;
         }
 
         var now = Now;
@@ -205,9 +323,10 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             EndBuffering(now);
             StopTimer();
             Broadcast(StateSignal(cut));
+            await SaveAsync();
         }
 
-        return Task.FromResult(ControlResult.Success(Snapshot(now)));
+        return ControlResult.Success(Snapshot(now));
     }
 
     public async Task<ControlResult> Resume()
@@ -229,7 +348,9 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             _wallAnchor = Math.Max(Now, _wallAnchor);
             NewEpoch(_wallAnchor);
             _status = SessionStatus.Playing;
-            return StartPlaying();
+            var resumed = StartPlaying();
+            await SaveAsync();
+            return resumed;
         }
 
         if (_status is SessionStatus.Stopped or SessionStatus.Ended)
@@ -271,6 +392,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         {
             _status = SessionStatus.Paused;
             Broadcast(StateSignal(cut));
+            await SaveAsync();
             return ControlResult.Success(Snapshot(now));
         }
 
@@ -282,19 +404,21 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
         _wallAnchor = Math.Max(cut, Now);
         _status = SessionStatus.Playing;
-        return StartPlaying();
+        var playing = StartPlaying();
+        await SaveAsync();
+        return playing;
     }
 
-    public Task<ControlResult> SetSpeed(double speed)
+    public async Task<ControlResult> SetSpeed(double speed)
     {
         if (NoPlayback() is { } error)
         {
-            return Task.FromResult(error);
+            return error;
         }
 
         if (SpeedError(speed) is { } speedError)
         {
-            return Task.FromResult(ControlResult.Fail(ErrorCodes.BadRequest, speedError));
+            return ControlResult.Fail(ErrorCodes.BadRequest, speedError);
         }
 
         var now = Now;
@@ -312,14 +436,15 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             Broadcast(StateSignal(now));
         }
 
-        return Task.FromResult(ControlResult.Success(Snapshot(now)));
+        await SaveAsync();
+        return ControlResult.Success(Snapshot(now));
     }
 
-    public Task<ControlResult> Stop()
+    public async Task<ControlResult> Stop()
     {
         if (NoPlayback() is { } error)
         {
-            return Task.FromResult(error);
+            return error;
         }
 
         var now = Now;
@@ -331,7 +456,8 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _wallAnchor = now;
         _status = SessionStatus.Stopped;
         Broadcast(StateSignal(now));
-        return Task.FromResult(ControlResult.Success(Snapshot(now)));
+        await SaveAsync();
+        return ControlResult.Success(Snapshot(now));
     }
 
     public Task<SessionState> GetState()
@@ -424,15 +550,20 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         return ControlResult.Success(Snapshot(now));
     }
 
-    private Task OnTickAsync(CancellationToken cancellationToken)
+    private async Task OnTickAsync(CancellationToken cancellationToken)
     {
+        if (_nextSeq + SeqBlock / 2 > _seqReservedUntil)
+        {
+            await SaveAsync(); // reserve the next block before handing more seq numbers out
+        }
+
         var now = Now;
         RefreshStatus(now);
         ExpireParticipants(now);
         if (_status is not (SessionStatus.Playing or SessionStatus.Buffering))
         {
             StopTimer();
-            return Task.CompletedTask;
+            return;
         }
 
         var moreToLoad = _loop || !_allLoaded;
@@ -457,7 +588,6 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         SampleAchievedSpeed(now);
         Emit(now);
         EnsureLoader(now);
-        return Task.CompletedTask;
     }
 
     /// <summary>Hands on everything that falls due before now + lookahead and is loaded, in position order.</summary>
@@ -951,6 +1081,9 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _timer?.Dispose();
         _timer = null;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session} restored ({Status}) at playhead {Playhead}")]
+    private static partial void LogRestored(ILogger logger, string session, string status, string playhead);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: store unavailable ({Reason}); holding the clock and retrying")]
     private static partial void LogStoreFailing(ILogger logger, string session, string reason);

@@ -25,6 +25,23 @@ public sealed class TivoOrleansOptions
 
     /// <summary>Client mode with static clustering: silo gateway endpoints, e.g. <c>127.0.0.1:30000</c>.</summary>
     public List<string> Gateways { get; set; } = [];
+
+    /// <summary>Where session state is kept: <c>Memory</c> (default; a session ends with its silo) or
+    /// <c>AdoNet</c> (PostgreSQL through Microsoft.Orleans.Persistence.AdoNet; a session outlives its silo).</summary>
+    public string Persistence { get; set; } = PersistenceKinds.Memory;
+
+    /// <summary>Npgsql connection string of the persistence database (<c>AdoNet</c>). Never logged.</summary>
+    public string? PersistenceConnectionString { get; set; }
+
+    /// <summary>Create the persistence tables at silo start when missing.</summary>
+    public bool CreatePersistenceSchema { get; set; }
+}
+
+/// <summary>Values of <see cref="TivoOrleansOptions.Persistence"/>.</summary>
+public static class PersistenceKinds
+{
+    public const string Memory = "Memory";
+    public const string AdoNet = "AdoNet";
 }
 
 /// <summary>Values of <see cref="TivoOrleansOptions.Mode"/>.</summary>
@@ -62,6 +79,17 @@ public sealed class TivoOrleansOptionsValidator : IValidateOptions<TivoOrleansOp
         if (string.Equals(o.Mode, OrleansModes.Client, StringComparison.OrdinalIgnoreCase) && o.Gateways.Count == 0)
         {
             errors.Add("Tivo:Orleans:Mode is Client but Tivo:Orleans:Gateways is empty: list the silo gateway endpoints, e.g. Tivo__Orleans__Gateways__0=127.0.0.1:30000.");
+        }
+
+        if (!string.Equals(o.Persistence, PersistenceKinds.Memory, StringComparison.OrdinalIgnoreCase)
+            && !string.Equals(o.Persistence, PersistenceKinds.AdoNet, StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"Tivo:Orleans:Persistence is '{o.Persistence}'; use Memory or AdoNet.");
+        }
+
+        if (string.Equals(o.Persistence, PersistenceKinds.AdoNet, StringComparison.OrdinalIgnoreCase) && string.IsNullOrWhiteSpace(o.PersistenceConnectionString))
+        {
+            errors.Add("Tivo:Orleans:Persistence is AdoNet but Tivo:Orleans:PersistenceConnectionString is empty: give the PostgreSQL connection string.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

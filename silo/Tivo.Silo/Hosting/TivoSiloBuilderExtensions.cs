@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Hosting;
 using Tivo.Grains;
 using Tivo.Grains.Caching;
 using Tivo.Stores;
@@ -24,8 +25,45 @@ public static class TivoSiloBuilderExtensions
         var orleans = configuration.GetSection(TivoOrleansOptions.SectionName).Get<TivoOrleansOptions>() ?? new TivoOrleansOptions();
         silo.UseLocalhostClustering(orleans.SiloPort, orleans.GatewayPort, serviceId: orleans.ServiceId, clusterId: orleans.ClusterId);
         silo.AddMemoryGrainStorageAsDefault();
+        silo.AddTivoSessionStorage(orleans);
         silo.Services.AddTivoGrainServices(configuration);
         return silo;
+    }
+
+    /// <summary>
+    /// Registers the storage sessions persist to (<see cref="PlaybackGrain.StorageName"/>): memory, or
+    /// PostgreSQL through Microsoft.Orleans.Persistence.AdoNet, optionally creating its tables at start.
+    /// </summary>
+    public static ISiloBuilder AddTivoSessionStorage(this ISiloBuilder silo, TivoOrleansOptions orleans)
+    {
+        if (!string.Equals(orleans.Persistence, PersistenceKinds.AdoNet, StringComparison.OrdinalIgnoreCase))
+        {
+            silo.AddMemoryGrainStorage(PlaybackGrain.StorageName);
+            return silo;
+        }
+
+        var connectionString = orleans.PersistenceConnectionString
+            ?? throw new OptionsValidationException(TivoOrleansOptions.SectionName, typeof(TivoOrleansOptions),
+                ["Tivo:Orleans:PersistenceConnectionString is required when Tivo:Orleans:Persistence is AdoNet."]);
+        silo.Services.AddAdoNetGrainStorage(PlaybackGrain.StorageName, o =>
+        {
+            o.Invariant = "Npgsql";
+            o.ConnectionString = connectionString;
+        });
+        if (orleans.CreatePersistenceSchema)
+        {
+            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(new PersistenceSchemaParticipant(connectionString));
+        }
+
+        return silo;
+    }
+
+    /// <summary>Creates the persistence tables before storage providers initialise.</summary>
+    private sealed class PersistenceSchemaParticipant(string connectionString) : ILifecycleParticipant<ISiloLifecycle>
+    {
+        public void Participate(ISiloLifecycle lifecycle) =>
+            lifecycle.Subscribe(nameof(PersistenceSchemaParticipant), ServiceLifecycleStage.RuntimeInitialize,
+                ct => OrleansPostgreSqlSchema.ApplyAsync(connectionString, ct));
     }
 
     /// <summary>Registers what Tivo's grains need (options, chunk cache, store, time) without clustering.</summary>

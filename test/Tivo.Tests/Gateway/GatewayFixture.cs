@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Tivo.Gateway;
 using Tivo.Tests.Infrastructure;
+using Tivo.Testing;
 using Xunit;
 
 namespace Tivo.Tests.Gateway;

@@ -6,18 +6,19 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Tivo.Gateway;
 using Tivo.Tests.Infrastructure;
+using Tivo.Testing;
 using Xunit;
 
 namespace Tivo.Tests.Gateway;
 
 /// <summary>The PostgreSQL server goes away in the middle of playback, and comes back.</summary>
 [Collection(PostgreSqlCollection.Name)]
-public sealed class StoreOutageTests(PostgreSqlServer server)
+public sealed class StoreOutageTests(PostgreSqlServerFixture postgres)
 {
     [Fact]
     public async Task Sessions_get_store_unavailable_and_playback_carries_on_without_loss_once_the_store_is_back()
     {
-        var connectionString = await server.CreateDatabaseAsync("outage_gw");
+        var connectionString = await postgres.Server.CreateDatabaseAsync("outage_gw");
         await using var app = GatewayApp.Create(
         [
             "--urls", "http://127.0.0.1:0",
@@ -50,7 +51,7 @@ public sealed class StoreOutageTests(PostgreSqlServer server)
             received.Add((await socket.NextAsync("event")).GetProperty("data").GetProperty("i").GetInt32());
         }
 
-        await server.StopAsync();
+        await postgres.Server.StopAsync();
         string? errorCode;
         try
         {
@@ -71,7 +72,7 @@ public sealed class StoreOutageTests(PostgreSqlServer server)
         }
         finally
         {
-            await server.StartAsync();
+            await postgres.Server.StartAsync();
         }
 
         Assert.Equal("store_unavailable", errorCode);

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Tivo.Gateway;
 using Tivo.Silo;
 using Tivo.Tests.Infrastructure;
+using Tivo.Testing;
 using Xunit;
 
 namespace Tivo.Tests.Gateway;

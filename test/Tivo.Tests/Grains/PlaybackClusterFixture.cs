@@ -42,6 +42,7 @@ public sealed class PlaybackClusterFixture : IAsyncLifetime
         {
             silo.Services.AddSingleton<IEventStore>(Store);
             silo.Services.AddTivoGrainServices(new ConfigurationBuilder().Build());
+            silo.AddMemoryGrainStorage(PlaybackGrain.StorageName);
             silo.Services.PostConfigure<CacheOptions>(o => o.ChunkSeconds = 1);
             silo.Services.AddSingleton(Time);
             silo.Services.Replace(ServiceDescriptor.Singleton<TimeProvider>(sp => sp.GetRequiredService<FakeTimeProvider>()));

@@ -1,85 +1,20 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Net.Sockets;
 using Xunit;
 
 namespace Tivo.Tests.Infrastructure;
 
-/// <summary>
-/// dynalite, a DynamoDB-compatible server in Node.js, on a free loopback port (./test.sh installs it
-/// under test/dynalite). Fails, never skips, when it cannot start.
-/// </summary>
-public sealed class DynaliteServer : IAsyncLifetime
+/// <summary>One dynalite server for the test classes of <see cref="DynamoDBCollection"/>.</summary>
+public sealed class DynaliteServerFixture : IAsyncLifetime
 {
-    private Process? _process;
+    public Tivo.Testing.DynaliteServer Server { get; } = new();
 
-    public int Port { get; private set; }
+    public Task InitializeAsync() => Server.StartNewAsync();
 
-    public string ServiceUrl => $"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}";
-
-    public async Task InitializeAsync()
-    {
-        var cli = Path.Combine(RepositoryRoot(), "test", "dynalite", "node_modules", "dynalite", "cli.js");
-        if (!File.Exists(cli))
-        {
-            throw new InvalidOperationException($"dynalite is not installed ({cli} is missing): run ./test.sh, or npm ci --prefix test/dynalite.");
-        }
-
-        Port = TestPorts.Free();
-        var start = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in (string[])[cli, "--host", "127.0.0.1", "--port", Port.ToString(CultureInfo.InvariantCulture), "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"])
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        _process = Process.Start(start) ?? throw new InvalidOperationException("Could not start node for dynalite.");
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync("127.0.0.1", Port);
-                return;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !_process.HasExited)
-            {
-                await Task.Delay(50);
-            }
-            catch (SocketException ex)
-            {
-                throw new InvalidOperationException($"dynalite did not start: {(_process.HasExited ? await _process.StandardError.ReadToEndAsync() : ex.Message)}");
-            }
-        }
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-
-        _process?.Dispose();
-    }
-
-    /// <summary>The folder holding Tivo.sln.</summary>
-    public static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Tivo.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("Tivo.sln was not found above the test binaries.");
-    }
+    public Task DisposeAsync() => Server.DisposeAsync().AsTask();
 }
 
 /// <summary>Test classes in this collection share one dynalite server.</summary>
 [CollectionDefinition(Name)]
-public sealed class DynamoDBCollection : ICollectionFixture<DynaliteServer>
+public sealed class DynamoDBCollection : ICollectionFixture<DynaliteServerFixture>
 {
     public const string Name = "DynamoDB";
 }

@@ -9,11 +9,11 @@ namespace Tivo.Tests.Stores;
 
 /// <summary>DynamoDB with Tivo's key design (hour buckets) against the store contract, on dynalite.</summary>
 [Collection(DynamoDBCollection.Name)]
-public sealed class DynamoDBStoreContractTests(DynaliteServer server) : EventStoreContractTests
+public sealed class DynamoDBStoreContractTests(DynaliteServerFixture dynalite) : EventStoreContractTests
 {
     private DynamoDBEventStore? _store;
 
-    internal static DynamoDBStoreOptions Options(DynaliteServer server, string? table = null) => new()
+    internal static DynamoDBStoreOptions Options(Tivo.Testing.DynaliteServer server, string? table = null) => new()
     {
         ServiceUrl = server.ServiceUrl,
         AccessKey = "local",
@@ -23,7 +23,7 @@ public sealed class DynamoDBStoreContractTests(DynaliteServer server) : EventSto
 
     protected override async Task<IEventStore> CreateStoreAsync()
     {
-        var options = Options(server);
+        var options = Options(dynalite.Server);
         _store = new DynamoDBEventStore(DynamoDBEventStore.CreateClient(options), options, NullLogger<DynamoDBEventStore>.Instance);
         await _store.CreateTableAsync(CancellationToken.None);
         return _store;
@@ -52,7 +52,7 @@ public sealed class DynamoDBStoreContractTests(DynaliteServer server) : EventSto
     [Fact]
     public async Task An_existing_table_with_iso_sort_keys_and_map_payloads_is_read_by_configuration()
     {
-        var options = Options(server);
+        var options = Options(dynalite.Server);
         options.PartitionKey = "device";
         options.SortKey = "at";
         options.SortKeyFormat = SortKeyFormats.Iso8601;
@@ -92,7 +92,7 @@ public sealed class DynamoDBStoreContractTests(DynaliteServer server) : EventSto
     [Fact]
     public async Task A_missing_table_is_store_unavailable_naming_the_setting()
     {
-        var options = Options(server, "does-not-exist");
+        var options = Options(dynalite.Server, "does-not-exist");
         using var store = new DynamoDBEventStore(DynamoDBEventStore.CreateClient(options), options, NullLogger<DynamoDBEventStore>.Instance);
         var error = await Assert.ThrowsAsync<StoreUnavailableException>(() => store.ListChannelsAsync(CancellationToken.None));
         Assert.Contains("Tivo:Store:TableName", error.Message, StringComparison.Ordinal);

@@ -7,13 +7,13 @@ namespace Tivo.Tests.Stores;
 
 /// <summary>The silo's import command, writing a CSV file into a real PostgreSQL store.</summary>
 [Collection(PostgreSqlCollection.Name)]
-public sealed class ImportCommandTests(PostgreSqlServer server)
+public sealed class ImportCommandTests(PostgreSqlServerFixture postgres)
 {
     [Fact]
     public async Task A_csv_file_is_imported_into_postgresql_and_a_bad_file_writes_nothing()
     {
         using var directory = new TempDirectory();
-        var connectionString = await server.CreateDatabaseAsync("import");
+        var connectionString = await postgres.Server.CreateDatabaseAsync("import");
         var good = directory.File("trips.csv");
         await File.WriteAllTextAsync(good, "pickup_time,zone,fare\n2016-01-15T08:00:00Z,Midtown,12.5\n2016-01-15T08:00:02.25Z,SoHo,7\n");
         var bad = directory.File("bad.csv");

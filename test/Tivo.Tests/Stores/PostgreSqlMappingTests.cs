@@ -10,14 +10,14 @@ namespace Tivo.Tests.Stores;
 
 /// <summary>Pointing Tivo at tables that already exist, and what happens when the server goes away.</summary>
 [Collection(PostgreSqlCollection.Name)]
-public sealed class PostgreSqlMappingTests(PostgreSqlServer server)
+public sealed class PostgreSqlMappingTests(PostgreSqlServerFixture postgres)
 {
     private static readonly DateTime T0 = new(2022, 3, 4, 5, 6, 7, DateTimeKind.Utc);
 
     [Fact]
     public async Task Existing_tables_map_by_configuration_fixed_channels_whole_rows_and_local_timestamps()
     {
-        var connectionString = await server.CreateDatabaseAsync("mapping");
+        var connectionString = await postgres.Server.CreateDatabaseAsync("mapping");
         await ExecuteAsync(connectionString, """
             ALTER DATABASE current_database_placeholder SET timezone TO 'America/New_York';
             CREATE SCHEMA shop;
@@ -90,7 +90,7 @@ public sealed class PostgreSqlMappingTests(PostgreSqlServer server)
     [Fact]
     public async Task Channel_names_are_parameters_never_sql()
     {
-        var connectionString = await server.CreateDatabaseAsync("hostile");
+        var connectionString = await postgres.Server.CreateDatabaseAsync("hostile");
         await using var store = await TivoSchemaStoreAsync(connectionString);
         const string hostile = "x'; DROP TABLE tivo_events; --";
         await store.AppendAsync(hostile, [new StoredEvent(T0.Ticks, "{\"ok\":true}")], CancellationToken.None);
@@ -102,11 +102,11 @@ public sealed class PostgreSqlMappingTests(PostgreSqlServer server)
     [Fact]
     public async Task The_server_going_away_is_store_unavailable_and_reads_work_again_when_it_is_back()
     {
-        var connectionString = await server.CreateDatabaseAsync("outage");
+        var connectionString = await postgres.Server.CreateDatabaseAsync("outage");
         await using var store = await TivoSchemaStoreAsync(connectionString);
         await store.AppendAsync("c", [.. Enumerable.Range(0, 1000).Select(i => new StoredEvent(T0.Ticks + i * TimeSpan.TicksPerMillisecond, "{}"))], CancellationToken.None);
 
-        await server.StopAsync();
+        await postgres.Server.StopAsync();
         try
         {
             var error = await Assert.ThrowsAsync<StoreUnavailableException>(() => ReadAsync(store, "c"));
@@ -115,7 +115,7 @@ public sealed class PostgreSqlMappingTests(PostgreSqlServer server)
         }
         finally
         {
-            await server.StartAsync();
+            await postgres.Server.StartAsync();
         }
 
         NpgsqlConnection.ClearAllPools();

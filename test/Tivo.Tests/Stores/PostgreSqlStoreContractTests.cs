@@ -6,15 +6,15 @@ using Xunit;
 
 namespace Tivo.Tests.Stores;
 
-/// <summary>PostgreSQL, Tivo's own schema, against the store contract on a real server.</summary>
+/// <summary>PostgreSQL, Tivo's own schema, against the store contract on a real postgres.Server.</summary>
 [Collection(PostgreSqlCollection.Name)]
-public sealed class PostgreSqlStoreContractTests(PostgreSqlServer server) : EventStoreContractTests
+public sealed class PostgreSqlStoreContractTests(PostgreSqlServerFixture postgres) : EventStoreContractTests
 {
     private PostgreSqlEventStore? _store;
 
     protected override async Task<IEventStore> CreateStoreAsync()
     {
-        var connectionString = await server.CreateDatabaseAsync("contract");
+        var connectionString = await postgres.Server.CreateDatabaseAsync("contract");
         _store = new PostgreSqlEventStore(
             PostgreSqlStoreServiceCollectionExtensions.CreateDataSource(connectionString, SqlDialect.PostgreSql),
             new PostgreSqlStoreOptions { ConnectionString = connectionString, CreateSchema = true },

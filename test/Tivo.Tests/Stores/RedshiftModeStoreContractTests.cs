@@ -12,13 +12,13 @@ namespace Tivo.Tests.Stores;
 /// the store contract, on PostgreSQL with a varchar payload as a Redshift table would have.
 /// </summary>
 [Collection(PostgreSqlCollection.Name)]
-public sealed class RedshiftModeStoreContractTests(PostgreSqlServer server) : EventStoreContractTests
+public sealed class RedshiftModeStoreContractTests(PostgreSqlServerFixture postgres) : EventStoreContractTests
 {
     private PostgreSqlEventStore? _store;
 
     protected override async Task<IEventStore> CreateStoreAsync()
     {
-        var connectionString = await server.CreateDatabaseAsync("redshift");
+        var connectionString = await postgres.Server.CreateDatabaseAsync("redshift");
         await using (var connection = new NpgsqlConnection(connectionString))
         {
             await connection.OpenAsync();

@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Tivo.Tests.Infrastructure;
+namespace Tivo.Testing;
 
 /// <summary>Free loopback ports, so parallel test hosts never share Orleans or HTTP ports.</summary>
-internal static class TestPorts
+public static class TestPorts
 {
     public static int Free()
     {

@@ -1,0 +1,36 @@
+using System.Globalization;
+using Tivo.Bench;
+
+// Tivo's benchmarks print figures; they are never pass/fail tests.
+//   dotnet run -c Release --project bench/Tivo.Bench -- stores [--events 360000] [--dynamo-events 36000] [--repetitions 5] [--smoke]
+if (args.Length == 0 || args[0] is "-h" or "--help")
+{
+    Console.WriteLine("usage: Tivo.Bench stores [--events N] [--dynamo-events N] [--repetitions N] [--smoke] [--out FILE]");
+    return args.Length == 0 ? 1 : 0;
+}
+
+int Option(string name, int fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+string OptionText(string name, string fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
+
+var smoke = args.Contains("--smoke");
+switch (args[0])
+{
+    case "stores":
+        return await StoreBenchmark.RunAsync(
+            Option("--events", smoke ? 3_600 : 360_000),
+            Option("--dynamo-events", smoke ? 1_200 : 36_000),
+            Option("--repetitions", smoke ? 1 : 5),
+            OptionText("--out", Path.Combine("artifacts", "bench", "stores.json")));
+    default:
+        Console.Error.WriteLine($"unknown benchmark '{args[0]}': use stores");
+        return 1;
+}

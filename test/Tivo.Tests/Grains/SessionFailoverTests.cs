@@ -1,0 +1,104 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Orleans.TestingHost;
+using Tivo.GrainInterfaces;
+using Tivo.Grains;
+using Tivo.Silo.Hosting;
+using Tivo.Stores;
+using Tivo.Stores.Embedded;
+using Tivo.Tests.Infrastructure;
+using Xunit;
+
+namespace Tivo.Tests.Grains;
+
+/// <summary>
+/// Two silos persisting sessions through Microsoft.Orleans.Persistence.AdoNet on a real PostgreSQL
+/// (tables created by Tivo's setup): the silo holding a playing session is killed and the session
+/// carries on from the other silo.
+/// </summary>
+[Collection(PostgreSqlCollection.Name)]
+public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
+{
+    private static readonly long Base = new DateTime(2020, 2, 2, 0, 0, 0, DateTimeKind.Utc).Ticks;
+
+    [Fact]
+    public async Task A_playing_session_carries_on_from_another_silo_when_its_silo_dies()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync("failover");
+        using var directory = new TempDirectory();
+        var store = new SqliteEventStore(Options.Create(new EmbeddedStoreOptions { Path = directory.File("beat.db"), SeedDemoData = false }), NullLogger<SqliteEventStore>.Instance);
+        await store.AppendAsync("beat", [.. Enumerable.Range(0, 600).Select(i => new StoredEvent(Base + i * TimeSpan.TicksPerSecond / 10, $"{{\"i\":{i}}}"))], CancellationToken.None);
+        var orleans = new TivoOrleansOptions { Persistence = PersistenceKinds.AdoNet, PersistenceConnectionString = connectionString, CreatePersistenceSchema = true };
+
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.Services.AddSingleton<IEventStore>(store);
+            silo.AddTivoSessionStorage(orleans);
+            silo.Services.AddTivoGrainServices(new ConfigurationBuilder().Build());
+        });
+        await using var cluster = builder.Build();
+        await cluster.DeployAsync();
+
+        var observer = new CollectingObserver();
+        var reference = cluster.Client.CreateObjectReference<IPlaybackObserver>(observer);
+        var session = cluster.Client.GetGrain<IPlaybackGrain>("failover-" + Guid.NewGuid().ToString("n"));
+        await session.Join("viewer", reference, ["beat"]);
+        var played = await session.Play(new PlayRequest(["beat"], Base, Base + 60 * TimeSpan.TicksPerSecond, 1, false, null, null, null));
+        Assert.True(played.Ok, played.ErrorMessage);
+        await Eventually.WaitAsync(() => observer.Events.Count >= 10, "ten events before the failure");
+
+        var statistics = await cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
+        var host = statistics.Single(s => s.GrainId == session.GetGrainId()).SiloAddress;
+        var before = observer.Events.ToList();
+        await cluster.KillSiloAsync(cluster.Silos.Single(s => s.SiloAddress.Equals(host)));
+
+        // The gateway's periodic renewal re-joins; the session activates on the surviving silo from its record.
+        await Eventually.WaitAsync(async () =>
+        {
+            try
+            {
+                await session.Join("viewer", reference, ["beat"]);
+                return true;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                return false;
+            }
+        }, "the session to answer from the surviving silo", TimeSpan.FromSeconds(60));
+
+        var state = await session.GetState();
+        Assert.Equal(SessionStatus.Playing, state.Status);
+        Assert.Equal(Base, state.WindowStartTicks);
+        Assert.Equal(Base + 60 * TimeSpan.TicksPerSecond, state.WindowEndTicks);
+        Assert.True(state.PlayheadTicks > before[^1].Ticks, "the clock ran on from where it was");
+
+        var lastSeqBefore = observer.Events.Max(e => e.Seq);
+        await Eventually.WaitAsync(() => observer.Events.Count(e => e.Seq > lastSeqBefore) >= 10, "ten events from the surviving silo");
+        var after = observer.Events.Where(e => e.Seq > lastSeqBefore).ToList();
+        Assert.True(after[0].Ticks > before[^1].Ticks, "playback carries on forward");
+        Assert.Equal(after.OrderBy(e => e.Ticks).Select(e => e.Ticks), after.Select(e => e.Ticks));
+        Assert.Equal(after.Count, after.Select(e => e.Ticks).Distinct().Count());
+        Assert.NotEqual(host, (await cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics()).Single(s => s.GrainId == session.GetGrainId()).SiloAddress);
+    }
+
+    private sealed class CollectingObserver : IPlaybackObserver
+    {
+        private readonly ConcurrentQueue<SessionEvent> _events = new();
+
+        public IReadOnlyList<SessionEvent> Events => [.. _events.OrderBy(e => e.Seq)];
+
+        public Task OnBatch(PlaybackBatch batch)
+        {
+            foreach (var e in batch.Events)
+            {
+                _events.Enqueue(e);
+            }
+
+            return Task.CompletedTask;
+        }
+    }
+}
