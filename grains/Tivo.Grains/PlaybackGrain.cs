@@ -75,6 +75,8 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private long _bufferedTotal;
 
     private IGrainTimer? _timer;
+    private IGrainTimer? _graceTimer;
+    private long _emptySince = -1;
 
     public PlaybackGrain(
         [PersistentState("session", StorageName)] IPersistentState<PlaybackRecord> record,
@@ -98,6 +100,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         if (_record.RecordExists && _record.State.Status != SessionStatus.Idle && _record.State.Channels.Length > 0)
         {
             await RestoreAsync();
+            ExpectParticipants();
         }
     }
 
@@ -196,11 +199,23 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         await SaveAsync();
     }
 
+    /// <summary>A restored session starts with no participants; it waits the grace period for them.</summary>
+    private void ExpectParticipants()
+    {
+        if (_participants.Count == 0)
+        {
+            BecameEmpty(Now);
+        }
+    }
+
     // ───────────────────────── participants ─────────────────────────
 
     public Task<JoinResult> Join(string participantId, IPlaybackObserver observer, ImmutableArray<string> channels)
     {
         _participants[participantId] = new Participant(observer, Now);
+        _emptySince = -1;
+        _graceTimer?.Dispose();
+        _graceTimer = null;
         return Task.FromResult(new JoinResult(Snapshot(Now), "controller"));
     }
 
@@ -208,12 +223,45 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     {
         if (_participants.Remove(participantId) && _participants.Count == 0)
         {
-            StopTimer();
-            _status = _status == SessionStatus.Idle ? _status : SessionStatus.Stopped;
-            DeactivateOnIdle();
+            BecameEmpty(Now);
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>The last participant left: the session carries on for the grace period, then ends.</summary>
+    private void BecameEmpty(long now)
+    {
+        _emptySince = now;
+        _graceTimer?.Dispose();
+        _graceTimer = this.RegisterGrainTimer(static (self, _) => self.EndIfAbandonedAsync(), this, new GrainTimerCreationOptions
+        {
+            DueTime = _options.SessionGracePeriod,
+            Period = Timeout.InfiniteTimeSpan,
+            Interleave = false,
+            KeepAlive = true,
+        });
+    }
+
+    private async Task EndIfAbandonedAsync()
+    {
+        if (_participants.Count > 0 || _emptySince < 0 || Now - _emptySince < _options.SessionGracePeriod.Ticks)
+        {
+            return;
+        }
+
+        StopTimer();
+        _graceTimer?.Dispose();
+        _graceTimer = null;
+        _loadGeneration++;
+        _status = SessionStatus.Stopped;
+        LogAbandoned(_logger, SessionId);
+        if (_record.RecordExists)
+        {
+            await _record.ClearStateAsync();
+        }
+
+        DeactivateOnIdle();
     }
 
     // ───────────────────────── controls ─────────────────────────
@@ -1074,6 +1122,11 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         {
             _participants.Remove(id);
         }
+
+        if (expired is not null && _participants.Count == 0 && _emptySince < 0)
+        {
+            BecameEmpty(now);
+        }
     }
 
     private void StopTimer()
@@ -1081,6 +1134,9 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _timer?.Dispose();
         _timer = null;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session} had no participants for the grace period; it is stopped and released")]
+    private static partial void LogAbandoned(ILogger logger, string session);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session} restored ({Status}) at playhead {Playhead}")]
     private static partial void LogRestored(ILogger logger, string session, string status, string playhead);

@@ -33,6 +33,10 @@ public sealed class PlaybackOptions
 
     /// <summary>A participant that does not renew within this time is dropped.</summary>
     public TimeSpan ParticipantExpiry { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>A session left without participants carries on for this long (so a reconnecting viewer
+    /// finds it), then stops, forgets its record and is released.</summary>
+    public TimeSpan SessionGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>Chunking and cache bounds, bound from <c>Tivo:Cache</c>.</summary>

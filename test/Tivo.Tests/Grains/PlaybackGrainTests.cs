@@ -370,6 +370,22 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     }
 
     [Fact]
+    public async Task A_session_outlives_its_last_participant_by_the_grace_period_then_is_released()
+    {
+        var (session, _) = await NewSessionAsync();
+        Assert.True((await session.Play(Request(["steady"], Base, At(2), 1, loop: true))).Ok);
+        await session.Leave("p1");
+
+        await AdvanceAsync(session, TimeSpan.FromSeconds(20));
+        var during = await session.GetState();
+        Assert.Equal(SessionStatus.Playing, during.Status); // still there for a viewer who reconnects
+        Assert.True(during.Iteration >= 9);
+
+        await AdvanceAsync(session, TimeSpan.FromSeconds(11)); // past the 30 s grace period
+        await Eventually.WaitAsync(async () => (await session.GetState()).Status == SessionStatus.Idle, "the abandoned session to be released");
+    }
+
+    [Fact]
     public async Task Controls_before_play_are_refused_with_a_reason()
     {
         var (session, _) = await NewSessionAsync();
@@ -419,6 +435,17 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     }
 
     private readonly List<RecordingObserver> _observers = [];
+
+    /// <summary>Advances the fake clock without a participant to wait for.</summary>
+    private async Task AdvanceAsync(IPlaybackGrain session, TimeSpan span)
+    {
+        for (var elapsed = TimeSpan.Zero; elapsed < span; elapsed += TimeSpan.FromMilliseconds(100))
+        {
+            await WaitForBufferAsync(session, TimeSpan.FromMilliseconds(100));
+            fixture.Time.Advance(TimeSpan.FromMilliseconds(100));
+            await session.GetState();
+        }
+    }
 
     /// <summary>Waits (in real time) until the observer holds every push the session made so far, then
     /// delivers what is due: pushes are one-way, and the test clock must not outrun them.</summary>
