@@ -31,6 +31,11 @@ public interface IChannelGrain : IGrainWithStringKey
     [Alias("Append")]
     Task<int> Append(ImmutableArray<ChunkEvent> events);
 
+    /// <summary>The last event with <paramref name="notBeforeTicks"/> ≤ ts &lt; <paramref name="beforeTicks"/>,
+    /// looking back at most a day; null when there is none. Gives a late joiner its picture.</summary>
+    [Alias("GetLatestBefore")]
+    Task<ChunkEvent?> GetLatestBefore(long beforeTicks, long notBeforeTicks);
+
     /// <summary>Counters for tests, the benchmark and operators.</summary>
     [Alias("GetCacheStats")]
     Task<ChannelCacheStats> GetCacheStats();

@@ -10,9 +10,11 @@ namespace Tivo.GrainInterfaces;
 [Alias("tivo.IPlaybackGrain")]
 public interface IPlaybackGrain : IGrainWithStringKey
 {
-    /// <summary>Adds (or renews) a participant. Participants that stop renewing expire.</summary>
+    /// <summary>Adds (or renews) a participant. Participants that stop renewing expire. A new participant of a
+    /// session that is playing first gets the last event per channel before the playhead (or, with
+    /// <see cref="JoinRequest.LastSeq"/>, every event after that seq still held), then the shared stream.</summary>
     [Alias("Join")]
-    Task<JoinResult> Join(string participantId, IPlaybackObserver observer, ImmutableArray<string> channels);
+    Task<JoinResult> Join(string participantId, IPlaybackObserver observer, JoinRequest request);
 
     /// <summary>Removes a participant; the session stops when the last one leaves.</summary>
     [Alias("Leave")]
@@ -104,6 +106,21 @@ public sealed record ControlResult(
     public static ControlResult Fail(string code, string message) => new(code, message, null);
 }
 
+/// <summary>How a participant joins: its channels, its role, and where to resume from.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.JoinRequest")]
+public sealed record JoinRequest(
+    [property: Id(0)] ImmutableArray<string> Channels,
+    [property: Id(1)] string Role = ParticipantRoles.Controller,
+    [property: Id(2)] long? LastSeq = null,
+    [property: Id(3)] bool Renewal = false);
+
+/// <summary>Participant roles: controllers may send controls, viewers only watch.</summary>
+public static class ParticipantRoles
+{
+    public const string Controller = "controller";
+    public const string Viewer = "viewer";
+}
+
 /// <summary>The answer to a join.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.JoinResult")]
 public sealed record JoinResult([property: Id(0)] SessionState State, [property: Id(1)] string Role);
@@ -119,7 +136,8 @@ public sealed record PlaybackBatch(
     [property: Id(2)] ImmutableArray<SessionEvent> Events,
     [property: Id(3)] ImmutableArray<SessionSignal> Signals);
 
-/// <summary>An event with its session sequence number and due wall time (UTC ticks).</summary>
+/// <summary>An event with its session sequence number and due wall time (UTC ticks). A snapshot event is
+/// context for a late joiner (the last event of its channel before the playhead): seq 0, due at the join.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.SessionEvent")]
 public sealed record SessionEvent(
     [property: Id(0)] string Channel,
@@ -127,7 +145,8 @@ public sealed record SessionEvent(
     [property: Id(2)] long Seq,
     [property: Id(3)] long DueTicks,
     [property: Id(4)] long Order,
-    [property: Id(5)] string Data);
+    [property: Id(5)] string Data,
+    [property: Id(6)] bool Snapshot = false);
 
 /// <summary>What a <see cref="SessionSignal"/> carries.</summary>
 public enum SignalKind

@@ -147,6 +147,37 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
         return events.Length;
     }
 
+    public async Task<ChunkEvent?> GetLatestBefore(long beforeTicks, long notBeforeTicks)
+    {
+        if (beforeTicks <= notBeforeTicks)
+        {
+            return null;
+        }
+
+        var chunkTicks = _chunkSeconds * TimeUtil.TicksPerSecond;
+        long ChunkOf(long ticks) => (long)Math.Floor((ticks - TimeUtil.UnixEpochTicks) / (double)chunkTicks);
+        var last = ChunkOf(beforeTicks - 1);
+        var first = Math.Max(ChunkOf(notBeforeTicks), last - TimeSpan.TicksPerDay / chunkTicks);
+        for (var to = last; to >= first; to -= 32)
+        {
+            var from = Math.Max(first, to - 31);
+            var chunks = await GetChunks(from, (int)(to - from + 1));
+            for (var k = chunks.Length - 1; k >= 0; k--)
+            {
+                var events = chunks[k].Events;
+                for (var i = events.Length - 1; i >= 0; i--)
+                {
+                    if (events[i].Ticks < beforeTicks && events[i].Ticks >= notBeforeTicks)
+                    {
+                        return events[i];
+                    }
+                }
+            }
+        }
+
+        return null;
+    }
+
     public Task<ChannelCacheStats> GetCacheStats() =>
         Task.FromResult(new ChannelCacheStats(_queries, _hits, _misses, _sharedWaits));
 

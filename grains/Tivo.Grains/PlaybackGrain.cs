@@ -55,6 +55,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private bool _endEmitted;
     private long _endWall;
     private readonly Queue<InFlight> _inFlight = new();
+    private readonly List<SessionEvent> _log = new();
 
     // Loaded events: consecutive segments (one per chunk and pass) and a cursor into them.
     private readonly List<Segment> _segments = new();
@@ -210,13 +211,70 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     // ───────────────────────── participants ─────────────────────────
 
-    public Task<JoinResult> Join(string participantId, IPlaybackObserver observer, ImmutableArray<string> channels)
+    public async Task<JoinResult> Join(string participantId, IPlaybackObserver observer, JoinRequest request)
     {
-        _participants[participantId] = new Participant(observer, Now);
+        var isNew = !_participants.ContainsKey(participantId);
+        var channels = request.Channels.IsDefault ? [] : request.Channels;
+        _participants[participantId] = new Participant(observer, Now, channels, request.Role);
         _emptySince = -1;
         _graceTimer?.Dispose();
         _graceTimer = null;
-        return Task.FromResult(new JoinResult(Snapshot(Now), "controller"));
+        if (!request.Renewal && _warp is not null && (isNew || request.LastSeq is not null))
+        {
+            await CatchUpAsync(observer, channels, request.LastSeq);
+        }
+
+        return new JoinResult(Snapshot(Now), request.Role);
+    }
+
+    /// <summary>
+    /// Brings a new participant into the shared stream: with a last seq, every held event after it;
+    /// otherwise the last event per channel before the playhead (marked snapshot), then whatever was
+    /// already handed on for later. Sent to that participant only.
+    /// </summary>
+    private async Task CatchUpAsync(IPlaybackObserver observer, ImmutableArray<string> channels, long? lastSeq)
+    {
+        var events = ImmutableArray.CreateBuilder<SessionEvent>();
+        var signals = ImmutableArray.CreateBuilder<SessionSignal>();
+        if (lastSeq is { } last)
+        {
+            var oldest = _log.Count > 0 ? _log[0].Seq : _nextSeq;
+            if (last + 1 < oldest)
+            {
+                signals.Add(new SessionSignal(SignalKind.Error, Now, 1, null, 0, _speed, 0, ErrorCodes.BadRequest,
+                    $"Events after seq {last} up to seq {oldest - 1} are no longer held (a session keeps its last {_options.ReplayEvents}); the stream resumes at seq {oldest}."));
+            }
+
+            events.AddRange(_log.Where(e => e.Seq > last));
+        }
+        else if (_status is SessionStatus.Playing or SessionStatus.Buffering or SessionStatus.Paused)
+        {
+            var playhead = StreamAt(PositionAt(Now));
+            var wanted = channels.IsEmpty ? _channels : [.. _channels.Where(channels.Contains)];
+            var order = 0L;
+            foreach (var channel in wanted)
+            {
+                try
+                {
+                    if (await GrainFactory.GetGrain<IChannelGrain>(channel).GetLatestBefore(playhead, _windowStart) is { } latest)
+                    {
+                        events.Add(new SessionEvent(channel, latest.Ticks, 0, Now, ++order, latest.Data, Snapshot: true));
+                    }
+                }
+                catch (StoreUnavailableGrainException)
+                {
+                    // The picture stays incomplete; the stream itself is unaffected.
+                }
+            }
+
+            var now = Now;
+            events.AddRange(_log.Where(e => e.DueTicks > now));
+        }
+
+        if (events.Count > 0 || signals.Count > 0)
+        {
+            _ = observer.OnBatch(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable()));
+        }
     }
 
     public Task Leave(string participantId)
@@ -268,6 +326,12 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     public async Task<ControlResult> Play(PlayRequest request)
     {
+        if (request.Channels.IsDefaultOrEmpty)
+        {
+            // No channels named: every channel the participants connected with, on one clock.
+            request = request with { Channels = [.. _participants.Values.SelectMany(p => p.Channels).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)] };
+        }
+
         if (request.Channels.IsDefaultOrEmpty)
         {
             return ControlResult.Fail(ErrorCodes.BadRequest, "No channel to play: connect with ?channel=NAME (or /channels/NAME) or send \"channels\": [\"NAME\"] with play.");
@@ -562,6 +626,12 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     private void NewEpoch(long cutoff)
     {
+        // What was handed on for after the cut is void: a reconnecting participant must not get it.
+        while (_log.Count > 0 && _log[^1].DueTicks > cutoff)
+        {
+            _log.RemoveAt(_log.Count - 1);
+        }
+
         _epoch++;
         _cutoff = cutoff;
         _nextClockWall = cutoff;
@@ -687,7 +757,9 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
                 var e = segment!.Events[index];
                 var due = WallAt(eventPos);
                 var seq = _nextSeq++;
-                events.Add(new SessionEvent(e.Channel, e.Ticks, seq, due, ++_order, e.Data));
+                var sessionEvent = new SessionEvent(e.Channel, e.Ticks, seq, due, ++_order, e.Data);
+                events.Add(sessionEvent);
+                _log.Add(sessionEvent);
                 _inFlight.Enqueue(new InFlight(due, _cursorSegment, _cursorIndex));
                 _cursorIndex++;
             }
@@ -717,6 +789,11 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         }
 
         TrimSegments();
+        if (_log.Count > 2 * _options.ReplayEvents)
+        {
+            _log.RemoveRange(0, _log.Count - _options.ReplayEvents);
+        }
+
         if (events.Count > 0 || signals.Count > 0)
         {
             Send(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable()));
@@ -1147,7 +1224,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session}: store is back; playback carries on")]
     private static partial void LogStoreRecovered(ILogger logger, string session);
 
-    private sealed record Participant(IPlaybackObserver Observer, long LastSeenTicks);
+    private sealed record Participant(IPlaybackObserver Observer, long LastSeenTicks, ImmutableArray<string> Channels, string Role);
 
     private readonly record struct InFlight(long DueTicks, long Segment, int Index);
 

@@ -29,9 +29,14 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
     private bool _slowConsumer;
     private int _controlsInFlight;
 
+    private readonly string _role;
+    private readonly long? _lastSeq;
+
     public PlaybackConnection(WebSocket socket, IClusterClient client, GatewayOptions options, TimeProvider time, ILogger logger,
-        string sessionId, IReadOnlyList<string> channels)
+        string sessionId, IReadOnlyList<string> channels, string role, long? lastSeq)
     {
+        _role = role;
+        _lastSeq = lastSeq;
         _socket = socket;
         _client = client;
         _options = options;
@@ -60,7 +65,7 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
         try
         {
             var unknown = await RemoveUnknownChannelsAsync();
-            var joined = await Session.Join(_participantId, reference, [.. _channels]);
+            var joined = await Session.Join(_participantId, reference, new JoinRequest([.. _channels], _role, _lastSeq));
             EnqueueLocal(buffer => ServerMessageWriter.WriteHello(buffer, _sessionId, [.. _channels], joined.Role, joined.State));
             foreach (var name in unknown)
             {
@@ -203,10 +208,17 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
 
     private async Task<ControlResult?> DispatchAsync(ClientMessage m)
     {
+        if (_role == ParticipantRoles.Viewer && m.Action != ClientAction.Status)
+        {
+            return ControlResult.Fail(ErrorCodes.Forbidden,
+                $"This connection joined session {_sessionId} as a viewer and cannot {m.ActionName}; connect with role=controller to control playback.");
+        }
+
         switch (m.Action)
         {
             case ClientAction.Play:
-                var channels = m.Channels.IsDefaultOrEmpty ? [.. _channels] : m.Channels;
+                // Without channels, the session plays every channel its participants connected with.
+                var channels = m.Channels.IsDefaultOrEmpty ? [] : m.Channels;
                 if (!m.Channels.IsDefaultOrEmpty)
                 {
                     lock (_lock)
@@ -268,7 +280,7 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
                     channels = [.. _channels];
                 }
 
-                await Session.Join(_participantId, reference, [.. channels]);
+                await Session.Join(_participantId, reference, new JoinRequest([.. channels], _role, Renewal: true));
             }
             catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
             {

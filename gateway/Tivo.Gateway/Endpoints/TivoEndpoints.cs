@@ -75,6 +75,30 @@ internal static partial class TivoEndpoints
             return;
         }
 
+        var role = context.Request.Query["role"].ToString();
+        if (role.Length == 0)
+        {
+            role = ParticipantRoles.Controller;
+        }
+        else if (role is not (ParticipantRoles.Controller or ParticipantRoles.Viewer))
+        {
+            await WriteError(context, StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "role must be controller or viewer.");
+            return;
+        }
+
+        long? lastSeq = null;
+        var lastSeqText = context.Request.Query["lastSeq"].ToString();
+        if (lastSeqText.Length > 0)
+        {
+            if (!long.TryParse(lastSeqText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed))
+            {
+                await WriteError(context, StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "lastSeq must be the seq of the last event received (a whole number ≥ 0).");
+                return;
+            }
+
+            lastSeq = parsed;
+        }
+
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             KeepAliveInterval = options.KeepAliveInterval,
@@ -87,7 +111,9 @@ internal static partial class TivoEndpoints
             context.RequestServices.GetRequiredService<TimeProvider>(),
             context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger<PlaybackConnection>(),
             session,
-            channels.Distinct(StringComparer.Ordinal).ToList());
+            channels.Distinct(StringComparer.Ordinal).ToList(),
+            role,
+            lastSeq);
         var lifetime = context.RequestServices.GetRequiredService<IHostApplicationLifetime>();
         await connection.RunAsync(context.RequestAborted, lifetime.ApplicationStopping);
     }

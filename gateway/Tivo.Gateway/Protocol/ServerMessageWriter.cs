@@ -29,6 +29,11 @@ internal static class ServerMessageWriter
         w.WriteNumber("due", TimeUtil.ToEpochMs(e.DueTicks));
         w.WritePropertyName("data");
         w.WriteRawValue(e.Data, skipInputValidation: true);
+        if (e.Snapshot)
+        {
+            w.WriteBoolean("snapshot", true);
+        }
+
         w.WriteEndObject();
     }
 

@@ -34,6 +34,10 @@ public sealed class PlaybackOptions
     /// <summary>A participant that does not renew within this time is dropped.</summary>
     public TimeSpan ParticipantExpiry { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>How many recently handed-on events a session keeps, so a participant that reconnects with its
+    /// last seq receives what it missed.</summary>
+    public int ReplayEvents { get; set; } = 20_000;
+
     /// <summary>A session left without participants carries on for this long (so a reconnecting viewer
     /// finds it), then stops, forgets its record and is released.</summary>
     public TimeSpan SessionGracePeriod { get; set; } = TimeSpan.FromSeconds(30);

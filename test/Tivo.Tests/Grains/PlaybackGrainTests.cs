@@ -430,7 +430,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         _observers.Add(observer); // CreateObjectReference holds only a weak reference
         var reference = fixture.Cluster.Client.CreateObjectReference<IPlaybackObserver>(observer);
         var session = fixture.Cluster.Client.GetGrain<IPlaybackGrain>("test-" + Guid.NewGuid().ToString("n"));
-        await session.Join("p1", reference, []);
+        await session.Join("p1", reference, new JoinRequest([]));
         return (session, observer);
     }
 

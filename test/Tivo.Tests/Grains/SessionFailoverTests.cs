@@ -46,7 +46,7 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
         var observer = new CollectingObserver();
         var reference = cluster.Client.CreateObjectReference<IPlaybackObserver>(observer);
         var session = cluster.Client.GetGrain<IPlaybackGrain>("failover-" + Guid.NewGuid().ToString("n"));
-        await session.Join("viewer", reference, ["beat"]);
+        await session.Join("viewer", reference, new JoinRequest(["beat"]));
         var played = await session.Play(new PlayRequest(["beat"], Base, Base + 60 * TimeSpan.TicksPerSecond, 1, false, null, null, null));
         Assert.True(played.Ok, played.ErrorMessage);
         await Eventually.WaitAsync(() => observer.Events.Count >= 10, "ten events before the failure");
@@ -61,7 +61,7 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
         {
             try
             {
-                await session.Join("viewer", reference, ["beat"]);
+                await session.Join("viewer", reference, new JoinRequest(["beat"], Renewal: true));
                 return true;
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
