@@ -63,4 +63,92 @@ public sealed class TwoHostTests
             await silo.StopAsync();
         }
     }
+
+    [Fact]
+    public async Task A_client_resumes_by_seq_through_a_new_gateway_after_its_gateway_restarts()
+    {
+        using var directory = new TempDirectory();
+        var gatewayPort = TestPorts.Free();
+        var cluster = "resume-" + Guid.NewGuid().ToString("n")[..8];
+        using var silo = SiloProgram.CreateHost(
+        [
+            "--Tivo:Orleans:SiloPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
+            "--Tivo:Orleans:GatewayPort", gatewayPort.ToString(CultureInfo.InvariantCulture),
+            "--Tivo:Orleans:ClusterId", cluster,
+            "--Tivo:Store:Path", directory.File("silo.db"),
+            "--Logging:LogLevel:Default", "Warning",
+        ]);
+        await silo.StartAsync();
+        try
+        {
+            var session = "resume-" + Guid.NewGuid().ToString("n")[..8];
+            var before = new List<System.Text.Json.JsonElement>();
+            await using (var first = await StartGatewayAsync(cluster, gatewayPort))
+            {
+                await using var socket = await TestSocket.ConnectAsync(WsUri(first, $"ws?channel=trades&session={session}"));
+                await socket.NextAsync("hello");
+                await socket.SendAsync("""{"action":"play","start":"2016-01-14T15:00:00Z","end":"2016-01-14T15:01:00Z","speed":10}""");
+                for (var i = 0; i < 10; i++)
+                {
+                    before.Add(await socket.NextAsync("event"));
+                }
+
+                await first.StopAsync(); // the gateway restarts; the session lives on in the silo
+            }
+
+            await using var second = await StartGatewayAsync(cluster, gatewayPort);
+            var lastSeq = before[^1].GetProperty("seq").GetInt64();
+            await using var resumed = await TestSocket.ConnectAsync(WsUri(second, $"ws?channel=trades&session={session}&lastSeq={lastSeq}"));
+            await resumed.NextAsync("hello");
+            var after = new List<System.Text.Json.JsonElement>();
+            while (true)
+            {
+                var message = await resumed.NextNonClockAsync(TimeSpan.FromSeconds(30));
+                if (message.GetProperty("type").GetString() == "event")
+                {
+                    after.Add(message);
+                }
+                else if (message.GetProperty("type").GetString() == "state" && message.GetProperty("status").GetString() == "ended")
+                {
+                    break;
+                }
+            }
+
+            var store = new Tivo.Stores.Embedded.SqliteEventStore(
+                Microsoft.Extensions.Options.Options.Create(new Tivo.Stores.Embedded.EmbeddedStoreOptions { Path = directory.File("silo.db") }),
+                Microsoft.Extensions.Logging.Abstractions.NullLogger<Tivo.Stores.Embedded.SqliteEventStore>.Instance);
+            Tivo.Stores.TimeUtil.TryParseIso("2016-01-14T15:00:00Z", out var from);
+            Tivo.Stores.TimeUtil.TryParseIso("2016-01-14T15:01:00Z", out var to);
+            var expected = new List<string>();
+            await foreach (var e in store.ReadAsync("trades", from, to, CancellationToken.None))
+            {
+                expected.Add(Tivo.Stores.TimeUtil.ToIso(e.Ticks));
+            }
+
+            var received = before.Concat(after).ToList();
+            Assert.Equal(received.Count, received.Select(e => e.GetProperty("seq").GetInt64()).Distinct().Count());
+            Assert.Equal(expected, received.Select(e => e.GetProperty("ts").GetString()));
+        }
+        finally
+        {
+            await silo.StopAsync();
+        }
+    }
+
+    private static async Task<Microsoft.AspNetCore.Builder.WebApplication> StartGatewayAsync(string cluster, int gatewayPort)
+    {
+        var gateway = GatewayApp.Create(
+        [
+            "--urls", "http://127.0.0.1:0",
+            "--Tivo:Orleans:Mode", "Client",
+            "--Tivo:Orleans:ClusterId", cluster,
+            "--Tivo:Orleans:Gateways:0", $"127.0.0.1:{gatewayPort}",
+            "--Logging:LogLevel:Default", "Warning",
+        ]);
+        await gateway.StartAsync();
+        return gateway;
+    }
+
+    private static Uri WsUri(Microsoft.AspNetCore.Builder.WebApplication app, string pathAndQuery) =>
+        new(new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("http://", "ws://", StringComparison.Ordinal) + "/"), pathAndQuery);
 }
