@@ -39,6 +39,7 @@ public static partial class GatewayApp
         builder.Services.AddOptions<TivoOrleansOptions>().BindConfiguration(TivoOrleansOptions.SectionName).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<TivoOrleansOptions>, TivoOrleansOptionsValidator>();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<Tivo.Gateway.Connections.SessionFanoutRegistry>();
         builder.Services.AddHealthChecks().AddCheck<ClusterHealthCheck>("cluster");
 
         var orleans = builder.Configuration.GetSection(TivoOrleansOptions.SectionName).Get<TivoOrleansOptions>() ?? new TivoOrleansOptions();

@@ -128,13 +128,16 @@ public sealed record JoinResult([property: Id(0)] SessionState State, [property:
 /// <summary>
 /// A batch of pushes. <see cref="Epoch"/> increases at every control; when a batch of a newer epoch
 /// arrives, the receiver drops queued items of older epochs released after <see cref="CutoffTicks"/>.
+/// A batch with a <see cref="Target"/> is for that participant only (a joiner's catch-up); the others go to
+/// every participant behind the observer, which is shared by all participants of one gateway.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("tivo.PlaybackBatch")]
 public sealed record PlaybackBatch(
     [property: Id(0)] long Epoch,
     [property: Id(1)] long CutoffTicks,
     [property: Id(2)] ImmutableArray<SessionEvent> Events,
-    [property: Id(3)] ImmutableArray<SessionSignal> Signals);
+    [property: Id(3)] ImmutableArray<SessionSignal> Signals,
+    [property: Id(4)] string? Target = null);
 
 /// <summary>An event with its session sequence number and due wall time (UTC ticks). A snapshot event is
 /// context for a late joiner (the last event of its channel before the playhead): seq 0, due at the join.</summary>

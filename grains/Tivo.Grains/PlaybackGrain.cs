@@ -221,7 +221,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _graceTimer = null;
         if (!request.Renewal && _warp is not null && (isNew || request.LastSeq is not null))
         {
-            await CatchUpAsync(observer, channels, request.LastSeq);
+            await CatchUpAsync(participantId, observer, channels, request.LastSeq);
         }
 
         return new JoinResult(Snapshot(Now), request.Role);
@@ -232,7 +232,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     /// otherwise the last event per channel before the playhead (marked snapshot), then whatever was
     /// already handed on for later. Sent to that participant only.
     /// </summary>
-    private async Task CatchUpAsync(IPlaybackObserver observer, ImmutableArray<string> channels, long? lastSeq)
+    private async Task CatchUpAsync(string participantId, IPlaybackObserver observer, ImmutableArray<string> channels, long? lastSeq)
     {
         var events = ImmutableArray.CreateBuilder<SessionEvent>();
         var signals = ImmutableArray.CreateBuilder<SessionSignal>();
@@ -273,7 +273,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
         if (events.Count > 0 || signals.Count > 0)
         {
-            _ = observer.OnBatch(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable()));
+            _ = observer.OnBatch(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable(), participantId));
         }
     }
 
@@ -1177,10 +1177,11 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     private void Send(PlaybackBatch batch)
     {
-        foreach (var participant in _participants.Values)
+        // One push per observer: a gateway registers one observer for all its participants of a session
+        // and fans out locally. One-way, so a slow or vanished gateway never holds up the clock.
+        foreach (var observer in _participants.Values.Select(p => p.Observer).Distinct())
         {
-            // One-way: a slow or vanished gateway never holds up the clock.
-            _ = participant.Observer.OnBatch(batch);
+            _ = observer.OnBatch(batch);
         }
     }
 

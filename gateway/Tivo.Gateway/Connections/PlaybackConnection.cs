@@ -9,10 +9,10 @@ namespace Tivo.Gateway.Connections;
 /// <summary>
 /// One WebSocket = one participant of one session. A single receive loop assembles frames and runs
 /// controls in order; a single send loop owns every write and releases queued messages at their
-/// due time (events arrive from the grain ahead of due). The connection is also the session's
-/// observer: <see cref="OnBatch"/> enqueues, applying the epoch rule so a control's cut is honoured.
+/// due time (events arrive from the grain ahead of due). Pushes arrive through the gateway's
+/// <see cref="SessionFanout"/> for the session: <see cref="Deliver"/> enqueues, applying the epoch rule.
 /// </summary>
-internal sealed partial class PlaybackConnection : IPlaybackObserver
+internal sealed partial class PlaybackConnection
 {
     private readonly WebSocket _socket;
     private readonly IClusterClient _client;
@@ -31,10 +31,12 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
 
     private readonly string _role;
     private readonly long? _lastSeq;
+    private readonly SessionFanoutRegistry _fanouts;
 
-    public PlaybackConnection(WebSocket socket, IClusterClient client, GatewayOptions options, TimeProvider time, ILogger logger,
+    public PlaybackConnection(WebSocket socket, IClusterClient client, SessionFanoutRegistry fanouts, GatewayOptions options, TimeProvider time, ILogger logger,
         string sessionId, IReadOnlyList<string> channels, string role, long? lastSeq)
     {
+        _fanouts = fanouts;
         _role = role;
         _lastSeq = lastSeq;
         _socket = socket;
@@ -59,8 +61,10 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
             // Give the client two seconds to answer the close before the receive loop is cut.
             stop.CancelAfter(TimeSpan.FromSeconds(2));
         });
-        var reference = _client.CreateObjectReference<IPlaybackObserver>(this);
-        var sender = SendLoopAsync(stop.Token);
+        var reference = _fanouts.Attach(_sessionId, _participantId, this).Reference;
+        // The send loop starts once hello is queued: a joiner's catch-up may arrive before Join returns,
+        // and hello must still be the first message on the socket.
+        var sender = Task.CompletedTask;
         Task? renewer = null;
         try
         {
@@ -72,6 +76,7 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
                 EnqueueError(null, ErrorCodes.UnknownChannel, $"Unknown channel '{ClientMessageParser.Shorten(name)}'. GET /channels lists the channels this server has.");
             }
 
+            sender = SendLoopAsync(stop.Token);
             renewer = RenewLoopAsync(reference, stop.Token);
             await ReceiveLoopAsync(stop.Token);
         }
@@ -90,6 +95,11 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
             }
 
             Wake();
+            if (sender == Task.CompletedTask && !stop.IsCancellationRequested)
+            {
+                sender = SendLoopAsync(stop.Token); // joining failed: still send what is queued and a close frame
+            }
+
             try
             {
                 await sender.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
@@ -113,7 +123,7 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
                 LogLeaveFailed(_logger, _sessionId, ex.Message);
             }
 
-            _client.DeleteObjectReference<IPlaybackObserver>(reference);
+            _fanouts.Detach(_sessionId, _participantId);
         }
     }
 
@@ -291,14 +301,14 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
 
     // ───────────────────────── observer ─────────────────────────
 
-    /// <inheritdoc />
-    public Task OnBatch(PlaybackBatch batch)
+    /// <summary>Queues a batch of the session's pushes for this connection.</summary>
+    public void Deliver(PlaybackBatch batch)
     {
         lock (_lock)
         {
             if (_close is not null)
             {
-                return Task.CompletedTask;
+                return;
             }
 
             _queue.Add(batch, e => _channels.Count == 0 || _channels.Contains(e.Channel));
@@ -314,7 +324,6 @@ internal sealed partial class PlaybackConnection : IPlaybackObserver
         }
 
         Wake();
-        return Task.CompletedTask;
     }
 
     // ───────────────────────── sending ─────────────────────────

@@ -107,6 +107,7 @@ internal static partial class TivoEndpoints
         var connection = new PlaybackConnection(
             socket,
             context.RequestServices.GetRequiredService<IClusterClient>(),
+            context.RequestServices.GetRequiredService<SessionFanoutRegistry>(),
             options,
             context.RequestServices.GetRequiredService<TimeProvider>(),
             context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger<PlaybackConnection>(),

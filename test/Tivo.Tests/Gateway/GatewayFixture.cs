@@ -26,6 +26,8 @@ public sealed class GatewayFixture : IAsyncLifetime
 
     public HttpClient Http { get; } = new();
 
+    public IServiceProvider Services => _app!.Services;
+
     public async Task InitializeAsync()
     {
         _app = GatewayApp.Create(

@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Tivo.Tests.Gateway;
@@ -30,6 +31,36 @@ public sealed class SharedSessionTests(GatewayFixture fixture) : IClassFixture<G
         }
 
         Assert.Equal(fromA, fromB);
+    }
+
+    [Fact]
+    public async Task The_session_pushes_once_per_gateway_and_the_gateway_fans_out()
+    {
+        var session = NewSession();
+        var sockets = new List<TestSocket>();
+        for (var i = 0; i < 3; i++)
+        {
+            var socket = await TestSocket.ConnectAsync(Ws($"ws?channel=alerts&session={session}"));
+            await socket.NextAsync("hello");
+            sockets.Add(socket);
+        }
+
+        await sockets[0].SendAsync("""{"action":"play","start":"2016-01-15T00:00:00Z","end":"2016-01-16T00:00:00Z","duration":2}""");
+        var perSocket = new List<List<string>>();
+        foreach (var socket in sockets)
+        {
+            perSocket.Add([.. (await UntilEndedAsync(socket)).Select(Key)]);
+        }
+
+        Assert.True(perSocket[0].Count > 100);
+        Assert.Equal(perSocket[0], perSocket[1]);
+        Assert.Equal(perSocket[0], perSocket[2]);
+        var fanout = fixture.Services.GetRequiredService<Tivo.Gateway.Connections.SessionFanoutRegistry>().Find(session)!;
+        Assert.Equal(perSocket[0].Count, fanout.Events); // each event crossed from the grain once, not three times
+        foreach (var socket in sockets)
+        {
+            await socket.DisposeAsync();
+        }
     }
 
     [Fact]
