@@ -74,7 +74,8 @@ public sealed record PlayRequest(
 /// <summary>A session's state as reported in <c>state</c> messages. <see cref="BufferAheadSeconds"/> is the wall time
 /// of playback already loaded beyond the playhead (null when everything up to the window end is loaded).
 /// <see cref="LastOrder"/> is the order number of the last item the session pushed: a participant that has
-/// received that order has received everything pushed before this state was taken (not sent on the wire).</summary>
+/// received that order has received everything pushed before this state was taken (not sent on the wire).
+/// <see cref="BehindLiveSeconds"/> is set for live sessions (no end): how far the playhead is behind now.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.SessionState")]
 public sealed record SessionState(
     [property: Id(0)] string Status,
@@ -90,7 +91,8 @@ public sealed record SessionState(
     [property: Id(10)] double? Rate,
     [property: Id(11)] double? MaxGapSeconds,
     [property: Id(12)] double? BufferAheadSeconds,
-    [property: Id(13)] long LastOrder = 0);
+    [property: Id(13)] long LastOrder = 0,
+    [property: Id(14)] double? BehindLiveSeconds = null);
 
 /// <summary>The answer to a control: success with the new state, or an error code and an actionable message.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.ControlResult")]

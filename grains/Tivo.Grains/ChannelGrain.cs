@@ -26,8 +26,14 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
     private long _queries, _hits, _misses, _sharedWaits;
     private long _writeVersion;
 
-    public ChannelGrain(IEventStore store, ChunkCache cache, IOptions<CacheOptions> options, ILogger<ChannelGrain> logger)
+    /// <summary>Chunks ending less than this before now may still receive events: they are not cached.</summary>
+    private static readonly long OpenChunkMarginTicks = 5 * TimeSpan.TicksPerSecond;
+
+    private readonly TimeProvider _time;
+
+    public ChannelGrain(IEventStore store, ChunkCache cache, IOptions<CacheOptions> options, ILogger<ChannelGrain> logger, TimeProvider time)
     {
+        _time = time;
         _store = store;
         _cache = cache;
         _logger = logger;
@@ -205,7 +211,7 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
                 var start = fromTicks + i * chunkTicks;
                 chunks[i] = new ChannelChunk(Channel, firstIndex + i, start, start + chunkTicks,
                     builders[i]?.ToImmutable() ?? [], bytes[i] + 128);
-                if (version == _writeVersion)
+                if (version == _writeVersion && chunks[i].EndTicks <= _time.GetUtcNow().UtcTicks - OpenChunkMarginTicks)
                 {
                     _cache.Add(chunks[i]);
                 }

@@ -19,6 +19,9 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     /// <summary>The grain storage sessions persist to (memory, or AdoNet on PostgreSQL in a cluster).</summary>
     public const string StorageName = "tivo-sessions";
 
+    /// <summary>A live window's nominal end: a century after its start.</summary>
+    private const long LiveHorizonTicks = 100 * 365 * TimeSpan.TicksPerDay;
+
     /// <summary>Seq numbers reserved per write: a restored session continues above the reservation.</summary>
     private const long SeqBlock = 100_000;
 
@@ -36,6 +39,9 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private ImmutableArray<string> _channels = [];
     private long _windowStart, _windowEnd;
     private bool _loop;
+    private bool _live;
+    private bool _atLiveEdge;
+    private long _liveHighWater = long.MinValue;
     private Warp? _warp;
     private double _length;
     private double _speed = 1;
@@ -124,6 +130,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         r.Epoch = _epoch;
         r.SeqReservedUntil = _seqReservedUntil;
         r.Order = _order;
+        r.Live = _live;
         await _record.WriteStateAsync();
     }
 
@@ -136,6 +143,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _windowStart = r.WindowStart;
         _windowEnd = r.WindowEnd;
         _loop = r.Loop;
+        _live = r.Live;
         _speed = r.Speed;
         _duration = r.Duration;
         _rate = r.Rate;
@@ -363,8 +371,15 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             return ControlResult.Fail(ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}); try again shortly.");
         }
 
-        var start = request.StartTicks ?? extents.Min(e => e.FirstTicks);
-        var end = request.EndTicks ?? extents.Max(e => e.LastTicks) + 1;
+        var live = request.EndTicks is null;
+        if (live && (request.Loop || request.DurationSeconds is not null || request.Rate is not null || request.MaxGapSeconds is not null))
+        {
+            return ControlResult.Fail(ErrorCodes.BadRequest,
+                "Without an end, play follows live data, which has no length yet: loop, duration, rate and maxGap need an end.");
+        }
+
+        var start = request.StartTicks ?? (live ? Now : extents.Min(e => e.FirstTicks));
+        var end = request.EndTicks ?? start + LiveHorizonTicks;
         if (end <= start)
         {
             return ControlResult.Fail(ErrorCodes.BadRequest,
@@ -386,6 +401,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
         StopTimer();
         _channels = [.. request.Channels.Distinct(StringComparer.Ordinal)];
+        _live = live;
         _windowStart = start;
         _windowEnd = end;
         _loop = request.Loop;
@@ -684,8 +700,9 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             return;
         }
 
+        CatchUpWithLive(now);
         var moreToLoad = _loop || !_allLoaded;
-        if (_status == SessionStatus.Playing && moreToLoad && PositionAt(now) > _loadedThrough)
+        if (_status == SessionStatus.Playing && moreToLoad && !_atLiveEdge && PositionAt(now) > _loadedThrough)
         {
             // The store fell behind: hold the clock at the loaded edge (never skip, never reorder).
             _posAnchor = _loadedThrough;
@@ -708,6 +725,30 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         EnsureLoader(now);
     }
 
+    /// <summary>A live session faster than real time that reaches the present switches to speed 1 and follows it.</summary>
+    private void CatchUpWithLive(long now)
+    {
+        if (!_live || _status != SessionStatus.Playing || _speed <= 1 || _warp is null)
+        {
+            return;
+        }
+
+        // Like any control, the switch takes effect at a cut slightly ahead, so nothing handed on is lost or repeated.
+        var cut = now + _options.ControlLeadTime.Ticks;
+        var edge = _warp.ToPosition(cut);
+        if (PositionAt(cut) < edge)
+        {
+            return;
+        }
+
+        Rewind(cut, edge);
+        _posAnchor = edge;
+        _wallAnchor = cut;
+        _speed = 1;
+        NewEpoch(cut);
+        Broadcast(StateSignal(cut));
+    }
+
     /// <summary>Hands on everything that falls due before now + lookahead and is loaded, in position order.</summary>
     private void Emit(long now)
     {
@@ -725,6 +766,11 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         if (!_loop && _allLoaded)
         {
             limit = Math.Min(PositionAt(now + _options.Lookahead.Ticks), _length);
+        }
+        else if (_live && _atLiveEdge)
+        {
+            // At the live edge the clock runs on with the present; events read later are handed on late.
+            limit = Math.Min(PositionAt(now + _options.Lookahead.Ticks), _warp.ToPosition(now + _options.Lookahead.Ticks));
         }
 
         var events = ImmutableArray.CreateBuilder<SessionEvent>();
@@ -878,6 +924,8 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _endEmitted = false;
         _storeFailing = false;
         _skipBeforeTicks = fromTicks;
+        _liveHighWater = long.MinValue;
+        _atLiveEdge = false;
         _nextLoad = (pass, ChunkOf(fromTicks));
         _loadedThrough = pass * _length + (_warp?.ToPosition(fromTicks) ?? 0);
     }
@@ -949,6 +997,10 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
                 segments.ForEach(Append);
                 delay = TimeSpan.FromMilliseconds(250);
+                if (_atLiveEdge)
+                {
+                    await Task.Delay(_options.LivePollInterval, _time); // the newest chunk is read again for new events
+                }
             }
             catch (StoreUnavailableGrainException ex)
             {
@@ -992,11 +1044,13 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             tasks[i] = GrainFactory.GetGrain<IChannelGrain>(_channels[i]).GetChunks(firstChunk, count);
         }
 
+        var fetchedAt = Now;
         var perChannel = await Task.WhenAll(tasks);
         var segments = new List<Segment>(count);
         for (var k = 0; k < count; k++)
         {
             var chunk = perChannel[0][k];
+            var open = _live && chunk.EndTicks > fetchedAt;
             var from = Math.Max(_windowStart, chunk.StartTicks);
             var to = Math.Min(_windowEnd, chunk.EndTicks);
             var merged = new List<LoadedEvent>();
@@ -1019,10 +1073,10 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
                     : a.Arrival.CompareTo(b.Arrival));
             }
 
-            segments.Add(new Segment(pass, chunk.ChunkIndex, [.. merged], to >= _windowEnd));
-            if (to >= _windowEnd)
+            segments.Add(new Segment(pass, chunk.ChunkIndex, [.. merged], to >= _windowEnd, open ? fetchedAt : null));
+            if (to >= _windowEnd || open)
             {
-                break;
+                break; // nothing exists beyond the present yet
             }
         }
 
@@ -1041,7 +1095,26 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             segment = segment with { Events = events };
         }
 
+        if (_live)
+        {
+            // Chunks near the present are read more than once: keep only what is newer than what was loaded.
+            var highWater = _liveHighWater;
+            events = [.. segment.Events.Where(e => e.Ticks > highWater)];
+            segment = segment with { Events = events };
+            if (events.Length > 0)
+            {
+                _liveHighWater = events.Max(e => e.Ticks);
+            }
+        }
+
         _segments.Add(segment);
+        _atLiveEdge = segment.OpenUntil is not null;
+        if (segment.OpenUntil is { } until)
+        {
+            _loadedThrough = _warp!.ToPosition(until);
+            return; // the same chunk is read again on the next poll
+        }
+
         _loadedThrough = segment.Pass * _length + (segment.LastOfPass ? _length : _warp!.ToPosition(ChunkEndTicks(segment.Chunk)));
         if (segment.LastOfPass)
         {
@@ -1113,14 +1186,15 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         AchievedSpeed(),
         _loop,
         _warp is null ? null : _windowStart,
-        _warp is null ? null : _windowEnd,
+        _warp is null || _live ? null : _windowEnd,
         iteration,
         _channels,
         _duration,
         _rate,
         _maxGap,
         BufferAhead(status),
-        _order);
+        _order,
+        _live && playhead is { } head ? Math.Max(0, (Now - head) / (double)TimeUtil.TicksPerSecond) : null);
 
     private double? BufferAhead(string status)
     {
@@ -1231,5 +1305,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     private readonly record struct LoadedEvent(string Channel, long Ticks, string Data, int ChannelIndex, int Arrival);
 
-    private sealed record Segment(int Pass, long Chunk, LoadedEvent[] Events, bool LastOfPass);
+    /// <summary>Events of one chunk and pass. An open segment (live) is a chunk that reaches past the present:
+    /// complete only up to <see cref="OpenUntil"/>, read again until it closes.</summary>
+    private sealed record Segment(int Pass, long Chunk, LoadedEvent[] Events, bool LastOfPass, long? OpenUntil = null);
 }

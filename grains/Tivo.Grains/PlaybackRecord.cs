@@ -23,4 +23,5 @@ public sealed class PlaybackRecord
     [Id(11)] public long Epoch { get; set; }
     [Id(12)] public long SeqReservedUntil { get; set; } = 1;
     [Id(13)] public long Order { get; set; }
+    [Id(14)] public bool Live { get; set; }
 }

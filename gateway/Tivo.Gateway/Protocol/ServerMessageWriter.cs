@@ -132,12 +132,20 @@ internal static class ServerMessageWriter
         w.WriteNumber("speed", s.Speed);
         w.WriteNumber("achievedSpeed", Math.Round(s.AchievedSpeed, 6));
         w.WriteBoolean("loop", s.Loop);
-        if (s.WindowStartTicks is { } start && s.WindowEndTicks is { } end)
+        if (s.WindowStartTicks is { } start)
         {
             w.WritePropertyName("window");
             w.WriteStartObject();
             w.WriteString("start", TimeUtil.ToIso(start));
-            w.WriteString("end", TimeUtil.ToIso(end));
+            if (s.WindowEndTicks is { } end)
+            {
+                w.WriteString("end", TimeUtil.ToIso(end));
+            }
+            else
+            {
+                w.WriteNull("end"); // live: plays on into new data
+            }
+
             w.WriteEndObject();
         }
         else
@@ -154,6 +162,10 @@ internal static class ServerMessageWriter
         WriteOptional(w, "maxGap", s.MaxGapSeconds);
         w.WriteEndObject();
         WriteOptional(w, "bufferAhead", s.BufferAheadSeconds);
+        if (s.BehindLiveSeconds is { } behind)
+        {
+            w.WriteNumber("behindLive", Math.Round(behind, 3));
+        }
     }
 
     private static void WriteOptional(Utf8JsonWriter w, string name, double? value)

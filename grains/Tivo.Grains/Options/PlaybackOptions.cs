@@ -34,6 +34,9 @@ public sealed class PlaybackOptions
     /// <summary>A participant that does not renew within this time is dropped.</summary>
     public TimeSpan ParticipantExpiry { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>How often a live session at the live edge reads the newest chunk again.</summary>
+    public TimeSpan LivePollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>How many recently handed-on events a session keeps, so a participant that reconnects with its
     /// last seq receives what it missed.</summary>
     public int ReplayEvents { get; set; } = 20_000;
