@@ -39,6 +39,21 @@ mkdir -p "$results"
 status=0
 dotnet test Tivo.sln --configuration Release --logger "trx" --results-directory "$results" "$@" || status=$?
 
+# The JavaScript client's tests (node:test) run against a real gateway they start from the Release build.
+node_flags=()
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 22 ]; then node_flags+=(--experimental-websocket); fi
+js_log="$results/js-client.txt"
+js_status=0
+node "${node_flags[@]}" --test clients/js/test/ > "$js_log" 2>&1 || js_status=$?
+grep -E '^(not ok|# (tests|pass|fail))' "$js_log" || true
+js_passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$js_log" | tail -1)
+js_failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$js_log" | tail -1)
+if [ -z "$js_passed" ]; then
+  echo "test.sh: the JavaScript client tests did not run:" >&2
+  tail -20 "$js_log" >&2
+  js_passed=0; js_failed=1
+fi
+
 # Sum the counters of every TRX file (one per test assembly).
 passed=0; failed=0; skipped=0; found=0
 for trx in "$results"/*.trx; do
@@ -58,7 +73,9 @@ if [ "$found" -eq 0 ]; then
   exit 1
 fi
 
+passed=$((passed + js_passed))
+failed=$((failed + js_failed))
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
-if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
+if [ "$status" -ne 0 ] || [ "$js_status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
   exit 1
 fi

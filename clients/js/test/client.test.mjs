@@ -1,0 +1,94 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { TivoClient, TivoError } from "../tivo.js";
+import { startGateway } from "./gateway.mjs";
+
+let gateway;
+before(async () => { gateway = await startGateway(); });
+after(async () => { await gateway?.stop(); });
+
+const SEED = { start: "2016-01-15T14:32:24Z", end: "2016-01-15T14:33:24Z", speed: 10, loop: "False" };
+
+function nextOf(client, type, predicate = () => true, timeoutMs = 15_000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { off(); reject(new Error(`no ${type} within ${timeoutMs} ms`)); }, timeoutMs);
+    const off = client.on(type, (m) => {
+      if (predicate(m)) { clearTimeout(timer); off(); resolve(m); }
+    });
+  });
+}
+
+/** Resolves when the client's state satisfies the predicate (now or with a later state message). */
+function untilState(client, predicate, timeoutMs = 15_000) {
+  return client.state && predicate(client.state) ? Promise.resolve(client.state) : nextOf(client, "state", predicate, timeoutMs);
+}
+
+test("connects, plays the seed window and receives events in order", async () => {
+  const client = new TivoClient(gateway.ws, { channels: ["taxi"] });
+  const hello = await client.connect();
+  assert.equal(hello.protocol, 1);
+  assert.deepEqual(hello.channels, ["taxi"]);
+  const events = [];
+  client.on("event", (e) => events.push(e));
+  const ack = await client.play(SEED);
+  assert.equal(ack.action, "play");
+  await nextOf(client, "event");
+  await nextOf(client, "event");
+  assert.equal(client.state.status, "playing");
+  assert.equal(events[0].channel, "taxi");
+  assert.ok(events[1].seq > events[0].seq);
+  assert.ok(events[0].data.zone, "payloads arrive as parsed JSON");
+  client.close();
+});
+
+test("controls resolve with acks and update the state; the playhead moves between clock messages", async () => {
+  const client = new TivoClient(gateway.ws, { channels: ["taxi"] });
+  await client.connect();
+  await client.play({ start: new Date("2016-01-15T14:00:00Z"), end: "2016-01-15T15:00:00Z", speed: 20 });
+  await nextOf(client, "clock");
+  const first = client.playhead.getTime();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(client.playhead.getTime() > first, "the playhead advances at the session's speed");
+  await client.pause();
+  await untilState(client, (s) => s.status === "paused");
+  await client.seek("2016-01-15T14:30:00Z");
+  const sought = await client.status();
+  assert.equal(sought.playhead, "2016-01-15T14:30:00Z");
+  await client.setSpeed(5);
+  await client.resume();
+  const state = await untilState(client, (s) => s.status === "playing");
+  assert.equal(state.speed, 5);
+  await client.stop();
+  assert.equal((await client.status()).status, "stopped");
+  client.close();
+});
+
+test("a refused control rejects with the server's code and message", async () => {
+  const client = new TivoClient(gateway.ws, { channels: ["taxi"] });
+  await client.connect();
+  await assert.rejects(client.pause(), (e) => e instanceof TivoError && e.code === "bad_request" && /send play/.test(e.message));
+  await assert.rejects(client.play({ start: "2016-01-15T14:00:00Z", end: "2016-01-15T15:00:00Z", speed: 0 }), (e) => e.code === "bad_request");
+  await assert.rejects(client.play({ channels: ["nope"], start: "2016-01-15T14:00:00Z", end: "2016-01-15T15:00:00Z" }), (e) => e.code === "unknown_channel");
+  client.close();
+});
+
+test("after a dropped connection it reconnects and resumes after the last seq, nothing twice", async () => {
+  const client = new TivoClient(gateway.ws, { channels: ["trades"], session: `js-${Date.now()}`, reconnectDelayMs: 100 });
+  await client.connect();
+  const seqs = [];
+  client.on("event", (e) => { if (!e.snapshot) seqs.push(e.seq); });
+  await client.play({ start: "2016-01-14T15:00:00Z", end: "2016-01-14T15:01:00Z", speed: 10 });
+  await nextOf(client, "event", () => seqs.length >= 10);
+  const reconnected = nextOf(client, "hello");
+  client._ws.close(4000, "simulated network drop");
+  await reconnected;
+  await untilState(client, (s) => s.status === "ended", 30_000);
+  assert.equal(new Set(seqs).size, seqs.length, "no seq twice");
+  assert.deepEqual([...seqs].sort((a, b) => a - b), seqs, "in order");
+  client.close();
+});
+
+test("an unreachable server rejects connect with a clear error", async () => {
+  const client = new TivoClient("ws://127.0.0.1:9", { reconnect: false });
+  await assert.rejects(client.connect(), (e) => e instanceof TivoError && e.code === "unavailable");
+});

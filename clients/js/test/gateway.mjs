@@ -1,0 +1,57 @@
+// Starts a real Tivo gateway (embedded mode, demo data) for the client tests, on free loopback ports.
+import { spawn, execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
+const dll = join(root, "gateway", "Tivo.Gateway", "bin", "Release", "net10.0", "Tivo.Gateway.dll");
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
+
+export async function startGateway() {
+  if (!existsSync(dll)) {
+    execFileSync("dotnet", ["build", "-c", "Release", join(root, "gateway", "Tivo.Gateway", "Tivo.Gateway.csproj")], { stdio: "ignore" });
+  }
+  const folder = mkdtempSync(join(tmpdir(), "tivo-js-"));
+  const [http, silo, gateway] = [await freePort(), await freePort(), await freePort()];
+  const child = spawn("dotnet", [dll,
+    "--urls", `http://127.0.0.1:${http}`,
+    "--Tivo:Store:Path", join(folder, "tivo.db"),
+    "--Tivo:Orleans:SiloPort", String(silo),
+    "--Tivo:Orleans:GatewayPort", String(gateway),
+    "--Logging:LogLevel:Default", "Warning"], { cwd: folder, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => { stderr += d; });
+  const base = `http://127.0.0.1:${http}`;
+  const deadline = Date.now() + 90_000;
+  while (true) {
+    if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}): ${stderr}`);
+    try {
+      const response = await fetch(`${base}/healthz`);
+      if (response.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`the gateway did not become healthy: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    http: base,
+    ws: `ws://127.0.0.1:${http}`,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+      rmSync(folder, { recursive: true, force: true });
+    },
+  };
+}

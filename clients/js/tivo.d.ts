@@ -1,0 +1,88 @@
+// Types for the Tivo client (wire protocol v1). See README.md and docs/protocol.md.
+
+export type Status = "idle" | "playing" | "paused" | "stopped" | "ended" | "buffering";
+export type ErrorCode = "bad_request" | "unknown_channel" | "unauthorized" | "forbidden" | "too_large" | "rate_limited"
+  | "store_unavailable" | "slow_consumer" | "internal" | "closed" | "timeout" | "unavailable";
+
+export interface SessionState {
+  type?: "state";
+  status: Status;
+  playhead: string | null;
+  speed: number;
+  achievedSpeed: number;
+  loop: boolean;
+  window: { start: string; end: string | null } | null;
+  iteration: number;
+  channels: string[];
+  pacing: { duration: number | null; rate: number | null; maxGap: number | null };
+  bufferAhead: number | null;
+  behindLive?: number;
+}
+
+export interface Hello { type: "hello"; protocol: 1; session: string; channels: string[]; role: "controller" | "viewer"; state: SessionState }
+export interface TivoEvent<T = unknown> { type: "event"; channel: string; ts: string; seq: number; due: number; data: T; snapshot?: true }
+export interface Clock { type: "clock"; playhead: string; speed: number; iteration: number }
+export interface Loop { type: "loop"; iteration: number }
+export interface Ack { type: "ack"; id: string | number | null; action: string }
+export interface ServerError { type: "error"; id: string | number | null; code: ErrorCode; message: string }
+
+export interface PlayOptions {
+  start?: string | Date;
+  /** Omit (or null) to follow live data. */
+  end?: string | Date | null;
+  speed?: number;
+  loop?: boolean;
+  /** Seconds, or an ISO-8601 duration such as "PT1M". */
+  duration?: number | string;
+  /** Target events per second. */
+  rate?: number;
+  /** Seconds, or an ISO-8601 duration. */
+  maxGap?: number | string;
+  channels?: string[];
+}
+
+export interface ClientOptions {
+  channels?: string[];
+  session?: string;
+  role?: "controller" | "viewer";
+  token?: string;
+  /** Reconnect (resuming from the last seq) when the connection drops. Default true. */
+  reconnect?: boolean;
+  reconnectDelayMs?: number;
+  maxReconnectDelayMs?: number;
+  requestTimeoutMs?: number;
+  /** A WebSocket constructor where there is no global one. */
+  WebSocket?: typeof WebSocket;
+}
+
+export interface Listeners {
+  hello: Hello; event: TivoEvent; state: SessionState; clock: Clock; loop: Loop; error: ServerError;
+  open: {}; close: { code: number; reason: string }; reconnecting: { delayMs: number; lastSeq: number | null };
+}
+
+export class TivoError extends Error {
+  readonly code: ErrorCode | string;
+  readonly id: string | number | null;
+}
+
+export class TivoClient {
+  constructor(url: string, options?: ClientOptions);
+  readonly url: string;
+  session: string | null;
+  role: "controller" | "viewer" | null;
+  state: SessionState | null;
+  lastSeq: number | null;
+  /** The playhead now, advanced since the last clock message at its speed. */
+  readonly playhead: Date | null;
+  connect(): Promise<Hello>;
+  on<K extends keyof Listeners>(type: K, listener: (message: Listeners[K]) => void): () => void;
+  off<K extends keyof Listeners>(type: K, listener: (message: Listeners[K]) => void): void;
+  play(options?: PlayOptions): Promise<Ack>;
+  pause(): Promise<Ack>;
+  resume(): Promise<Ack>;
+  seek(to: string | Date): Promise<Ack>;
+  setSpeed(speed: number): Promise<Ack>;
+  stop(): Promise<Ack>;
+  status(): Promise<SessionState>;
+  close(): void;
+}

@@ -1,0 +1,241 @@
+// Tivo client: one connection to a Tivo gateway (wire protocol v1), with promise-returning controls,
+// listeners, a playhead that moves between clock messages, and automatic reconnect that resumes from
+// the last event received. No dependencies; works in browsers and in Node.js 20+ (pass `WebSocket`
+// in the options where there is no global one).
+
+const ACTIONS = ["play", "pause", "resume", "seek", "speed", "stop", "status"];
+
+/** An error answered by the server: `code` is one of protocol v1's error codes. */
+export class TivoError extends Error {
+  constructor(code, message, id) {
+    super(message);
+    this.name = "TivoError";
+    this.code = code;
+    this.id = id ?? null;
+  }
+}
+
+export class TivoClient {
+  /**
+   * @param {string} url gateway base URL, e.g. "ws://localhost:8080" (http(s) is accepted and converted)
+   * @param {object} [options]
+   */
+  constructor(url, options = {}) {
+    this.url = String(url).replace(/^http/, "ws").replace(/\/+$/, "");
+    this.options = { channels: [], reconnect: true, reconnectDelayMs: 500, maxReconnectDelayMs: 10_000, requestTimeoutMs: 15_000, ...options };
+    this.session = options.session ?? null;
+    this.role = options.role ?? null;
+    this.state = null;
+    this.lastSeq = null;
+    this._listeners = new Map();
+    this._pending = new Map();
+    this._nextId = 1;
+    this._ws = null;
+    this._closed = false;
+    this._clock = null;
+    this._attempt = 0;
+  }
+
+  /** Opens the connection; resolves with the server's hello. */
+  connect() {
+    this._closed = false;
+    return new Promise((resolve, reject) => this._open(resolve, reject));
+  }
+
+  /** Registers a listener: "hello", "event", "state", "clock", "loop", "error", "open", "close", "reconnecting". Returns an unsubscribe function. */
+  on(type, listener) {
+    if (!this._listeners.has(type)) this._listeners.set(type, new Set());
+    this._listeners.get(type).add(listener);
+    return () => this.off(type, listener);
+  }
+
+  off(type, listener) {
+    this._listeners.get(type)?.delete(listener);
+  }
+
+  play(options = {}) { return this._send("play", options); }
+  pause() { return this._send("pause"); }
+  resume() { return this._send("resume"); }
+  seek(to) { return this._send("seek", { to: toIso(to) }); }
+  setSpeed(speed) { return this._send("speed", { speed }); }
+  stop() { return this._send("stop"); }
+  /** Asks for the session's state; resolves with it. */
+  async status() {
+    await this._send("status");
+    return this.state;
+  }
+
+  /**
+   * The playhead now, as a Date: the last clock or state message moved on by the time since it
+   * arrived at its speed (null before anything plays). Good for animating between messages.
+   */
+  get playhead() {
+    const c = this._clock;
+    if (!c) return null;
+    if (this.state?.status !== "playing") return new Date(c.at);
+    return new Date(c.at + (now() - c.received) * c.speed);
+  }
+
+  /** Closes the connection for good (no reconnect); pending controls reject. */
+  close() {
+    this._closed = true;
+    this._rejectAll(new TivoError("closed", "The connection was closed by the client."));
+    this._ws?.close(1000, "bye");
+  }
+
+  // ───────────────────────── internals ─────────────────────────
+
+  _endpoint() {
+    const q = new URLSearchParams();
+    for (const c of this.options.channels ?? []) q.append("channel", c);
+    if (this.session) q.set("session", this.session);
+    if (this.options.role) q.set("role", this.options.role);
+    if (this.options.token) q.set("token", this.options.token);
+    if (this.lastSeq !== null) q.set("lastSeq", String(this.lastSeq));
+    const s = q.toString();
+    return `${this.url}/ws${s ? "?" + s : ""}`;
+  }
+
+  _open(resolve, reject) {
+    const WS = this.options.WebSocket ?? globalThis.WebSocket;
+    if (!WS) {
+      reject(new TivoError("bad_request", "No WebSocket implementation: pass { WebSocket } in the options (Node.js < 22: run with --experimental-websocket)."));
+      return;
+    }
+
+    let settled = false;
+    const ws = new WS(this._endpoint());
+    this._ws = ws;
+    ws.onopen = () => this._emit("open", {});
+    ws.onmessage = (m) => {
+      let msg;
+      try {
+        msg = JSON.parse(typeof m.data === "string" ? m.data : new TextDecoder().decode(m.data));
+      } catch {
+        return;
+      }
+      if (msg.type === "hello" && !settled) {
+        settled = true;
+        this._attempt = 0;
+        resolve(msg);
+      }
+      this._handle(msg);
+    };
+    ws.onerror = () => {
+      if (!settled) {
+        settled = true;
+        reject(new TivoError("unavailable", `Could not connect to ${this.url}.`));
+      }
+    };
+    ws.onclose = (e) => {
+      this._emit("close", { code: e.code, reason: e.reason });
+      this._rejectAll(new TivoError("closed", `The connection closed (${e.code}${e.reason ? ": " + e.reason : ""}).`));
+      if (!settled) {
+        settled = true;
+        reject(new TivoError("unavailable", `The connection to ${this.url} closed before hello (${e.code}).`));
+        return;
+      }
+      if (!this._closed && this.options.reconnect && e.code !== 1009 && e.code !== 1008) this._reconnect();
+    };
+  }
+
+  _reconnect() {
+    const delay = Math.min(this.options.maxReconnectDelayMs, this.options.reconnectDelayMs * 2 ** this._attempt++);
+    this._emit("reconnecting", { delayMs: delay, lastSeq: this.lastSeq });
+    setTimeout(() => {
+      if (this._closed) return;
+      this._open(() => {}, () => this._reconnect());
+    }, delay);
+  }
+
+  _handle(msg) {
+    switch (msg.type) {
+      case "hello":
+        this.session = msg.session;
+        this.role = msg.role;
+        this._setState(msg.state);
+        break;
+      case "event":
+        if (!msg.snapshot && typeof msg.seq === "number") this.lastSeq = Math.max(this.lastSeq ?? 0, msg.seq);
+        break;
+      case "state":
+        this._setState(msg);
+        break;
+      case "clock":
+        this._clock = { at: Date.parse(msg.playhead), speed: msg.speed, received: now() };
+        break;
+      case "ack": {
+        const p = this._pending.get(String(msg.id));
+        if (p) {
+          this._pending.delete(String(msg.id));
+          clearTimeout(p.timer);
+          p.resolve(msg);
+        }
+        break;
+      }
+      case "error": {
+        const error = new TivoError(msg.code, msg.message, msg.id);
+        const p = msg.id !== null && msg.id !== undefined ? this._pending.get(String(msg.id)) : null;
+        if (p) {
+          this._pending.delete(String(msg.id));
+          clearTimeout(p.timer);
+          p.reject(error);
+        }
+        break;
+      }
+    }
+    this._emit(msg.type, msg);
+  }
+
+  _setState(state) {
+    this.state = state;
+    if (state?.playhead) this._clock = { at: Date.parse(state.playhead), speed: state.speed, received: now() };
+  }
+
+  _send(action, fields = {}) {
+    if (!ACTIONS.includes(action)) return Promise.reject(new TivoError("bad_request", `Unknown action ${action}.`));
+    const ws = this._ws;
+    if (!ws || ws.readyState !== 1) return Promise.reject(new TivoError("closed", "Not connected: call connect() first."));
+    const id = `c${this._nextId++}`;
+    const message = { action, id };
+    for (const [k, v] of Object.entries(fields)) {
+      if (v !== undefined) message[k] = k === "start" || k === "end" || k === "to" ? toIso(v) : v;
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this._pending.delete(id);
+        reject(new TivoError("timeout", `No answer to ${action} within ${this.options.requestTimeoutMs} ms.`, id));
+      }, this.options.requestTimeoutMs);
+      this._pending.set(id, { resolve, reject, timer });
+      ws.send(JSON.stringify(message));
+    });
+  }
+
+  _rejectAll(error) {
+    for (const [, p] of this._pending) {
+      clearTimeout(p.timer);
+      p.reject(error);
+    }
+    this._pending.clear();
+  }
+
+  _emit(type, payload) {
+    for (const listener of this._listeners.get(type) ?? []) {
+      try {
+        listener(payload);
+      } catch (e) {
+        queueMicrotask(() => { throw e; });
+      }
+    }
+  }
+}
+
+function toIso(value) {
+  if (value === null || value === undefined) return value;
+  if (value instanceof Date) return value.toISOString();
+  return String(value);
+}
+
+function now() {
+  return typeof performance !== "undefined" ? performance.timeOrigin + performance.now() : Date.now();
+}
