@@ -28,6 +28,19 @@ if ! command -v node >/dev/null 2>&1; then
   echo "test.sh: Node.js (20+) is required for the DynamoDB store tests (dynalite)" >&2
   exit 1
 fi
+if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM_PATH:-}" ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing Chromium for the demo page's browser test (apt-get install chromium)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "test.sh: Chromium is missing: install Debian's chromium (or set CHROMIUM_PATH)" >&2
+    exit 1
+  fi
+fi
+if [ ! -d clients/js/node_modules/playwright-core ]; then
+  echo "test.sh: installing playwright-core (npm ci --prefix clients/js)"
+  npm ci --prefix clients/js --no-audit --no-fund --loglevel=error
+fi
 if [ ! -f test/dynalite/node_modules/dynalite/cli.js ]; then
   echo "test.sh: installing dynalite (npm ci --prefix test/dynalite)"
   npm ci --prefix test/dynalite --no-audit --no-fund --loglevel=error
@@ -39,7 +52,8 @@ mkdir -p "$results"
 status=0
 dotnet test Tivo.sln --configuration Release --logger "trx" --results-directory "$results" "$@" || status=$?
 
-# The JavaScript client's tests (node:test) run against a real gateway they start from the Release build.
+# The JavaScript client's tests (node:test) run against a real gateway they start from the Release build;
+# the demo page's test drives Debian's Chromium through playwright-core.
 node_flags=()
 if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 22 ]; then node_flags+=(--experimental-websocket); fi
 js_log="$results/js-client.txt"

@@ -64,6 +64,14 @@ public static partial class GatewayApp
         configure?.Invoke(builder);
         var app = builder.Build();
         app.UseWebSockets();
+        var webRoot = Path.Combine(AppContext.BaseDirectory, "wwwroot");
+        if (Directory.Exists(webRoot))
+        {
+            var files = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(webRoot);
+            app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
+            app.UseStaticFiles(new StaticFileOptions { FileProvider = files });
+        }
+
         app.MapTivo();
         app.Lifetime.ApplicationStarted.Register(() => _ = LogWelcomeAsync(app));
         return app;

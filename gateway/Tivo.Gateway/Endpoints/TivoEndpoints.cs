@@ -142,8 +142,14 @@ internal static partial class TivoEndpoints
         await result.ExecuteAsync(context);
     }
 
-    private static async Task<IResult> HistogramAsync(IClusterClient client, string channel, string? start, string? end)
+    private static async Task<IResult> HistogramAsync(IClusterClient client, string channel, string? start, string? end, int? step)
     {
+        var stepSeconds = step ?? 1;
+        if (stepSeconds is < 1 or > 86400)
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "step must be 1 to 86400 seconds per bin.");
+        }
+
         ImmutableChannel? found;
         try
         {
@@ -191,7 +197,8 @@ internal static partial class TivoEndpoints
                 TimeUtil.ToIso(TimeUtil.TicksOfSecond(toSecond)),
                 (int)(toSecond - fromSecond),
                 bins.Sum(b => (long)b.Count),
-                bins.Select(b => new HistogramBinDto(TimeUtil.ToIso(TimeUtil.TicksOfSecond(b.Second)), b.Count)).ToList()),
+                bins.GroupBy(b => fromSecond + (b.Second - fromSecond) / stepSeconds * stepSeconds)
+                    .Select(g => new HistogramBinDto(TimeUtil.ToIso(TimeUtil.TicksOfSecond(g.Key)), g.Sum(b => b.Count))).ToList()),
                 ProtocolJsonContext.Default.HistogramDto);
         }
         catch (StoreUnavailableGrainException ex)

@@ -1,0 +1,69 @@
+// The demo page in a real browser: Debian's Chromium driven by playwright-core.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { startGateway } from "./gateway.mjs";
+
+const root = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
+const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+let gateway, browser;
+
+before(async () => {
+  if (!existsSync(executablePath)) throw new Error(`Chromium is not installed at ${executablePath} (./test.sh installs Debian's chromium).`);
+  gateway = await startGateway();
+  browser = await chromium.launch({
+    executablePath,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await gateway?.stop();
+});
+
+test("the demo page plays a window: events are drawn, the playhead moves, pause and loop work", async () => {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 760 } });
+  const consoleErrors = [];
+  page.on("pageerror", (e) => consoleErrors.push(e.message));
+  await page.goto(`${gateway.http}/`);
+  await page.waitForFunction(() => document.querySelector("#channel").value === "taxi" && document.querySelector("#window").textContent.length > 0);
+
+  await page.fill("#speed", "300");
+  await page.click("#play");
+  await page.waitForFunction(() => window.tivoDemo.eventsDrawn > 10, null, { timeout: 15_000 });
+  const first = await page.evaluate(() => window.tivoDemo.playheadX);
+  await page.waitForFunction((x) => window.tivoDemo.playheadX > x, first, { timeout: 5_000 });
+
+  await page.click("#pause");
+  await page.waitForFunction(() => document.querySelector("#status").textContent === "paused");
+  const drawn = await page.evaluate(() => window.tivoDemo.eventsDrawn);
+  await page.click("#resume");
+  await page.waitForFunction(() => document.querySelector("#status").textContent === "playing");
+  await page.waitForFunction((n) => window.tivoDemo.eventsDrawn > n, drawn, { timeout: 10_000 });
+
+  await page.check("#loop");
+  await page.click("#play");
+  await page.waitForFunction(() => window.tivoDemo.state()?.loop === true, null, { timeout: 10_000 });
+  assert.equal(await page.isHidden("#error"), true, "no error is shown");
+
+  mkdirSync(join(root, "artifacts", "screenshots"), { recursive: true });
+  await page.screenshot({ path: join(root, "artifacts", "screenshots", "demo.png") });
+  assert.deepEqual(consoleErrors, []);
+  await page.close();
+});
+
+test("the demo page shows the server's error instead of failing silently", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${gateway.http}/`);
+  await page.waitForFunction(() => document.querySelector("#channel").value === "taxi");
+  await page.fill("#rate", "-5");
+  await page.click("#play");
+  await page.waitForSelector("#error:not([hidden])");
+  assert.match(await page.textContent("#error"), /bad_request: "rate" must be greater than 0/);
+  await page.close();
+});
