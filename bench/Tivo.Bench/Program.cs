@@ -3,9 +3,10 @@ using Tivo.Bench;
 
 // Tivo's benchmarks print figures; they are never pass/fail tests.
 //   dotnet run -c Release --project bench/Tivo.Bench -- stores [--events 360000] [--dynamo-events 36000] [--repetitions 5] [--smoke]
+//   dotnet run -c Release --project bench/Tivo.Bench -- delivery [--seconds 15] [--smoke]
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
-    Console.WriteLine("usage: Tivo.Bench stores [--events N] [--dynamo-events N] [--repetitions N] [--smoke] [--out FILE]");
+    Console.WriteLine("usage: Tivo.Bench stores [--events N] [--dynamo-events N] [--repetitions N] [--smoke] [--out FILE]\n       Tivo.Bench delivery [--seconds N] [--smoke] [--out FILE]");
     return args.Length == 0 ? 1 : 0;
 }
 
@@ -30,7 +31,13 @@ switch (args[0])
             Option("--dynamo-events", smoke ? 1_200 : 36_000),
             Option("--repetitions", smoke ? 1 : 5),
             OptionText("--out", Path.Combine("artifacts", "bench", "stores.json")));
+    case "delivery":
+        return await DeliveryBenchmark.RunAsync(
+            smoke ? [1, 10] : [1, 100, 1000],
+            [1, 60],
+            Option("--seconds", smoke ? 3 : 15),
+            OptionText("--out", Path.Combine("artifacts", "bench", "delivery.json")));
     default:
-        Console.Error.WriteLine($"unknown benchmark '{args[0]}': use stores");
+        Console.Error.WriteLine($"unknown benchmark '{args[0]}': use stores or delivery");
         return 1;
 }
