@@ -30,18 +30,8 @@ public sealed class GatewayFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _app = GatewayApp.Create(
-        [
-            "--urls", "http://127.0.0.1:0",
-            "--Tivo:Orleans:SiloPort", TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--Tivo:Orleans:GatewayPort", TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--Tivo:Store:Path", StorePath,
-            "--Tivo:Gateway:MaxMessageBytes", "4096",
-            "--Logging:LogLevel:Default", "Warning",
-        ]);
-        await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        HttpBase = new Uri(address.TrimEnd('/') + "/");
+        _app = await TestHosts.StartGatewayAsync("--Tivo:Store:Path", StorePath, "--Tivo:Gateway:MaxMessageBytes", "4096");
+        HttpBase = _app.HttpBase();
         Http.BaseAddress = HttpBase;
     }
 

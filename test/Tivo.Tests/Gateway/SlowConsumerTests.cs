@@ -19,17 +19,8 @@ public sealed class SlowConsumerTests
     public async Task A_reader_that_stops_reading_is_cut_off_without_delaying_the_others()
     {
         using var directory = new TempDirectory();
-        await using var app = GatewayApp.Create(
-        [
-            "--urls", "http://127.0.0.1:0",
-            "--Tivo:Orleans:SiloPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
-            "--Tivo:Orleans:GatewayPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
-            "--Tivo:Store:Path", directory.File("tivo.db"),
-            "--Tivo:Gateway:SendQueueLimit", "500",
-            "--Logging:LogLevel:Default", "Warning",
-        ]);
-        await app.StartAsync();
-        var ws = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("http://", "ws://", StringComparison.Ordinal));
+        await using var app = await TestHosts.StartGatewayAsync("--Tivo:Store:Path", directory.File("tivo.db"), "--Tivo:Gateway:SendQueueLimit", "500");
+        var ws = app.WsBase();
 
         await using var healthy = await TestSocket.ConnectAsync(new Uri(ws, "ws?channel=taxi"));
         await healthy.NextAsync("hello");

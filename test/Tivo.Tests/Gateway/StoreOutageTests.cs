@@ -19,20 +19,14 @@ public sealed class StoreOutageTests(PostgreSqlServerFixture postgres)
     public async Task Sessions_get_store_unavailable_and_playback_carries_on_without_loss_once_the_store_is_back()
     {
         var connectionString = await postgres.Server.CreateDatabaseAsync("outage_gw");
-        await using var app = GatewayApp.Create(
-        [
-            "--urls", "http://127.0.0.1:0",
-            "--Tivo:Orleans:SiloPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
-            "--Tivo:Orleans:GatewayPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
+        await using var app = await TestHosts.StartGatewayAsync(
             "--Tivo:Store:Kind", "PostgreSql",
             "--Tivo:Store:ConnectionString", connectionString,
             "--Tivo:Store:CreateSchema", "true",
             "--Tivo:Cache:ChunkSeconds", "1",
             "--Tivo:Playback:ReadAhead", "00:00:00.500",
-            "--Logging:LogLevel:Default", "Error",
-        ]);
-        await app.StartAsync();
-        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+            "--Logging:LogLevel:Default", "Error");
+        var address = app.HttpBase();
         using var http = new HttpClient { BaseAddress = address };
 
         // 40 seconds of stream time, 5 events a second, played at speed 8 (5 s of wall time).

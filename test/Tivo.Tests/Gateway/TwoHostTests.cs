@@ -18,35 +18,17 @@ public sealed class TwoHostTests
     public async Task A_gateway_in_client_mode_plays_through_a_separate_silo()
     {
         using var directory = new TempDirectory();
-        var siloPort = TestPorts.Free();
         var gatewayPort = TestPorts.Free();
         var cluster = "two-host-" + Guid.NewGuid().ToString("n")[..8];
-        using var silo = SiloProgram.CreateHost(
-        [
-            "--Tivo:Orleans:SiloPort", siloPort.ToString(CultureInfo.InvariantCulture),
-            "--Tivo:Orleans:GatewayPort", gatewayPort.ToString(CultureInfo.InvariantCulture),
-            "--Tivo:Orleans:ClusterId", cluster,
-            "--Tivo:Store:Path", directory.File("silo.db"),
-            "--Logging:LogLevel:Default", "Warning",
-        ]);
-        await silo.StartAsync();
+        using var silo = await TestHosts.StartSiloAsync(cluster, gatewayPort, directory.File("silo.db"));
         try
         {
-            await using var gateway = GatewayApp.Create(
-            [
-                "--urls", "http://127.0.0.1:0",
-                "--Tivo:Orleans:Mode", "Client",
-                "--Tivo:Orleans:ClusterId", cluster,
-                "--Tivo:Orleans:Gateways:0", $"127.0.0.1:{gatewayPort}",
-                "--Logging:LogLevel:Default", "Warning",
-            ]);
-            await gateway.StartAsync();
-            var address = gateway.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            await using var gateway = await StartGatewayAsync(cluster, gatewayPort);
 
             // The gateway host has no grains and no store of its own.
             Assert.Null(gateway.Services.GetService<Tivo.Stores.IEventStore>());
 
-            await using var socket = await TestSocket.ConnectAsync(new Uri(address.Replace("http://", "ws://", StringComparison.Ordinal) + "/channels/taxi"));
+            await using var socket = await TestSocket.ConnectAsync(new Uri(gateway.WsBase(), "channels/taxi"));
             await socket.NextAsync("hello");
             await socket.SendAsync("""{"action":"play","start":"2016-01-15T14:32:24Z","end":"2016-01-15T14:33:24Z","speed":10,"loop":"False"}""");
             await socket.NextAsync("ack");
@@ -70,15 +52,7 @@ public sealed class TwoHostTests
         using var directory = new TempDirectory();
         var gatewayPort = TestPorts.Free();
         var cluster = "resume-" + Guid.NewGuid().ToString("n")[..8];
-        using var silo = SiloProgram.CreateHost(
-        [
-            "--Tivo:Orleans:SiloPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
-            "--Tivo:Orleans:GatewayPort", gatewayPort.ToString(CultureInfo.InvariantCulture),
-            "--Tivo:Orleans:ClusterId", cluster,
-            "--Tivo:Store:Path", directory.File("silo.db"),
-            "--Logging:LogLevel:Default", "Warning",
-        ]);
-        await silo.StartAsync();
+        using var silo = await TestHosts.StartSiloAsync(cluster, gatewayPort, directory.File("silo.db"));
         try
         {
             var session = "resume-" + Guid.NewGuid().ToString("n")[..8];
@@ -135,20 +109,8 @@ public sealed class TwoHostTests
         }
     }
 
-    private static async Task<Microsoft.AspNetCore.Builder.WebApplication> StartGatewayAsync(string cluster, int gatewayPort)
-    {
-        var gateway = GatewayApp.Create(
-        [
-            "--urls", "http://127.0.0.1:0",
-            "--Tivo:Orleans:Mode", "Client",
-            "--Tivo:Orleans:ClusterId", cluster,
-            "--Tivo:Orleans:Gateways:0", $"127.0.0.1:{gatewayPort}",
-            "--Logging:LogLevel:Default", "Warning",
-        ]);
-        await gateway.StartAsync();
-        return gateway;
-    }
+    private static Task<Microsoft.AspNetCore.Builder.WebApplication> StartGatewayAsync(string cluster, int gatewayPort) =>
+        TestHosts.StartGatewayAsync("--Tivo:Orleans:Mode", "Client", "--Tivo:Orleans:ClusterId", cluster, "--Tivo:Orleans:Gateways:0", $"127.0.0.1:{gatewayPort}");
 
-    private static Uri WsUri(Microsoft.AspNetCore.Builder.WebApplication app, string pathAndQuery) =>
-        new(new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("http://", "ws://", StringComparison.Ordinal) + "/"), pathAndQuery);
+    private static Uri WsUri(Microsoft.AspNetCore.Builder.WebApplication app, string pathAndQuery) => new(app.WsBase(), pathAndQuery);
 }
