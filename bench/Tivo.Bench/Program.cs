@@ -2,7 +2,7 @@ using System.Globalization;
 using Tivo.Bench;
 
 // Tivo's benchmarks print figures; they are never pass/fail tests.
-//   dotnet run -c Release --project bench/Tivo.Bench -- stores [--events 360000] [--dynamo-events 36000] [--repetitions 5] [--smoke]
+//   dotnet run -c Release --project bench/Tivo.Bench -- stores [--events 360000] [--dynamo-events 360000] [--repetitions 5] [--smoke]
 //   dotnet run -c Release --project bench/Tivo.Bench -- delivery [--seconds 15] [--smoke]
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
@@ -28,7 +28,7 @@ switch (args[0])
     case "stores":
         return await StoreBenchmark.RunAsync(
             Option("--events", smoke ? 3_600 : 360_000),
-            Option("--dynamo-events", smoke ? 1_200 : 36_000),
+            Option("--dynamo-events", smoke ? 1_200 : 360_000),
             Option("--repetitions", smoke ? 1 : 5),
             OptionText("--out", Path.Combine("artifacts", "bench", "stores.json")));
     case "delivery":
