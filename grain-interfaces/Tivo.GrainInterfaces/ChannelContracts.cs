@@ -10,13 +10,8 @@ namespace Tivo.GrainInterfaces;
 [Alias("tivo.IChannelGrain")]
 public interface IChannelGrain : IGrainWithStringKey
 {
-    /// <summary>Returns chunk <paramref name="chunkIndex"/>: the events of Unix seconds
-    /// <c>[index × ChunkSeconds, (index + 1) × ChunkSeconds)</c>, from cache or one shared store query.</summary>
-    [Alias("GetChunk")]
-    Task<ChannelChunk> GetChunk(long chunkIndex);
-
     /// <summary>Returns <paramref name="count"/> consecutive chunks from <paramref name="firstIndex"/>
-    /// (at most 1024). Missing chunks are read with one store query per contiguous run; chunks
+    /// (at most 1024); chunk i holds the events of Unix seconds <c>[i × ChunkSeconds, (i + 1) × ChunkSeconds)</c>. Missing chunks are read with one store query per contiguous run; chunks
     /// another caller is already reading are shared, never read twice.</summary>
     [Alias("GetChunks")]
     Task<ImmutableArray<ChannelChunk>> GetChunks(long firstIndex, int count);

@@ -63,16 +63,13 @@ public sealed class DeliveryQueue<TLocal>
         }
     }
 
-    /// <summary>Queues a receiver-made item for release at <paramref name="releaseTicks"/>, after the
-    /// session's items of the same instant.</summary>
-    public void AddLocal(TLocal item, long releaseTicks) =>
-        _queue.Enqueue(new Delivery<TLocal>(_epoch, null, null, item, true), (releaseTicks, long.MaxValue, ++_localSeq));
+    /// <summary>Queues a receiver-made item (a reply to the client): released at once, ahead of anything the
+    /// session queued, in the order such items were added.</summary>
+    public void AddLocal(TLocal item) =>
+        _queue.Enqueue(new Delivery<TLocal>(_epoch, null, null, item, true), (long.MinValue, 0, ++_localSeq));
 
     /// <summary>The release time of the next item, if any.</summary>
     public long? NextRelease => _queue.TryPeek(out _, out var priority) ? priority.Release : null;
-
-    /// <summary>True when the next item is a receiver-made one.</summary>
-    public bool NextIsLocal => _queue.TryPeek(out var item, out _) && item.IsLocal;
 
     /// <summary>The next item without taking it.</summary>
     public bool TryPeek(out Delivery<TLocal> item) => _queue.TryPeek(out item, out _);

@@ -45,8 +45,6 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
     /// <summary>Most chunks one call may ask for.</summary>
     public const int MaxChunksPerCall = 1024;
 
-    public async Task<ChannelChunk> GetChunk(long chunkIndex) => (await GetChunks(chunkIndex, 1))[0];
-
     public async Task<ImmutableArray<ChannelChunk>> GetChunks(long firstIndex, int count)
     {
         if (count is < 1 or > MaxChunksPerCall)

@@ -346,7 +346,7 @@ internal sealed partial class PlaybackConnection
         var buffer = new ArrayBufferWriter<byte>(256);
         write(buffer);
         // Replies of this connection (hello, ack, error, status) go out at once, in the order they were made.
-        _queue.AddLocal(buffer.WrittenMemory, 0);
+        _queue.AddLocal(buffer.WrittenMemory);
     }
 
     private void RequestClose(WebSocketCloseStatus status, string reason)
@@ -393,7 +393,7 @@ internal sealed partial class PlaybackConnection
                         // A state caused by this connection's control waits for that control's ack (ack first, then state).
                         wait = -1;
                     }
-                    else if (_queue.TryTake(now + tolerance, out next) || (_close is not null && _queue.NextIsLocal && _queue.TryTake(long.MaxValue, out next)))
+                    else if (_queue.TryTake(now + tolerance, out next))
                     {
                         hasNext = true;
                     }

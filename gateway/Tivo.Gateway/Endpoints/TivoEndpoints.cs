@@ -150,10 +150,10 @@ internal static partial class TivoEndpoints
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "step must be 1 to 86400 seconds per bin.");
         }
 
-        ImmutableChannel? found;
+        ChannelSummary? found;
         try
         {
-            found = await client.GetGrain<ICatalogGrain>(0).FindChannel(channel) is { } c ? new ImmutableChannel(c.FirstTicks, c.LastTicks) : null;
+            found = await client.GetGrain<ICatalogGrain>(0).FindChannel(channel);
         }
         catch (StoreUnavailableGrainException ex)
         {
@@ -165,7 +165,7 @@ internal static partial class TivoEndpoints
             return Error(StatusCodes.Status404NotFound, ErrorCodes.UnknownChannel, $"Unknown channel '{ClientMessageParser.Shorten(channel)}'. GET /channels lists them.");
         }
 
-        long startTicks = extent.First, endTicks = extent.Last + 1;
+        long startTicks = extent.FirstTicks, endTicks = extent.LastTicks + 1;
         if (start is not null && !TimeUtil.TryParseIso(start, out startTicks))
         {
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"start '{ClientMessageParser.Shorten(start)}' is not an ISO-8601 time such as 2016-01-15T14:00:00Z.");
@@ -276,6 +276,4 @@ internal static partial class TivoEndpoints
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$")]
     private static partial Regex SessionIdPattern();
-
-    private readonly record struct ImmutableChannel(long First, long Last);
 }
