@@ -60,6 +60,10 @@ js_log="$results/js-client.txt"
 js_status=0
 node "${node_flags[@]}" --test clients/js/test/ > "$js_log" 2>&1 || js_status=$?
 grep -E '^(not ok|# (tests|pass|fail))' "$js_log" || true
+if [ "$js_status" -ne 0 ]; then
+  # Show why: node:test's TAP output puts each failure's details (error, expected, stack) under "not ok".
+  awk '/^not ok/ {show=1} /^ok / {show=0} show' "$js_log" | head -60
+fi
 js_passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$js_log" | tail -1)
 js_failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$js_log" | tail -1)
 if [ -z "$js_passed" ]; then

@@ -60,7 +60,8 @@ test("the demo page plays a window: events are drawn, the playhead moves, pause 
 test("the demo page shows the server's error instead of failing silently", async () => {
   const page = await browser.newPage();
   await page.goto(`${gateway.http}/`);
-  await page.waitForFunction(() => document.querySelector("#channel").value === "taxi");
+  // The window is chosen once the channel's histogram has loaded; playing before that is refused on the page.
+  await page.waitForFunction(() => document.querySelector("#channel").value === "taxi" && document.querySelector("#window").textContent.length > 0);
   await page.fill("#rate", "-5");
   await page.click("#play");
   await page.waitForSelector("#error:not([hidden])");
