@@ -22,6 +22,9 @@ string OptionText(string name, string fallback)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
+double[] Numbers(string name, double[] fallback) =>
+    OptionText(name, "") is { Length: > 0 } text ? text.Split(',').Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray() : fallback;
+
 var smoke = args.Contains("--smoke");
 switch (args[0])
 {
@@ -33,8 +36,8 @@ switch (args[0])
             OptionText("--out", Path.Combine("artifacts", "bench", "stores.json")));
     case "delivery":
         return await DeliveryBenchmark.RunAsync(
-            smoke ? [1, 10] : [1, 100, 1000],
-            [1, 60],
+            Numbers("--sessions", smoke ? [1, 10] : [1, 100, 1000]).Select(n => (int)n).ToArray(),
+            Numbers("--speeds", [1, 60]),
             Option("--seconds", smoke ? 3 : 15),
             OptionText("--out", Path.Combine("artifacts", "bench", "delivery.json")));
     default:

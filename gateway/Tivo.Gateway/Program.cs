@@ -40,6 +40,7 @@ public static partial class GatewayApp
         builder.Services.AddSingleton<IValidateOptions<TivoOrleansOptions>, TivoOrleansOptionsValidator>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<Tivo.Gateway.Connections.SessionFanoutRegistry>();
+        builder.Services.AddSingleton<Tivo.Gateway.Connections.ReleaseScheduler>();
         builder.Services.AddHealthChecks().AddCheck<ClusterHealthCheck>("cluster");
 
         var orleans = builder.Configuration.GetSection(TivoOrleansOptions.SectionName).Get<TivoOrleansOptions>() ?? new TivoOrleansOptions();

@@ -12,7 +12,7 @@ namespace Tivo.Gateway.Connections;
 /// due time (events arrive from the grain ahead of due). Pushes arrive through the gateway's
 /// <see cref="SessionFanout"/> for the session: <see cref="Deliver"/> enqueues, applying the epoch rule.
 /// </summary>
-internal sealed partial class PlaybackConnection
+internal sealed partial class PlaybackConnection : IReleaseWaiter
 {
     private readonly WebSocket _socket;
     private readonly IClusterClient _client;
@@ -23,7 +23,7 @@ internal sealed partial class PlaybackConnection
     private readonly string _participantId = Guid.NewGuid().ToString("n");
     private readonly Lock _lock = new();
     private readonly DeliveryQueue<ReadOnlyMemory<byte>> _queue = new();
-    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly AsyncSignal _wake = new();
     private readonly HashSet<string> _channels;
     private (WebSocketCloseStatus Status, string Reason)? _close;
     private bool _slowConsumer;
@@ -32,11 +32,13 @@ internal sealed partial class PlaybackConnection
     private readonly string _role;
     private readonly long? _lastSeq;
     private readonly SessionFanoutRegistry _fanouts;
+    private readonly ReleaseScheduler _scheduler;
 
-    public PlaybackConnection(WebSocket socket, IClusterClient client, SessionFanoutRegistry fanouts, GatewayOptions options, TimeProvider time, ILogger logger,
-        string sessionId, IReadOnlyList<string> channels, string role, long? lastSeq)
+    public PlaybackConnection(WebSocket socket, IClusterClient client, SessionFanoutRegistry fanouts, ReleaseScheduler scheduler, GatewayOptions options,
+        TimeProvider time, ILogger logger, string sessionId, IReadOnlyList<string> channels, string role, long? lastSeq)
     {
         _fanouts = fanouts;
+        _scheduler = scheduler;
         _role = role;
         _lastSeq = lastSeq;
         _socket = socket;
@@ -359,31 +361,22 @@ internal sealed partial class PlaybackConnection
         Wake();
     }
 
-    private void Wake()
-    {
-        try
-        {
-            if (_wake.CurrentCount == 0)
-            {
-                _wake.Release();
-            }
-        }
-        catch (SemaphoreFullException)
-        {
-        }
-    }
+    long IReleaseWaiter.ScheduledWake { get; set; } = long.MaxValue;
+
+    public void Wake() => _wake.Set();
 
     private async Task SendLoopAsync(CancellationToken cancellationToken)
     {
         var buffer = new ArrayBufferWriter<byte>(4096);
         var tolerance = _options.ReleaseTolerance.Ticks;
+        using var cancelled = cancellationToken.Register(static s => ((PlaybackConnection)s!).Wake(), this);
         try
         {
-            while (true)
+            while (!cancellationToken.IsCancellationRequested)
             {
                 Delivery<ReadOnlyMemory<byte>> next = default;
                 var hasNext = false;
-                long wait = -1;
+                long? wakeAt = null;
                 (WebSocketCloseStatus Status, string Reason)? close = null;
                 lock (_lock)
                 {
@@ -391,7 +384,7 @@ internal sealed partial class PlaybackConnection
                     if (Volatile.Read(ref _controlsInFlight) > 0 && _queue.TryPeek(out var peeked) && peeked.Signal?.Kind == SignalKind.State)
                     {
                         // A state caused by this connection's control waits for that control's ack (ack first, then state).
-                        wait = -1;
+                        wakeAt = null;
                     }
                     else if (_queue.TryTake(now + tolerance, out next))
                     {
@@ -403,7 +396,7 @@ internal sealed partial class PlaybackConnection
                     }
                     else if (_queue.NextRelease is { } release)
                     {
-                        wait = release - now - tolerance;
+                        wakeAt = release - tolerance;
                     }
                 }
 
@@ -421,18 +414,20 @@ internal sealed partial class PlaybackConnection
                 {
                     buffer.ResetWrittenCount();
                     var payload = Render(next, buffer);
-                    await _socket.SendAsync(payload, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+                    // No token here: a cancellable send takes the WebSocket's slow path (an async lock and a registration
+                    // per frame). A send stuck on a dead peer ends when the connection is aborted or the socket disposed.
+                    await _socket.SendAsync(payload, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
                     continue;
                 }
 
-                if (wait < 0)
+                if (wakeAt is { } at)
                 {
-                    await _wake.WaitAsync(cancellationToken);
+                    // The gateway's one release timer wakes this loop then; a push or a reply wakes it sooner.
+                    _scheduler.WakeAt(this, at);
                 }
-                else
-                {
-                    await _wake.WaitAsync(TimeSpan.FromTicks(Math.Max(wait, TimeSpan.TicksPerMillisecond / 2)), cancellationToken);
-                }
+
+                await _wake.WaitAsync();
+                cancellationToken.ThrowIfCancellationRequested();
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)

@@ -108,6 +108,7 @@ internal static partial class TivoEndpoints
             socket,
             context.RequestServices.GetRequiredService<IClusterClient>(),
             context.RequestServices.GetRequiredService<SessionFanoutRegistry>(),
+            context.RequestServices.GetRequiredService<ReleaseScheduler>(),
             options,
             context.RequestServices.GetRequiredService<TimeProvider>(),
             context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger<PlaybackConnection>(),
