@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 using Tivo.Gateway.Endpoints;
 using Tivo.GrainInterfaces;
 using Tivo.Silo.Hosting;
@@ -41,6 +42,12 @@ public static partial class GatewayApp
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<Tivo.Gateway.Connections.SessionFanoutRegistry>();
         builder.Services.AddSingleton<Tivo.Gateway.Connections.ReleaseScheduler>();
+        builder.Services.AddSingleton<Tivo.Gateway.Diagnostics.GatewayMetrics>();
+        // Metrics in Prometheus text at /metrics: the gateway's, the silo's (embedded mode: same process),
+        // the .NET runtime's (GC heap, CPU, thread pool) and ASP.NET Core's.
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(Tivo.Gateway.Diagnostics.GatewayMetrics.MeterName, "Tivo", "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddPrometheusExporter());
         builder.Services.AddHealthChecks().AddCheck<ClusterHealthCheck>("cluster");
 
         var orleans = builder.Configuration.GetSection(TivoOrleansOptions.SectionName).Get<TivoOrleansOptions>() ?? new TivoOrleansOptions();
@@ -74,6 +81,7 @@ public static partial class GatewayApp
         }
 
         app.MapTivo();
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.Lifetime.ApplicationStarted.Register(() => _ = LogWelcomeAsync(app));
         return app;
     }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 using Tivo.GrainInterfaces;
 using Tivo.Grains.Caching;
+using Tivo.Grains.Diagnostics;
 using Tivo.Stores;
 
 namespace Tivo.Grains;
@@ -31,8 +32,11 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
 
     private readonly TimeProvider _time;
 
-    public ChannelGrain(IEventStore store, ChunkCache cache, IOptions<CacheOptions> options, ILogger<ChannelGrain> logger, TimeProvider time)
+    private readonly TivoGrainMetrics _metrics;
+
+    public ChannelGrain(IEventStore store, ChunkCache cache, IOptions<CacheOptions> options, ILogger<ChannelGrain> logger, TimeProvider time, TivoGrainMetrics metrics)
     {
+        _metrics = metrics;
         _time = time;
         _store = store;
         _cache = cache;
@@ -63,6 +67,7 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
                 if (_cache.TryGet(Channel, index, out var cached))
                 {
                     _hits++;
+                    _metrics.CacheHit();
                     tasks[i] = Task.FromResult(cached);
                 }
                 else if (_inFlight.TryGetValue(index, out var pending))
@@ -73,6 +78,7 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
                 else
                 {
                     _misses++;
+                    _metrics.CacheMiss();
                     missing = true;
                 }
             }
@@ -190,6 +196,7 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
         try
         {
             _queries++;
+            _metrics.StoreQuery();
             var version = _writeVersion;
             var fromTicks = TimeUtil.TicksOfSecond(firstIndex * _chunkSeconds);
             var toTicks = TimeUtil.TicksOfSecond((firstIndex + count) * _chunkSeconds);

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tivo.GrainInterfaces;
+using Tivo.Grains.Diagnostics;
 using Tivo.Grains.Pacing;
 using Tivo.Stores;
 
@@ -87,14 +88,17 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     public PlaybackGrain(
         [PersistentState("session", StorageName)] IPersistentState<PlaybackRecord> record,
-        TimeProvider time, IOptions<PlaybackOptions> options, IOptions<CacheOptions> cacheOptions, ILogger<PlaybackGrain> logger)
+        TimeProvider time, IOptions<PlaybackOptions> options, IOptions<CacheOptions> cacheOptions, ILogger<PlaybackGrain> logger, TivoGrainMetrics metrics)
     {
+        _metrics = metrics;
         _record = record;
         _time = time;
         _options = options.Value;
         _chunkSeconds = cacheOptions.Value.ChunkSeconds;
         _logger = logger;
     }
+
+    private readonly TivoGrainMetrics _metrics;
 
     private long Now => _time.GetUtcNow().UtcTicks;
 
@@ -104,11 +108,18 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _metrics.SessionActivated();
         if (_record.RecordExists && _record.State.Status != SessionStatus.Idle && _record.State.Channels.Length > 0)
         {
             await RestoreAsync();
             ExpectParticipants();
         }
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _metrics.SessionDeactivated();
+        return base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     /// <summary>Writes the session's record, reserving the next block of seq numbers.</summary>
@@ -1253,6 +1264,11 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     {
         // One push per observer: a gateway registers one observer for all its participants of a session
         // and fans out locally. One-way, so a slow or vanished gateway never holds up the clock.
+        if (batch.Target is null)
+        {
+            _metrics.EventsPushed(batch.Events.Length);
+        }
+
         foreach (var observer in _participants.Values.Select(p => p.Observer).Distinct())
         {
             _ = observer.OnBatch(batch);

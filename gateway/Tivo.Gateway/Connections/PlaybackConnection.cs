@@ -34,9 +34,12 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
     private readonly SessionFanoutRegistry _fanouts;
     private readonly ReleaseScheduler _scheduler;
 
-    public PlaybackConnection(WebSocket socket, IClusterClient client, SessionFanoutRegistry fanouts, ReleaseScheduler scheduler, GatewayOptions options,
-        TimeProvider time, ILogger logger, string sessionId, IReadOnlyList<string> channels, string role, long? lastSeq)
+    private readonly Diagnostics.GatewayMetrics _metrics;
+
+    public PlaybackConnection(WebSocket socket, IClusterClient client, SessionFanoutRegistry fanouts, ReleaseScheduler scheduler, Diagnostics.GatewayMetrics metrics,
+        GatewayOptions options, TimeProvider time, ILogger logger, string sessionId, IReadOnlyList<string> channels, string role, long? lastSeq)
     {
+        _metrics = metrics;
         _fanouts = fanouts;
         _scheduler = scheduler;
         _role = role;
@@ -63,6 +66,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             // Give the client two seconds to answer the close before the receive loop is cut.
             stop.CancelAfter(TimeSpan.FromSeconds(2));
         });
+        _metrics.ConnectionOpened();
         var reference = _fanouts.Attach(_sessionId, _participantId, this).Reference;
         // The send loop starts once hello is queued: a joiner's catch-up may arrive before Join returns,
         // and hello must still be the first message on the socket.
@@ -126,6 +130,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             }
 
             _fanouts.Detach(_sessionId, _participantId);
+            _metrics.ConnectionClosed();
         }
     }
 
@@ -318,6 +323,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             if (_queue.Count > _options.SendQueueLimit && !_slowConsumer)
             {
                 _slowConsumer = true;
+                _metrics.SlowConsumer();
                 _queue.Clear();
                 EnqueueLocalLocked(buffer => ServerMessageWriter.WriteError(buffer, null, ErrorCodes.SlowConsumer,
                     $"This connection fell more than {_options.SendQueueLimit} messages behind and is closed; reconnect, or play at a lower speed or rate."));
@@ -414,6 +420,11 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
                 {
                     buffer.ResetWrittenCount();
                     var payload = Render(next, buffer);
+                    if (next.Event is not null)
+                    {
+                        _metrics.EventSent();
+                    }
+
                     // No token here: a cancellable send takes the WebSocket's slow path (an async lock and a registration
                     // per frame). A send stuck on a dead peer ends when the connection is aborted or the socket disposed.
                     await _socket.SendAsync(payload, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);

@@ -109,6 +109,7 @@ internal static partial class TivoEndpoints
             context.RequestServices.GetRequiredService<IClusterClient>(),
             context.RequestServices.GetRequiredService<SessionFanoutRegistry>(),
             context.RequestServices.GetRequiredService<ReleaseScheduler>(),
+            context.RequestServices.GetRequiredService<Diagnostics.GatewayMetrics>(),
             options,
             context.RequestServices.GetRequiredService<TimeProvider>(),
             context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger<PlaybackConnection>(),

@@ -75,6 +75,8 @@ public static class TivoSiloBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PlaybackOptions>, PlaybackOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CacheOptions>, CacheOptionsValidator>());
         services.TryAddSingleton<ChunkCache>();
+        services.AddMetrics();
+        services.TryAddSingleton<Tivo.Grains.Diagnostics.TivoGrainMetrics>();
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateOnStart();
 
         var kind = configuration[$"{StoreOptions.SectionName}:Kind"] ?? StoreKinds.Embedded;

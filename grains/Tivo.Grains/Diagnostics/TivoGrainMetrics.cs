@@ -1,0 +1,51 @@
+using System.Diagnostics.Metrics;
+using Tivo.Grains.Caching;
+
+namespace Tivo.Grains.Diagnostics;
+
+/// <summary>
+/// The silo side's metrics (meter <see cref="MeterName"/>): store queries, chunk cache hits, misses and
+/// size, active sessions and events pushed. Exported by whatever OpenTelemetry pipeline the host
+/// configures; the gateway serves them at <c>/metrics</c> in the embedded mode.
+/// </summary>
+public sealed class TivoGrainMetrics
+{
+    public const string MeterName = "Tivo";
+
+    private readonly Counter<long> _storeQueries;
+    private readonly Counter<long> _cacheHits;
+    private readonly Counter<long> _cacheMisses;
+    private readonly UpDownCounter<long> _sessions;
+    private readonly Counter<long> _eventsPushed;
+
+    public TivoGrainMetrics(IMeterFactory meters, ChunkCache cache)
+    {
+        var meter = meters.Create(MeterName);
+        _storeQueries = meter.CreateCounter<long>("tivo.store.queries", "{query}", "Store reads issued by channel grains (one per run of missing chunks).");
+        _cacheHits = meter.CreateCounter<long>("tivo.cache.hits", "{chunk}", "Chunks served from the silo's chunk cache.");
+        _cacheMisses = meter.CreateCounter<long>("tivo.cache.misses", "{chunk}", "Chunks not in the cache and not already being read.");
+        _sessions = meter.CreateUpDownCounter<long>("tivo.sessions.active", "{session}", "Playback sessions active on this silo.");
+        _eventsPushed = meter.CreateCounter<long>("tivo.events.pushed", "{event}", "Events pushed by sessions to their gateways (once per gateway).");
+        meter.CreateObservableGauge("tivo.cache.size", () => cache.Bytes, "By", "Estimated bytes held by the silo's chunk cache.");
+        meter.CreateObservableGauge("tivo.cache.limit", () => cache.MaxBytes, "By", "The chunk cache's configured bound (Tivo:Cache:MaxBytes).");
+        meter.CreateObservableGauge("tivo.cache.chunks", () => (long)cache.Count, "{chunk}", "Chunks held by the silo's chunk cache.");
+    }
+
+    public void StoreQuery() => _storeQueries.Add(1);
+
+    public void CacheHit() => _cacheHits.Add(1);
+
+    public void CacheMiss() => _cacheMisses.Add(1);
+
+    public void SessionActivated() => _sessions.Add(1);
+
+    public void SessionDeactivated() => _sessions.Add(-1);
+
+    public void EventsPushed(int count)
+    {
+        if (count > 0)
+        {
+            _eventsPushed.Add(count);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+using Xunit;
+
+namespace Tivo.Tests.Gateway;
+
+/// <summary>/metrics: Prometheus text with the gateway's, the silo's and the runtime's figures.</summary>
+public sealed partial class MetricsTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+{
+    [Fact]
+    public async Task Metrics_count_what_a_play_did()
+    {
+        var before = await ScrapeAsync();
+        await using (var socket = await TestSocket.ConnectAsync(new Uri(fixture.WsBase, "channels/trades")))
+        {
+            await socket.SendAsync("""{"action":"play","start":"2016-01-15T14:32:24Z","end":"2016-01-15T14:34:24Z","speed":120}""");
+            await socket.NextAsync("state");
+            for (var i = 0; i < 20; i++)
+            {
+                await socket.NextAsync("event");
+            }
+
+            var during = await ScrapeAsync();
+            Assert.True(during["tivo_gateway_connections"] >= 1);
+            Assert.True(during["tivo_sessions_active"] >= 1);
+        }
+
+        var after = await ScrapeAsync();
+        Assert.True(after["tivo_gateway_events_sent_total"] - before.GetValueOrDefault("tivo_gateway_events_sent_total") >= 20);
+        Assert.True(after["tivo_events_pushed_total"] - before.GetValueOrDefault("tivo_events_pushed_total") >= 20);
+        Assert.True(after["tivo_store_queries_total"] >= 1);
+        Assert.True(after["tivo_cache_size_bytes"] > 0);
+        Assert.True(after["tivo_cache_size_bytes"] <= after["tivo_cache_limit_bytes"]);
+        Assert.True(after.ContainsKey("dotnet_gc_last_collection_heap_size_bytes"));
+    }
+
+    private async Task<Dictionary<string, double>> ScrapeAsync()
+    {
+        using var response = await fixture.Http.GetAsync(new Uri(fixture.HttpBase, "metrics"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var values = new Dictionary<string, double>();
+        foreach (Match m in Sample().Matches(await response.Content.ReadAsStringAsync()))
+        {
+            var name = m.Groups["name"].Value;
+            values[name] = values.GetValueOrDefault(name) + double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture);
+        }
+
+        return values;
+    }
+
+    [GeneratedRegex(@"^(?<name>[a-z_]+)(\{[^}]*\})? (?<value>[-0-9.e+]+)", RegexOptions.Multiline)]
+    private static partial Regex Sample();
+}
