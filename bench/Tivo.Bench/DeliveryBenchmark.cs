@@ -2,122 +2,112 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.WebSockets;
 using System.Text;
-using System.Text.Json;
-using Tivo.Testing;
 
 namespace Tivo.Bench;
 
 /// <summary>
 /// End-to-end delivery: N WebSocket sessions, each playing its own session at ~100 events/s, against a
-/// gateway started as a separate process (embedded mode, Release). Prints |arrival − due| percentiles,
-/// events/s delivered, and the CPU used by the server and by this driver separately.
+/// gateway started as a separate process (embedded mode, Release), and the same against the naive peer
+/// (Node.js <c>ws</c>, one timer per event) and NATS JetStream (replay policy <c>original</c>, 1× only).
+/// Reports |arrival − due| percentiles, events/s delivered, and the CPU of server and driver separately.
 /// </summary>
 internal static class DeliveryBenchmark
 {
     // In the past: chunks that end less than 5 s before now are "open" (live) and never cached.
-    private static readonly DateTime Base = new(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+    public static readonly DateTime Base = new(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
 
-    public static async Task<int> RunAsync(int[] sessionCounts, double[] speeds, int seconds, string resultsPath)
+    public static string Channel(double speed) => $"bench-x{speed.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>Events per wall second per session.</summary>
+    public const int Rate = 100;
+
+    public static int EventCount(int seconds) => (seconds + 5) * Rate;
+
+    public static async Task<List<DeliveryRow>> RunAsync(int[] sessionCounts, double[] speeds, int seconds, bool peers)
     {
-        var root = DynaliteServer.RepositoryRoot();
-        var dll = Path.Combine(root, "gateway", "Tivo.Gateway", "bin", "Release", "net10.0", "Tivo.Gateway.dll");
-        if (!File.Exists(dll))
+        var rows = new List<DeliveryRow>();
+        await using (var gateway = await GatewayProcess.StartAsync())
         {
-            Console.Error.WriteLine($"Build the gateway first: dotnet build -c Release gateway/Tivo.Gateway ({dll} is missing).");
-            return 1;
-        }
-
-        var folder = Directory.CreateTempSubdirectory("tivo-bench-delivery-").FullName;
-        var port = TestPorts.Free();
-        using var server = Process.Start(new ProcessStartInfo("dotnet")
-        {
-            ArgumentList =
-            {
-                dll, "--urls", $"http://127.0.0.1:{port}", "--Tivo:Store:Path", Path.Combine(folder, "tivo.db"), "--Tivo:Store:SeedDemoData", "false",
-                "--Tivo:Orleans:SiloPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
-                "--Tivo:Orleans:GatewayPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
-                "--Tivo:Gateway:SendQueueLimit", "200000", "--Logging:LogLevel:Default", "Warning",
-            },
-            WorkingDirectory = folder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        var rows = new List<Row>();
-        try
-        {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-            await WaitHealthyAsync(http);
-            var maxSpeed = speeds.Max();
             foreach (var speed in speeds.Distinct())
             {
                 // 100 events per wall second at this speed: one event every speed/100 stream seconds.
-                await IngestAsync(http, Channel(speed), streamSeconds: (int)Math.Ceiling((seconds + 5) * speed), intervalSeconds: speed / 100);
+                await gateway.IngestAsync(Channel(speed), Base, speed / Rate, EventCount(seconds));
             }
 
-            Console.WriteLine($"Delivery benchmark: {seconds} s per run, ~100 events/s per session, server pid {server.Id}, {Environment.ProcessorCount} cores");
+            Console.WriteLine($"  server: Tivo gateway pid {gateway.Process.Id} (embedded, SQLite); {seconds} s per run, {Rate} events/s per session");
             foreach (var speed in speeds)
             {
                 foreach (var sessions in sessionCounts)
                 {
-                    rows.Add(await RunOnceAsync(port, server, sessions, speed, seconds));
-                    var r = rows[^1];
-                    Console.WriteLine($"  {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,6:F2} ms  p99 {r.P99Ms,7:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,5:F0}%  driver CPU {r.DriverCpuPercent,5:F0}%  server {r.ServerMicrosPerEvent,6:F1} µs/event");
+                    var play = PlayMessage(speed, seconds);
+                    rows.Add(Print(await DriveAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play)));
                 }
             }
         }
-        finally
-        {
-            if (!server.HasExited)
-            {
-                server.Kill(entireProcessTree: true);
-                await server.WaitForExitAsync();
-            }
 
-            Directory.Delete(folder, recursive: true);
+        if (!peers)
+        {
+            return rows;
         }
 
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(resultsPath))!);
-        await File.WriteAllTextAsync(resultsPath, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
-        Console.WriteLine($"results: {Path.GetFullPath(resultsPath)}");
-        return 0;
+        await using (var naive = await NaivePeer.StartAsync(speeds, seconds))
+        {
+            Console.WriteLine($"  server: naive Node.js ws peer pid {naive.Process.Id} (window loaded per play, one setTimeout per event)");
+            foreach (var speed in speeds)
+            {
+                foreach (var sessions in sessionCounts)
+                {
+                    rows.Add(Print(await DriveAsync("naive-node-ws", naive.Uri(Channel(speed)), naive.Process, sessions, speed, seconds, PlayMessage(speed, seconds))));
+                }
+            }
+        }
+
+        await using (var nats = await NatsPeer.StartAsync(seconds))
+        {
+            Console.WriteLine($"  server: nats-server {nats.Version} pid {nats.Process.Id} (JetStream, file store, replay policy original)");
+            foreach (var sessions in sessionCounts)
+            {
+                rows.Add(Print(await nats.DriveAsync(sessions, seconds)));
+            }
+        }
+
+        return rows;
     }
 
-    private static string Channel(double speed) => $"bench-x{speed.ToString(CultureInfo.InvariantCulture)}";
+    private static DeliveryRow Print(DeliveryRow r)
+    {
+        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event");
+        return r;
+    }
 
-    private static async Task<Row> RunOnceAsync(int port, Process server, int sessions, double speed, int seconds)
+    public static string PlayMessage(double speed, int seconds) =>
+        $$"""{"action":"play","start":"{{Base:O}}","speed":{{speed.ToString(CultureInfo.InvariantCulture)}},"end":"{{Base.AddSeconds(EventCount(seconds) * speed / Rate):O}}"}""";
+
+    /// <summary>Opens <paramref name="sessions"/> sockets, sends <paramref name="play"/> on each and records
+    /// |arrival − due| of every event message (the first second is discarded as warm-up).</summary>
+    public static async Task<DeliveryRow> DriveAsync(string system, Uri uri, Process server, int sessions, double speed, int seconds, string play)
     {
         var errors = new List<double>[sessions];
         var sockets = new ClientWebSocket[sessions];
-        var uri = new Uri($"ws://127.0.0.1:{port}/ws?channel={Channel(speed)}");
         for (var i = 0; i < sessions; i++)
         {
             sockets[i] = new ClientWebSocket();
             await sockets[i].ConnectAsync(uri, CancellationToken.None);
-            errors[i] = new List<double>(seconds * 110);
+            errors[i] = new List<double>(seconds * (Rate + 10));
         }
 
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds + 1));
-        var serverCpu0 = server.TotalProcessorTime;
-        var driverCpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-        var wall = Stopwatch.StartNew();
-        var play = Encoding.UTF8.GetBytes($$"""{"action":"play","start":"{{Base:O}}","speed":{{speed.ToString(CultureInfo.InvariantCulture)}},"end":"{{Base.AddSeconds((seconds + 5) * speed):O}}"}""");
-        var receivers = sockets.Select((s, i) => ReceiveAsync(s, play, errors[i], stop.Token)).ToArray();
-        await Task.WhenAll(receivers);
-        wall.Stop();
-        server.Refresh();
-        var serverCpu = (server.TotalProcessorTime - serverCpu0).TotalMilliseconds;
-        var driverCpu = (Process.GetCurrentProcess().TotalProcessorTime - driverCpu0).TotalMilliseconds;
+        var cpu = CpuMeter.Start(server);
+        var bytes = Encoding.UTF8.GetBytes(play);
+        await Task.WhenAll(sockets.Select((s, i) => ReceiveAsync(s, bytes, errors[i], stop.Token)));
+        var measured = cpu.Stop();
         foreach (var s in sockets)
         {
             s.Abort();
             s.Dispose();
         }
 
-        var all = errors.SelectMany(e => e).Select(Math.Abs).Order().ToArray();
-        double Q(double q) => all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(q * all.Length))];
-        var elapsed = wall.Elapsed.TotalSeconds;
-        return new Row(sessions, speed, all.Length, all.Length / elapsed, Q(0.5), Q(0.99), all.Length == 0 ? double.NaN : all[^1],
-            serverCpu / 10 / elapsed, driverCpu / 10 / elapsed, all.Length == 0 ? double.NaN : serverCpu * 1000 / all.Length);
+        return DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e), measured);
     }
 
     private static async Task ReceiveAsync(ClientWebSocket socket, byte[] play, List<double> errors, CancellationToken cancellationToken)
@@ -136,17 +126,7 @@ internal static class DeliveryBenchmark
                     continue;
                 }
 
-                var span = buffer.AsSpan(0, result.Count);
-                if (!span.StartsWith("{\"type\":\"event\""u8))
-                {
-                    continue;
-                }
-
-                var dueAt = span.IndexOf("\"due\":"u8);
-                var rest = span[(dueAt + 6)..];
-                var end = rest.IndexOfAny((byte)',', (byte)'}');
-                var due = double.Parse(Encoding.ASCII.GetString(rest[..end]), CultureInfo.InvariantCulture);
-                if (DateTime.UtcNow >= skipUntil)
+                if (DueOf(buffer.AsSpan(0, result.Count)) is { } due && DateTime.UtcNow >= skipUntil)
                 {
                     errors.Add(arrival - due);
                 }
@@ -160,48 +140,60 @@ internal static class DeliveryBenchmark
         }
     }
 
-    private static async Task IngestAsync(HttpClient http, string channel, int streamSeconds, double intervalSeconds)
+    /// <summary>The <c>due</c> of an event message (epoch ms), or null for other messages.</summary>
+    public static double? DueOf(ReadOnlySpan<byte> message)
     {
-        var total = (int)(streamSeconds / intervalSeconds);
-        for (var offset = 0; offset < total; offset += 50_000)
+        if (!message.StartsWith("{\"type\":\"event\""u8))
         {
-            var body = new StringBuilder();
-            for (var i = offset; i < Math.Min(total, offset + 50_000); i++)
-            {
-                body.Append("{\"ts\":\"").Append(Base.AddSeconds(i * intervalSeconds).ToString("O", CultureInfo.InvariantCulture))
-                    .Append("\",\"data\":{\"i\":").Append(i).Append(",\"v\":").Append((i * 7 % 1000).ToString(CultureInfo.InvariantCulture)).Append("}}\n");
-            }
-
-            using var response = await http.PostAsync($"channels/{channel}/events", new StringContent(body.ToString(), Encoding.UTF8, "application/x-ndjson"));
-            response.EnsureSuccessStatusCode();
+            return null;
         }
+
+        var at = message.IndexOf("\"due\":"u8);
+        var rest = message[(at + 6)..];
+        var end = rest.IndexOfAny((byte)',', (byte)'}');
+        return double.Parse(rest[..end], CultureInfo.InvariantCulture);
+    }
+}
+
+/// <summary>One delivery run's figures.</summary>
+internal sealed record DeliveryRow(string System, int Sessions, double Speed, int Events, double EventsPerSecond, double P50Ms, double P99Ms, double MaxMs,
+    double ServerCpuPercent, double DriverCpuPercent, double ServerMicrosPerEvent)
+{
+    public static DeliveryRow From(string system, int sessions, double speed, IEnumerable<double> signedErrors, CpuMeasurement cpu)
+    {
+        var all = signedErrors.Select(Math.Abs).Order().ToArray();
+        double Q(double q) => all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(q * all.Length))];
+        var elapsed = cpu.Wall.TotalSeconds;
+        return new DeliveryRow(system, sessions, speed, all.Length, all.Length / elapsed, Q(0.5), Q(0.99), all.Length == 0 ? double.NaN : all[^1],
+            cpu.Server.TotalMilliseconds / 10 / elapsed, cpu.Driver.TotalMilliseconds / 10 / elapsed,
+            all.Length == 0 ? double.NaN : cpu.Server.TotalMilliseconds * 1000 / all.Length);
+    }
+}
+
+internal readonly record struct CpuMeasurement(TimeSpan Wall, TimeSpan Server, TimeSpan Driver);
+
+/// <summary>CPU time of a server process and of this driver over an interval.</summary>
+internal sealed class CpuMeter
+{
+    private readonly Process _server;
+    private readonly TimeSpan _server0;
+    private readonly TimeSpan _driver0;
+    private readonly Stopwatch _wall = Stopwatch.StartNew();
+
+    private CpuMeter(Process server)
+    {
+        _server = server;
+        server.Refresh();
+        _server0 = server.TotalProcessorTime;
+        _driver0 = Process.GetCurrentProcess().TotalProcessorTime;
     }
 
-    private static async Task WaitHealthyAsync(HttpClient http)
+    public static CpuMeter Start(Process server) => new(server);
+
+    public CpuMeasurement Stop()
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                if ((await http.GetAsync("healthz")).IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
-            {
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("The gateway did not become healthy within 60 s.");
-            }
-
-            await Task.Delay(200);
-        }
+        _wall.Stop();
+        _server.Refresh();
+        return new CpuMeasurement(_wall.Elapsed, _server.TotalProcessorTime - _server0, Process.GetCurrentProcess().TotalProcessorTime - _driver0);
     }
-
-    private sealed record Row(int Sessions, double Speed, int Events, double EventsPerSecond, double P50Ms, double P99Ms, double MaxMs,
-        double ServerCpuPercent, double DriverCpuPercent, double ServerMicrosPerEvent);
 }

@@ -1,12 +1,26 @@
 using System.Globalization;
+using System.Text.Json;
 using Tivo.Bench;
 
-// Tivo's benchmarks print figures; they are never pass/fail tests.
-//   dotnet run -c Release --project bench/Tivo.Bench -- stores [--events 360000] [--dynamo-events 360000] [--repetitions 5] [--smoke]
-//   dotnet run -c Release --project bench/Tivo.Bench -- delivery [--seconds 15] [--smoke]
+// Tivo's benchmarks print figures; they are never pass/fail tests. See docs/performance.md.
+//   dotnet run -c Release --project bench/Tivo.Bench -- all [--smoke] [--out FILE]
+//   dotnet run -c Release --project bench/Tivo.Bench -- delivery|first-event|sharing|memory|drift|stores|micro [options]
+const string Usage = """
+    usage: Tivo.Bench <benchmark> [options]
+      all           every end-to-end benchmark below except stores and micro, one table, one JSON file
+      delivery      |arrival - due| and events/s at 1/100/1,000 sessions, speed 1 and 60, with peers  [--sessions 1,100,1000] [--speeds 1,60] [--seconds 15] [--no-peers]
+      first-event   play -> first event: warm, cold embedded, cold PostgreSQL                            [--repetitions 5]
+      sharing       store queries per chunk when 1, 10, 100 sessions play the same window
+      memory        heap per idle session, per playing session, per connection; cache bound under a sweep [--sessions 1000]
+      drift         playhead against wall time x speed over a long run                                   [--seconds 120]
+      stores        one-hour window read from every backend                                              [--events 360000] [--dynamo-events N] [--repetitions 5]
+      micro         BenchmarkDotNet: warp, message writing, delivery queue, control parsing               [BenchmarkDotNet options after --]
+    common: --smoke (seconds-long runs that still produce every figure), --out FILE (JSON results)
+    """;
+
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
-    Console.WriteLine("usage: Tivo.Bench stores [--events N] [--dynamo-events N] [--repetitions N] [--smoke] [--out FILE]\n       Tivo.Bench delivery [--seconds N] [--smoke] [--out FILE]");
+    Console.WriteLine(Usage);
     return args.Length == 0 ? 1 : 0;
 }
 
@@ -26,21 +40,73 @@ double[] Numbers(string name, double[] fallback) =>
     OptionText(name, "") is { Length: > 0 } text ? text.Split(',').Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray() : fallback;
 
 var smoke = args.Contains("--smoke");
+var outPath = OptionText("--out", Path.Combine("artifacts", "bench", $"{args[0]}.json"));
+var results = new Dictionary<string, object>();
+
+async Task Delivery() => results["delivery"] = await DeliveryBenchmark.RunAsync(
+    Numbers("--sessions", smoke ? [1, 10] : [1, 100, 1000]).Select(n => (int)n).ToArray(),
+    Numbers("--speeds", [1, 60]),
+    Option("--seconds", smoke ? 3 : 15),
+    peers: !args.Contains("--no-peers"));
+async Task FirstEvent() => results["firstEvent"] = await FirstEventBenchmark.RunAsync(Option("--repetitions", smoke ? 2 : 5));
+async Task Sharing() => results["sharing"] = await SharingBenchmark.RunAsync(smoke ? [1, 10] : [1, 10, 100]);
+async Task Memory() => results["memory"] = await MemoryBenchmark.RunAsync(Option("--sessions", smoke ? 50 : 1000), smoke);
+async Task Drift() => results["drift"] = await DriftBenchmark.RunAsync(Option("--seconds", smoke ? 4 : 120));
+
+var started = DateTime.UtcNow;
 switch (args[0])
 {
+    case "all":
+        Console.WriteLine($"Tivo benchmark suite{(smoke ? " (smoke: short runs, figures not meaningful)" : "")}: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
+        Console.WriteLine("\n## delivery");
+        await Delivery();
+        Console.WriteLine("\n## first event after play");
+        await FirstEvent();
+        Console.WriteLine("\n## sharing");
+        await Sharing();
+        Console.WriteLine("\n## memory");
+        await Memory();
+        Console.WriteLine("\n## clock drift");
+        await Drift();
+        break;
+    case "delivery":
+        await Delivery();
+        break;
+    case "first-event":
+        await FirstEvent();
+        break;
+    case "sharing":
+        await Sharing();
+        break;
+    case "memory":
+        await Memory();
+        break;
+    case "drift":
+        await Drift();
+        break;
     case "stores":
         return await StoreBenchmark.RunAsync(
             Option("--events", smoke ? 3_600 : 360_000),
             Option("--dynamo-events", smoke ? 1_200 : 360_000),
             Option("--repetitions", smoke ? 1 : 5),
-            OptionText("--out", Path.Combine("artifacts", "bench", "stores.json")));
-    case "delivery":
-        return await DeliveryBenchmark.RunAsync(
-            Numbers("--sessions", smoke ? [1, 10] : [1, 100, 1000]).Select(n => (int)n).ToArray(),
-            Numbers("--speeds", [1, 60]),
-            Option("--seconds", smoke ? 3 : 15),
-            OptionText("--out", Path.Combine("artifacts", "bench", "delivery.json")));
+            outPath);
+    case "micro":
+        return MicroBenchmarks.Run(args.SkipWhile(a => a != "--").Skip(1).ToArray(), smoke);
     default:
-        Console.Error.WriteLine($"unknown benchmark '{args[0]}': use stores or delivery");
+        Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}");
         return 1;
 }
+
+var summary = Summary.Build(results);
+Console.WriteLine();
+Console.WriteLine(summary.Table);
+if (summary.Missing.Count > 0)
+{
+    Console.Error.WriteLine($"figures missing: {string.Join(", ", summary.Missing)}");
+}
+
+results["machine"] = new { cores = Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString(), smoke, started, seconds = (DateTime.UtcNow - started).TotalSeconds };
+Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
+await File.WriteAllTextAsync(outPath, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+Console.WriteLine($"results: {Path.GetFullPath(outPath)}");
+return summary.Missing.Count == 0 ? 0 : 3;

@@ -1,0 +1,73 @@
+using System.Globalization;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Tivo.Bench;
+
+/// <summary>
+/// One session plays at speed 10 for a long run. From the <c>clock</c> messages: playhead against wall
+/// time × speed (the dilated clock's drift); from the events: whether the dues follow the warp exactly,
+/// (due_k − due_0) against (ts_k − ts_0) / speed, and whether arrival error grows over the run.
+/// </summary>
+internal static class DriftBenchmark
+{
+    private const double Speed = 10;
+
+    public static async Task<DriftRow> RunAsync(int seconds)
+    {
+        await using var gateway = await GatewayProcess.StartAsync();
+        // 100 events per stream second at speed 10: 1,000 events per wall second.
+        await gateway.IngestAsync("drift", DeliveryBenchmark.Base, 0.01, (int)((seconds + 5) * Speed * 100));
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(gateway.WebSocketUri("ws?channel=drift"), CancellationToken.None);
+        var end = DeliveryBenchmark.Base.AddSeconds((seconds + 5) * Speed);
+        await socket.SendAsync(Encoding.UTF8.GetBytes($$"""{"action":"play","start":"{{DeliveryBenchmark.Base:O}}","end":"{{end:O}}","speed":{{Speed}}}"""),
+            WebSocketMessageType.Text, true, CancellationToken.None);
+
+        var clocks = new List<(double Wall, double Playhead)>();
+        var events = new List<(double Arrival, double Due, double Ts)>();
+        var buffer = new byte[1 << 16];
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        try
+        {
+            while (true)
+            {
+                var result = await socket.ReceiveAsync(buffer, stop.Token);
+                var wall = (DateTime.UtcNow - DateTime.UnixEpoch).TotalMilliseconds;
+                var json = JsonDocument.Parse(buffer.AsMemory(0, result.Count)).RootElement;
+                switch (json.GetProperty("type").GetString())
+                {
+                    case "clock":
+                        clocks.Add((wall, Ms(json.GetProperty("playhead").GetString()!)));
+                        break;
+                    case "event":
+                        events.Add((wall, json.GetProperty("due").GetDouble(), Ms(json.GetProperty("ts").GetString()!)));
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        socket.Abort();
+        // Drift of the playhead: how far it ran ahead of (or behind) wall time × speed, in stream ms, at the end of the run.
+        var (w0, p0) = clocks[0];
+        var drifts = clocks.Select(c => c.Playhead - p0 - (c.Wall - w0) * Speed).ToList();
+        var e0 = events[0];
+        var dueError = events.Max(e => Math.Abs(e.Due - e0.Due - (e.Ts - e0.Ts) / Speed));
+        var window = Math.Min(10_000, (events[^1].Arrival - events[0].Arrival) / 3);
+        var firstLate = events.Where(e => e.Arrival - e0.Arrival <= window).Average(e => e.Arrival - e.Due);
+        var lastLate = events.Where(e => events[^1].Arrival - e.Arrival <= window).Average(e => e.Arrival - e.Due);
+        var row = new DriftRow(seconds, Speed, clocks.Count, events.Count, drifts[^1], drifts.Max(Math.Abs), dueError, lastLate - firstLate);
+        Console.WriteLine($"  {seconds} s at speed {Speed}: playhead − wall×speed at the end {row.EndDriftStreamMs:F2} stream ms (max |·| {row.MaxDriftStreamMs:F2}, from {row.ClockMessages} clock messages); " +
+                          $"dues off the warp by at most {row.MaxDueErrorMs:F4} ms over {row.Events:N0} events; mean lateness change first → last {window / 1000:F0} s: {row.LatenessChangeMs:F2} ms");
+        return row;
+    }
+
+    private static double Ms(string iso) =>
+        (DateTime.Parse(iso, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal) - DateTime.UnixEpoch).TotalMilliseconds;
+}
+
+internal sealed record DriftRow(int Seconds, double Speed, int ClockMessages, int Events, double EndDriftStreamMs, double MaxDriftStreamMs, double MaxDueErrorMs, double LatenessChangeMs);

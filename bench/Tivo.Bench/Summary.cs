@@ -1,0 +1,106 @@
+using System.Globalization;
+using System.Text;
+
+namespace Tivo.Bench;
+
+/// <summary>The run's figures as one Markdown table, with the design's targets beside them, and the list
+/// of figures the run failed to produce (a smoke run checks that this list is empty).</summary>
+internal sealed class Summary
+{
+    private readonly StringBuilder _table = new();
+
+    public string Table => _table.ToString();
+
+    public List<string> Missing { get; } = [];
+
+    public static Summary Build(Dictionary<string, object> results)
+    {
+        var s = new Summary();
+        s._table.AppendLine("| figure | value | design target |").AppendLine("|---|---:|---|");
+        if (results.GetValueOrDefault("delivery") is List<DeliveryRow> delivery)
+        {
+            foreach (var r in delivery)
+            {
+                var name = $"{r.System}, {r.Sessions} sessions × speed {r.Speed}";
+                s.Add($"{name}: error p50 / p99 / max", r.P99Ms, $"{r.P50Ms:F2} / {r.P99Ms:F2} / {r.MaxMs:F1} ms", r.System == "tivo" ? "p99 ≤ 16 ms at 1,000 sessions" : "");
+                s.Add($"{name}: events/s delivered (of {r.Sessions * DeliveryBenchmark.Rate:N0} offered)", r.EventsPerSecond, $"{r.EventsPerSecond:N0}", "");
+                s.Add($"{name}: CPU server / driver", r.ServerCpuPercent, $"{r.ServerCpuPercent:F0}% / {r.DriverCpuPercent:F0}%", "");
+                s.Add($"{name}: server CPU per event", r.ServerMicrosPerEvent, $"{r.ServerMicrosPerEvent:F1} µs", r.System == "tivo" ? "≤ 5 µs" : "");
+            }
+
+            foreach (var peer in delivery.Where(r => r.System != "tivo"))
+            {
+                if (delivery.FirstOrDefault(t => t.System == "tivo" && t.Sessions == peer.Sessions && t.Speed == peer.Speed) is { } tivo)
+                {
+                    s.Add($"Tivo / {peer.System}, {peer.Sessions} sessions × speed {peer.Speed}: p99 error, events/s, CPU per event",
+                        tivo.P99Ms / peer.P99Ms, $"{tivo.P99Ms / peer.P99Ms:F2}× / {tivo.EventsPerSecond / peer.EventsPerSecond:F2}× / {tivo.ServerMicrosPerEvent / peer.ServerMicrosPerEvent:F2}×", "");
+                }
+            }
+        }
+        else
+        {
+            s.Missing.Add("delivery");
+        }
+
+        if (results.GetValueOrDefault("firstEvent") is List<FirstEventRow> first)
+        {
+            foreach (var r in first)
+            {
+                s.Add($"play → first event, {r.Case}: median / max", r.MedianMs, $"{r.MedianMs:F1} / {r.MaxMs:F1} ms",
+                    r.Case.StartsWith("warm", StringComparison.Ordinal) ? "≤ 50 ms" : r.Case.Contains("PostgreSQL", StringComparison.Ordinal) ? "≤ 250 ms" : "");
+            }
+        }
+        else
+        {
+            s.Missing.Add("first event");
+        }
+
+        if (results.GetValueOrDefault("sharing") is List<SharingRow> sharing)
+        {
+            foreach (var r in sharing)
+            {
+                s.Add($"{r.Sessions} sessions on one window: store queries / chunk reads per chunk", r.ReadsPerChunk, $"{r.QueriesPerChunk:F2} / {r.ReadsPerChunk:F2}", "one read per chunk, not N");
+            }
+        }
+        else
+        {
+            s.Missing.Add("sharing");
+        }
+
+        if (results.GetValueOrDefault("memory") is MemoryResult memory)
+        {
+            var m = memory.Sessions;
+            s.Add($"heap per idle session ({m.Sessions} sessions)", m.PerIdleSessionBytes, $"{m.PerIdleSessionBytes / 1024:F1} KiB", "bounded");
+            s.Add("heap per connection (idle)", m.PerConnectionBytes, $"{m.PerConnectionBytes / 1024:F1} KiB", "bounded");
+            s.Add("heap per playing session (with its read-ahead)", m.PerPlayingSessionBytes, $"{m.PerPlayingSessionBytes / 1024:F1} KiB", "bounded");
+            var c = memory.CacheSweep;
+            s.Add($"chunk cache peak under a {c.SweptBytes / 1048576.0:F0} MiB sweep", c.CachePeakBytes, $"{c.CachePeakBytes / 1048576:F2} MiB of {c.CacheLimitBytes / 1048576.0:F2} MiB", "≤ Tivo:Cache:MaxBytes");
+        }
+        else
+        {
+            s.Missing.Add("memory");
+        }
+
+        if (results.GetValueOrDefault("drift") is DriftRow d)
+        {
+            s.Add($"clock drift after {d.Seconds} s at speed {d.Speed} (playhead − wall × speed)", d.EndDriftStreamMs, $"{d.EndDriftStreamMs:F2} stream ms (max {d.MaxDriftStreamMs:F2})", "none (computed, never counted)");
+            s.Add("dues against the warp, largest difference", d.MaxDueErrorMs, $"{d.MaxDueErrorMs:F4} ms", "exact");
+        }
+        else
+        {
+            s.Missing.Add("drift");
+        }
+
+        return s;
+    }
+
+    private void Add(string figure, double check, string value, string target)
+    {
+        if (double.IsNaN(check) || double.IsInfinity(check))
+        {
+            Missing.Add(figure);
+        }
+
+        _table.Append("| ").Append(figure).Append(" | ").Append(value).Append(" | ").Append(target).AppendLine(" |");
+    }
+}
