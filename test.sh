@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs Tivo's whole test suite on a fresh machine: restores, builds and tests every project,
-# then prints one summary line "N passed, N failed, N skipped".
+# Runs Tivo's whole test suite on a fresh machine: restores, builds and tests every project, runs the
+# JavaScript client's tests and the benchmark suite in smoke mode (it must produce every figure; counted
+# as one check), then prints one summary line "N passed, N failed, N skipped".
 # Tests that need servers start them themselves; this script installs what they need.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -37,6 +38,20 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM_PATH:-}" ]; then
     exit 1
   fi
 fi
+# nats-server: the benchmark's NATS JetStream peer (the smoke run below starts it).
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing nats-server for the benchmark's peer (apt-get install nats-server)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+  else
+    echo "test.sh: nats-server is missing: install Debian's nats-server" >&2
+    exit 1
+  fi
+fi
+if [ ! -f bench/peers/node_modules/ws/package.json ]; then
+  echo "test.sh: installing the benchmark's naive peer (npm ci --prefix bench/peers)"
+  npm ci --prefix bench/peers --no-audit --no-fund --loglevel=error
+fi
 if [ ! -d clients/js/node_modules/playwright-core ]; then
   echo "test.sh: installing playwright-core (npm ci --prefix clients/js)"
   npm ci --prefix clients/js --no-audit --no-fund --loglevel=error
@@ -72,6 +87,18 @@ if [ -z "$js_passed" ]; then
   js_passed=0; js_failed=1
 fi
 
+# The benchmark suite in smoke mode: seconds-long runs that must produce every figure (never timed pass/fail).
+bench_log="$results/bench-smoke.txt"
+bench_status=0
+bench=bench/Tivo.Bench/bin/Release/net10.0/Tivo.Bench.dll
+{ dotnet "$bench" all --smoke --out "$results/bench-smoke.json" && dotnet "$bench" micro --smoke; } > "$bench_log" 2>&1 || bench_status=$?
+if [ "$bench_status" -eq 0 ]; then
+  echo "benchmark smoke: every figure produced ($results/bench-smoke.json)"
+else
+  echo "benchmark smoke FAILED (exit $bench_status):" >&2
+  tail -40 "$bench_log" >&2
+fi
+
 # Sum the counters of every TRX file (one per test assembly).
 passed=0; failed=0; skipped=0; found=0
 for trx in "$results"/*.trx; do
@@ -93,7 +120,8 @@ fi
 
 passed=$((passed + js_passed))
 failed=$((failed + js_failed))
+if [ "$bench_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
-if [ "$status" -ne 0 ] || [ "$js_status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
+if [ "$status" -ne 0 ] || [ "$js_status" -ne 0 ] || [ "$bench_status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
   exit 1
 fi

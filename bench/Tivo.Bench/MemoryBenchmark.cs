@@ -70,14 +70,16 @@ internal static class MemoryBenchmark
         await using var gateway = await GatewayProcess.StartAsync("--Tivo:Cache:MaxBytes", limit.ToString(System.Globalization.CultureInfo.InvariantCulture));
         // 2 events per second with ~2.5 KB payloads: ~50 KB per 10-second chunk.
         var pad = new string('x', 2500);
-        var body = new StringBuilder();
-        for (var i = 0; i < streamMinutes * 120; i++)
+        var total = streamMinutes * 120;
+        for (var offset = 0; offset < total; offset += 4_000) // ~10 MB per request: under the 16 MiB ingest limit
         {
-            body.Append($$$"""{"ts":"{{{SyntheticEvents.Ts(DeliveryBenchmark.Base, 0.5, i)}}}","data":{"i":{{{i}}},"pad":"{{{pad}}}"}}""").Append('\n');
-        }
+            var body = new StringBuilder();
+            for (var i = offset; i < Math.Min(total, offset + 4_000); i++)
+            {
+                body.Append($$$"""{"ts":"{{{SyntheticEvents.Ts(DeliveryBenchmark.Base, 0.5, i)}}}","data":{"i":{{{i}}},"pad":"{{{pad}}}"}}""").Append('\n');
+            }
 
-        using (var response = await gateway.Http.PostAsync("channels/sweep/events", new StringContent(body.ToString(), Encoding.UTF8, "application/x-ndjson")))
-        {
+            using var response = await gateway.Http.PostAsync("channels/sweep/events", new StringContent(body.ToString(), Encoding.UTF8, "application/x-ndjson"));
             response.EnsureSuccessStatusCode();
         }
 

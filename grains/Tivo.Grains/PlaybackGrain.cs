@@ -63,6 +63,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private long _endWall;
     private readonly Queue<InFlight> _inFlight = new();
     private readonly List<SessionEvent> _log = new();
+    private long _logBytes;
 
     // Loaded events: consecutive segments (one per chunk and pass) and a cursor into them.
     private readonly List<Segment> _segments = new();
@@ -261,7 +262,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             if (last + 1 < oldest)
             {
                 signals.Add(new SessionSignal(SignalKind.Error, Now, 1, null, 0, _speed, 0, ErrorCodes.BadRequest,
-                    $"Events after seq {last} up to seq {oldest - 1} are no longer held (a session keeps its last {_options.ReplayEvents}); the stream resumes at seq {oldest}."));
+                    $"Events after seq {last} up to seq {oldest - 1} are no longer held (a session keeps its last {_options.ReplayEvents} events, at most {_options.ReplayBytes / 1024} KiB of them); the stream resumes at seq {oldest}."));
             }
 
             events.AddRange(_log.Where(e => e.Seq > last));
@@ -656,6 +657,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         // What was handed on for after the cut is void: a reconnecting participant must not get it.
         while (_log.Count > 0 && _log[^1].DueTicks > cutoff)
         {
+            _logBytes -= LogSize(_log[^1]);
             _log.RemoveAt(_log.Count - 1);
         }
 
@@ -817,6 +819,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
                 var sessionEvent = new SessionEvent(e.Channel, e.Ticks, seq, due, ++_order, e.Data);
                 events.Add(sessionEvent);
                 _log.Add(sessionEvent);
+                _logBytes += LogSize(sessionEvent);
                 _inFlight.Enqueue(new InFlight(due, _cursorSegment, _cursorIndex));
                 _cursorIndex++;
             }
@@ -846,16 +849,42 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         }
 
         TrimSegments();
-        if (_log.Count > 2 * _options.ReplayEvents)
-        {
-            _log.RemoveRange(0, _log.Count - _options.ReplayEvents);
-        }
+        TrimLog();
 
         if (events.Count > 0 || signals.Count > 0)
         {
             Send(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable()));
         }
     }
+
+    /// <summary>Keeps the replay log within <see cref="PlaybackOptions.ReplayEvents"/> events and
+    /// <see cref="PlaybackOptions.ReplayBytes"/> bytes, trimming in batches (down to the count, and to three
+    /// quarters of the bytes) so trimming costs nothing per event.</summary>
+    private void TrimLog()
+    {
+        if (_log.Count <= 2 * _options.ReplayEvents && _logBytes <= _options.ReplayBytes)
+        {
+            return;
+        }
+
+        var remove = Math.Max(0, _log.Count - _options.ReplayEvents);
+        var bytes = _logBytes;
+        for (var i = 0; i < remove; i++)
+        {
+            bytes -= LogSize(_log[i]);
+        }
+
+        while (remove < _log.Count && bytes > _options.ReplayBytes * 3 / 4)
+        {
+            bytes -= LogSize(_log[remove]);
+            remove++;
+        }
+
+        _log.RemoveRange(0, remove);
+        _logBytes = bytes;
+    }
+
+    private static long LogSize(SessionEvent e) => 96 + 2L * e.Data.Length;
 
     /// <summary>The next loaded event at the cursor, stepping over exhausted segments.</summary>
     private bool PeekEvent(out Segment? segment, out int index)

@@ -41,6 +41,10 @@ public sealed class PlaybackOptions
     /// last seq receives what it missed.</summary>
     public int ReplayEvents { get; set; } = 20_000;
 
+    /// <summary>The most bytes of payload (estimated in memory) those kept events may take; the oldest go first.
+    /// With large payloads this bound, not <see cref="ReplayEvents"/>, decides how far back a resume reaches.</summary>
+    public long ReplayBytes { get; set; } = 4 * 1024 * 1024;
+
     /// <summary>A session left without participants carries on for this long (so a reconnecting viewer
     /// finds it), then stops, forgets its record and is released.</summary>
     public TimeSpan SessionGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
@@ -82,6 +86,11 @@ public sealed class PlaybackOptionsValidator : IValidateOptions<PlaybackOptions>
         if (o.ClockInterval < TimeSpan.FromMilliseconds(10))
         {
             errors.Add($"Tivo:Playback:ClockInterval is {o.ClockInterval}; use at least 00:00:00.010.");
+        }
+
+        if (o.ReplayEvents < 0 || o.ReplayBytes < 0)
+        {
+            errors.Add($"Tivo:Playback:ReplayEvents ({o.ReplayEvents}) and ReplayBytes ({o.ReplayBytes}) must not be negative (0 keeps nothing for resuming clients).");
         }
 
         if (!(o.MinSpeed > 0) || !(o.MaxSpeed >= o.MinSpeed) || double.IsInfinity(o.MaxSpeed))

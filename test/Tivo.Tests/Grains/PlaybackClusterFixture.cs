@@ -23,6 +23,9 @@ public sealed class PlaybackClusterFixture : IAsyncLifetime
 {
     private readonly TempDirectory _directory = new();
 
+    /// <summary>A small replay log bound, so a test can play past it.</summary>
+    public const long ReplayBytes = 4096;
+
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
     internal CountingEventStore Store { get; private set; } = null!;
@@ -44,6 +47,7 @@ public sealed class PlaybackClusterFixture : IAsyncLifetime
             silo.Services.AddTivoGrainServices(new ConfigurationBuilder().Build());
             silo.AddMemoryGrainStorage(PlaybackGrain.StorageName);
             silo.Services.PostConfigure<CacheOptions>(o => o.ChunkSeconds = 1);
+            silo.Services.PostConfigure<PlaybackOptions>(o => o.ReplayBytes = ReplayBytes);
             silo.Services.AddSingleton(Time);
             silo.Services.Replace(ServiceDescriptor.Singleton<TimeProvider>(sp => sp.GetRequiredService<FakeTimeProvider>()));
             silo.Services.UseTimeProviderForBackgroundAreas(TimeProvider.System);

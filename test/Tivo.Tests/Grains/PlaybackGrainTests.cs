@@ -424,6 +424,28 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
             $"due {new DateTime(actualTicks, DateTimeKind.Utc):O} differs from the warp by {error / 10.0:F1} µs");
     }
 
+    [Fact]
+    public async Task The_replay_log_is_bounded_in_bytes_and_a_resume_past_it_is_told_what_was_lost()
+    {
+        var (session, observer) = await NewSessionAsync();
+        Assert.True((await session.Play(Request(["steady"], Base, At(6), 60))).Ok);
+        await RunForAsync(session, observer, TimeSpan.FromSeconds(0.5));
+        Assert.Equal(60, observer.Events.Count);
+
+        // A participant resuming after seq 0 gets what the log still holds: the newest events, within the byte bound.
+        var late = new RecordingObserver();
+        _observers.Add(late);
+        await session.Join("p2", fixture.Cluster.Client.CreateObjectReference<IPlaybackObserver>(late), new JoinRequest([], LastSeq: 0));
+        await Eventually.WaitAsync(() => late.Received.Any(b => b.Events.Length > 0), "the replayed events");
+        var replayed = late.Received.SelectMany(b => b.Events).ToList();
+        var bytes = replayed.Sum(e => 96 + 2L * e.Data.Length);
+        Assert.InRange(bytes, PlaybackClusterFixture.ReplayBytes * 3 / 4 - 200, PlaybackClusterFixture.ReplayBytes);
+        Assert.Equal(Enumerable.Range(61 - replayed.Count, replayed.Count).Select(i => (long)i), replayed.Select(e => e.Seq));
+        var error = Assert.Single(late.Received.SelectMany(b => b.Signals), s => s.Kind == SignalKind.Error);
+        Assert.Equal(ErrorCodes.BadRequest, error.ErrorCode);
+        Assert.Contains($"up to seq {60 - replayed.Count} are no longer held", error.Message, StringComparison.Ordinal);
+    }
+
     private async Task<(IPlaybackGrain Session, RecordingObserver Observer)> NewSessionAsync()
     {
         var observer = new RecordingObserver();

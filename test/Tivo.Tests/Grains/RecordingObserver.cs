@@ -11,6 +11,7 @@ internal sealed class RecordingObserver : IPlaybackObserver
     private readonly Lock _lock = new();
     private readonly DeliveryQueue<object> _queue = new();
     private readonly List<Delivery<object>> _delivered = [];
+    private readonly List<PlaybackBatch> _received = [];
 
     private long _maxOrder;
 
@@ -18,6 +19,7 @@ internal sealed class RecordingObserver : IPlaybackObserver
     {
         lock (_lock)
         {
+            _received.Add(batch);
             _queue.Add(batch);
             foreach (var e in batch.Events)
             {
@@ -31,6 +33,18 @@ internal sealed class RecordingObserver : IPlaybackObserver
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>Every batch as it arrived, before release times and the epoch rule apply.</summary>
+    public IReadOnlyList<PlaybackBatch> Received
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _received];
+            }
+        }
     }
 
     /// <summary>The highest push order received (pushes are one-way and may still be in flight).</summary>
