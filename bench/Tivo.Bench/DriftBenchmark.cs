@@ -52,16 +52,23 @@ internal static class DriftBenchmark
         }
 
         socket.Abort();
-        // Drift of the playhead: how far it ran ahead of (or behind) wall time × speed, in stream ms, at the end of the run.
-        var (w0, p0) = clocks[0];
-        var drifts = clocks.Select(c => c.Playhead - p0 - (c.Wall - w0) * Speed).ToList();
+        // Drift of the playhead: how far it ran ahead of (or behind) wall time × speed, in stream ms, from a clock
+        // message 2 s into the run (the first ones carry the start's control lead) to the end; and the least-squares
+        // slope of playhead against wall time, as parts per million off the speed.
+        var reference = clocks.FindIndex(c => c.Wall - clocks[0].Wall >= Math.Min(2000, seconds * 250));
+        var steady = clocks.Skip(reference).ToList();
+        var (w0, p0) = steady[0];
+        var drifts = steady.Select(c => c.Playhead - p0 - (c.Wall - w0) * Speed).ToList();
+        double mw = steady.Average(c => c.Wall - w0), mp = steady.Average(c => c.Playhead - p0);
+        var slope = steady.Sum(c => (c.Wall - w0 - mw) * (c.Playhead - p0 - mp)) / steady.Sum(c => Math.Pow(c.Wall - w0 - mw, 2));
+        var ppm = (slope / Speed - 1) * 1e6;
         var e0 = events[0];
         var dueError = events.Max(e => Math.Abs(e.Due - e0.Due - (e.Ts - e0.Ts) / Speed));
         var window = Math.Min(10_000, (events[^1].Arrival - events[0].Arrival) / 3);
         var firstLate = events.Where(e => e.Arrival - e0.Arrival <= window).Average(e => e.Arrival - e.Due);
         var lastLate = events.Where(e => events[^1].Arrival - e.Arrival <= window).Average(e => e.Arrival - e.Due);
-        var row = new DriftRow(seconds, Speed, clocks.Count, events.Count, drifts[^1], drifts.Max(Math.Abs), dueError, lastLate - firstLate);
-        Console.WriteLine($"  {seconds} s at speed {Speed}: playhead − wall×speed at the end {row.EndDriftStreamMs:F2} stream ms (max |·| {row.MaxDriftStreamMs:F2}, from {row.ClockMessages} clock messages); " +
+        var row = new DriftRow(seconds, Speed, steady.Count, events.Count, drifts[^1], drifts.Max(Math.Abs), ppm, dueError, lastLate - firstLate);
+        Console.WriteLine($"  {seconds} s at speed {Speed}: playhead − wall×speed at the end {row.EndDriftStreamMs:F2} stream ms (max |·| {row.MaxDriftStreamMs:F2}, slope {row.SlopePpm:F1} ppm, from {row.ClockMessages} clock messages); " +
                           $"dues off the warp by at most {row.MaxDueErrorMs:F4} ms over {row.Events:N0} events; mean lateness change first → last {window / 1000:F0} s: {row.LatenessChangeMs:F2} ms");
         return row;
     }
@@ -70,4 +77,5 @@ internal static class DriftBenchmark
         (DateTime.Parse(iso, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal) - DateTime.UnixEpoch).TotalMilliseconds;
 }
 
-internal sealed record DriftRow(int Seconds, double Speed, int ClockMessages, int Events, double EndDriftStreamMs, double MaxDriftStreamMs, double MaxDueErrorMs, double LatenessChangeMs);
+internal sealed record DriftRow(int Seconds, double Speed, int ClockMessages, int Events, double EndDriftStreamMs, double MaxDriftStreamMs, double SlopePpm,
+    double MaxDueErrorMs, double LatenessChangeMs);

@@ -83,8 +83,9 @@ internal sealed class Summary
 
         if (results.GetValueOrDefault("drift") is DriftRow d)
         {
-            s.Add($"clock drift after {d.Seconds} s at speed {d.Speed} (playhead − wall × speed)", d.EndDriftStreamMs, $"{d.EndDriftStreamMs:F2} stream ms (max {d.MaxDriftStreamMs:F2})", "none (computed, never counted)");
+            s.Add($"clock drift after {d.Seconds} s at speed {d.Speed} (playhead − wall × speed)", d.EndDriftStreamMs, $"{d.EndDriftStreamMs:F2} stream ms (max {d.MaxDriftStreamMs:F2}; slope {d.SlopePpm:F1} ppm)", "none (computed, never counted)");
             s.Add("dues against the warp, largest difference", d.MaxDueErrorMs, $"{d.MaxDueErrorMs:F4} ms", "exact");
+            s.Add("mean lateness, last 10 s minus first 10 s", d.LatenessChangeMs, $"{d.LatenessChangeMs:F2} ms", "no growth");
         }
         else
         {
