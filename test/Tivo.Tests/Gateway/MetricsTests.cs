@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
+using Tivo.Tests.Infrastructure;
 using Xunit;
 
 namespace Tivo.Tests.Gateway;
@@ -21,14 +22,21 @@ public sealed partial class MetricsTests(GatewayFixture fixture) : IClassFixture
                 await socket.NextAsync("event");
             }
 
-            var during = await ScrapeAsync();
-            Assert.True(during["tivo_gateway_connections"] >= 1);
-            Assert.True(during["tivo_sessions_active"] >= 1);
+            // The exporter serves a scrape from a short-lived cache: poll until the figures include the play.
+            await Eventually.WaitAsync(async () =>
+            {
+                var during = await ScrapeAsync();
+                return during.GetValueOrDefault("tivo_gateway_connections") >= 1 && during.GetValueOrDefault("tivo_sessions_active") >= 1;
+            }, "the connection and its session in /metrics");
         }
 
-        var after = await ScrapeAsync();
-        Assert.True(after["tivo_gateway_events_sent_total"] - before.GetValueOrDefault("tivo_gateway_events_sent_total") >= 20);
-        Assert.True(after["tivo_events_pushed_total"] - before.GetValueOrDefault("tivo_events_pushed_total") >= 20);
+        Dictionary<string, double> after = [];
+        await Eventually.WaitAsync(async () =>
+        {
+            after = await ScrapeAsync();
+            return after.GetValueOrDefault("tivo_gateway_events_sent_total") - before.GetValueOrDefault("tivo_gateway_events_sent_total") >= 20
+                && after.GetValueOrDefault("tivo_events_pushed_total") - before.GetValueOrDefault("tivo_events_pushed_total") >= 20;
+        }, "the 20 events in /metrics");
         Assert.True(after["tivo_store_queries_total"] >= 1);
         Assert.True(after["tivo_cache_size_bytes"] > 0);
         Assert.True(after["tivo_cache_size_bytes"] <= after["tivo_cache_limit_bytes"]);
