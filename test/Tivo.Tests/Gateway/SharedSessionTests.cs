@@ -165,7 +165,8 @@ public sealed class SharedSessionTests(GatewayFixture fixture) : IClassFixture<G
         var due0 = merged[0].GetProperty("due").GetDouble();
         for (var i = 1; i < merged.Count; i++)
         {
-            Assert.Equal((ts[i] - ts[0]) / 10_000.0 / 20, merged[i].GetProperty("due").GetDouble() - due0, 2);
+            // due is epoch ms in a double (resolution 0.00024 ms): compare within 0.001 ms, not by rounding.
+            Assert.Equal((ts[i] - ts[0]) / 10_000.0 / 20, merged[i].GetProperty("due").GetDouble() - due0, 0.001);
         }
     }
 
