@@ -20,6 +20,7 @@ internal static class MicroBenchmarks
     {
         IConfig config = smoke
             ? ManualConfig.CreateMinimumViable().AddJob(Job.Dry.WithToolchain(InProcessEmitToolchain.Instance)).WithOption(ConfigOptions.DisableLogFile, true)
+                .WithArtifactsPath(Path.Combine("artifacts", "bench", "micro"))
             // In process: no generated project to build, so it runs from any checkout; ShortRun keeps the suite in minutes.
             : DefaultConfig.Instance.AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance)).WithArtifactsPath(Path.Combine("artifacts", "bench", "micro"));
         var summaries = BenchmarkSwitcher.FromTypes([typeof(WarpBenchmarks), typeof(MessageBenchmarks), typeof(DeliveryQueueBenchmarks)])
