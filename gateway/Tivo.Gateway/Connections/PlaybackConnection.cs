@@ -138,43 +138,57 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
 
     private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
     {
-        var buffer = new byte[8192];
-        var message = new ArrayBufferWriter<byte>(8192);
         while (true)
         {
-            message.ResetWrittenCount();
-            WebSocketReceiveResult result;
-            var tooLarge = false;
-            do
+            // Wait for the next message without holding a buffer (a zero-byte read): an idle connection
+            // then costs no receive memory. Controls are rare; their buffers are rented per message.
+            var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+            if (peek.MessageType == WebSocketMessageType.Close)
             {
-                result = await _socket.ReceiveAsync(buffer, cancellationToken);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    return;
-                }
-
-                if (message.WrittenCount + result.Count > _options.MaxMessageBytes)
-                {
-                    tooLarge = true;
-                    break;
-                }
-
-                message.Write(buffer.AsSpan(0, result.Count));
-            }
-            while (!result.EndOfMessage);
-
-            if (tooLarge)
-            {
-                // RFC 6455 §7.4.1: 1009 is the close code for a message too big to process.
-                EnqueueError(null, ErrorCodes.TooLarge, $"A message was larger than {_options.MaxMessageBytes} bytes; the connection is closed (1009). Send smaller control messages.");
-                RequestClose(WebSocketCloseStatus.MessageTooBig, $"message exceeds {_options.MaxMessageBytes} bytes");
                 return;
             }
 
-            if (result.MessageType == WebSocketMessageType.Binary)
+            var buffer = ArrayPool<byte>.Shared.Rent(4096);
+            var message = new ArrayBufferWriter<byte>(256);
+            try
             {
-                EnqueueError(null, ErrorCodes.BadRequest, "Binary frames are not part of protocol v1: send JSON text frames.");
-                continue;
+                ValueWebSocketReceiveResult result;
+                var tooLarge = false;
+                do
+                {
+                    result = await _socket.ReceiveAsync(buffer.AsMemory(), cancellationToken);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        return;
+                    }
+
+                    if (message.WrittenCount + result.Count > _options.MaxMessageBytes)
+                    {
+                        tooLarge = true;
+                        break;
+                    }
+
+                    message.Write(buffer.AsSpan(0, result.Count));
+                }
+                while (!result.EndOfMessage);
+
+                if (tooLarge)
+                {
+                    // RFC 6455 §7.4.1: 1009 is the close code for a message too big to process.
+                    EnqueueError(null, ErrorCodes.TooLarge, $"A message was larger than {_options.MaxMessageBytes} bytes; the connection is closed (1009). Send smaller control messages.");
+                    RequestClose(WebSocketCloseStatus.MessageTooBig, $"message exceeds {_options.MaxMessageBytes} bytes");
+                    return;
+                }
+
+                if (result.MessageType == WebSocketMessageType.Binary)
+                {
+                    EnqueueError(null, ErrorCodes.BadRequest, "Binary frames are not part of protocol v1: send JSON text frames.");
+                    continue;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
 
             await HandleAsync(message.WrittenMemory);
@@ -343,6 +357,12 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
     {
         lock (_lock)
         {
+            if (_close is not null)
+            {
+                // Closing: what was queued before (e.g. the slow_consumer error) stays the last message.
+                return;
+            }
+
             EnqueueLocalLocked(write);
         }
 
