@@ -17,7 +17,8 @@ namespace Tivo.Cli;
 public static class CliProgram
 {
     public const string Usage = """
-        usage: tivo <command> [options]            (server: --server URL, or TIVO_SERVER; default http://localhost:8080)
+        usage: tivo <command> [options]            (server: --server URL, or TIVO_SERVER; default http://localhost:8080;
+                                                    access token: --token T, or TIVO_TOKEN, when the server requires one)
           tivo channels
           tivo play --channel NAME [--channel NAME…] [--start ISO] [--end ISO] [--speed X] [--duration S|PT1M]
                     [--rate EV/S] [--max-gap S] [--loop] [--session ID] [--format text|ndjson]
@@ -51,12 +52,18 @@ public static class CliProgram
 
         var server = new Uri((a.Server ?? Environment.GetEnvironmentVariable("TIVO_SERVER") ?? "http://localhost:8080").TrimEnd('/') + "/");
         using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(100) };
+        var token = a.Token ?? Environment.GetEnvironmentVariable("TIVO_TOKEN");
+        if (!string.IsNullOrEmpty(token))
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
         try
         {
             return a.Command switch
             {
                 "channels" => await ChannelsAsync(http, output, cancellationToken),
-                "play" => await PlayAsync(server, a, output, error, cancellationToken),
+                "play" => await PlayAsync(server, token, a, output, error, cancellationToken),
                 "import" => await ImportAsync(http, a, output, error, cancellationToken),
                 _ => throw new ArgumentException($"unknown command '{a.Command}'"),
             };
@@ -64,6 +71,11 @@ public static class CliProgram
         catch (ArgumentException ex)
         {
             await error.WriteLineAsync($"tivo: {ex.Message}\n{Usage}");
+            return 1;
+        }
+        catch (HttpRequestException ex) when (ex.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden)
+        {
+            await error.WriteLineAsync($"tivo: the server at {server} refused access ({(int)ex.StatusCode}): {(token is null ? "it requires an access token: pass --token T or set TIVO_TOKEN" : "the token is not valid or not allowed to do this")}.");
             return 1;
         }
         catch (Exception ex) when (ex is HttpRequestException or SocketException or WebSocketException { WebSocketErrorCode: WebSocketError.Faulted or WebSocketError.NotAWebSocket or WebSocketError.ConnectionClosedPrematurely })
@@ -90,7 +102,7 @@ public static class CliProgram
         return 0;
     }
 
-    private static async Task<int> PlayAsync(Uri server, Arguments a, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    private static async Task<int> PlayAsync(Uri server, string? token, Arguments a, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         if (a.Channels.Count == 0)
         {
@@ -105,7 +117,20 @@ public static class CliProgram
 
         var ws = new Uri(server.ToString().Replace("http://", "ws://", StringComparison.Ordinal).Replace("https://", "wss://", StringComparison.Ordinal) + "ws?" + query);
         using var socket = new ClientWebSocket();
-        await socket.ConnectAsync(ws, cancellationToken);
+        if (!string.IsNullOrEmpty(token))
+        {
+            socket.Options.SetRequestHeader("Authorization", "Bearer " + token);
+        }
+
+        socket.Options.CollectHttpResponseDetails = true;
+        try
+        {
+            await socket.ConnectAsync(ws, cancellationToken);
+        }
+        catch (WebSocketException) when (socket.HttpStatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden)
+        {
+            throw new HttpRequestException("refused", null, socket.HttpStatusCode);
+        }
         var play = new Dictionary<string, object?> { ["action"] = "play", ["id"] = "cli", ["speed"] = a.Speed ?? 1, ["loop"] = a.Loop };
         if (a.Start is not null) play["start"] = a.Start;
         if (a.End is not null) play["end"] = a.End;
@@ -212,6 +237,7 @@ public static class CliProgram
     private sealed record Arguments(string Command)
     {
         public string? Server { get; private set; }
+        public string? Token { get; private set; }
         public List<string> Channels { get; } = [];
         public string? Start { get; private set; }
         public string? End { get; private set; }
@@ -253,6 +279,7 @@ public static class CliProgram
                 switch (args[i])
                 {
                     case "--server": a.Server = Value(); break;
+                    case "--token": a.Token = Value(); break;
                     case "--channel": a.Channels.Add(Value()); break;
                     case "--start": a.Start = Value(); break;
                     case "--end": a.End = Value(); break;

@@ -43,6 +43,7 @@ public static partial class GatewayApp
         builder.Services.AddSingleton<Tivo.Gateway.Connections.SessionFanoutRegistry>();
         builder.Services.AddSingleton<Tivo.Gateway.Connections.ReleaseScheduler>();
         builder.Services.AddSingleton<Tivo.Gateway.Diagnostics.GatewayMetrics>();
+        builder.Services.AddSingleton<Tivo.Gateway.Security.TokenAccess>();
         // Metrics in Prometheus text at /metrics: the gateway's, the silo's (embedded mode: same process),
         // the .NET runtime's (GC heap, CPU, thread pool) and ASP.NET Core's.
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics

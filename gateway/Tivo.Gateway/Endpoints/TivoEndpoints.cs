@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Tivo.Gateway.Connections;
 using Tivo.Gateway.Protocol;
+using Tivo.Gateway.Security;
 using Tivo.GrainInterfaces;
 using Tivo.Stores;
 using Tivo.Stores.Ingest;
@@ -18,12 +19,13 @@ internal static partial class TivoEndpoints
 
     public static IEndpointRouteBuilder MapTivo(this IEndpointRouteBuilder app)
     {
+        // Sockets check their token themselves (a viewer token may watch); HTTP routes through filters.
         app.Map("/ws", (HttpContext context) => AcceptAsync(context, null));
-        app.MapGet("/channels", ListChannelsAsync);
+        app.MapGet("/channels", ListChannelsAsync).AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRoles.Viewer, next));
         app.Map("/channels/{channel}", (HttpContext context, string channel) =>
             context.WebSockets.IsWebSocketRequest ? AcceptAsync(context, channel) : ChannelInfoAsync(context, channel));
-        app.MapGet("/channels/{channel}/histogram", HistogramAsync);
-        app.MapPost("/channels/{channel}/events", IngestAsync);
+        app.MapGet("/channels/{channel}/histogram", HistogramAsync).AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRoles.Viewer, next));
+        app.MapPost("/channels/{channel}/events", IngestAsync).AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRoles.Controller, next));
         app.MapHealthChecks("/healthz");
         return app;
     }
@@ -75,14 +77,25 @@ internal static partial class TivoEndpoints
             return;
         }
 
+        if (context.RequestServices.GetRequiredService<TokenAccess>().Authenticate(context.Request, out var denied) is not { } granted)
+        {
+            await WriteError(context, StatusCodes.Status401Unauthorized, ErrorCodes.Unauthorized, denied!);
+            return;
+        }
+
         var role = context.Request.Query["role"].ToString();
         if (role.Length == 0)
         {
-            role = ParticipantRoles.Controller;
+            role = granted;
         }
         else if (role is not (ParticipantRoles.Controller or ParticipantRoles.Viewer))
         {
             await WriteError(context, StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "role must be controller or viewer.");
+            return;
+        }
+        else if (!TokenAccess.Allows(granted, role))
+        {
+            await WriteError(context, StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, $"This token allows {granted} access only; connect without role=controller.");
             return;
         }
 
@@ -136,6 +149,12 @@ internal static partial class TivoEndpoints
 
     private static async Task ChannelInfoAsync(HttpContext context, string channel)
     {
+        if (context.RequestServices.GetRequiredService<TokenAccess>().Authenticate(context.Request, out var denied) is null)
+        {
+            await WriteError(context, StatusCodes.Status401Unauthorized, ErrorCodes.Unauthorized, denied!);
+            return;
+        }
+
         var client = context.RequestServices.GetRequiredService<IClusterClient>();
         var found = await client.GetGrain<ICatalogGrain>(0).FindChannel(channel);
         IResult result = found is null
@@ -270,12 +289,18 @@ internal static partial class TivoEndpoints
 
     private static ChannelDto ToDto(ChannelSummary c) => new(c.Name, TimeUtil.ToIso(c.FirstTicks), TimeUtil.ToIso(c.LastTicks), c.Count);
 
-    private static JsonHttpResult<HttpErrorDto> Error(int status, string code, string message) =>
-        TypedResults.Json(new HttpErrorDto(code, message), ProtocolJsonContext.Default.HttpErrorDto, statusCode: status);
+    private static JsonHttpResult<HttpErrorDto> Error(int status, string code, string message) => TivoHttpErrors.Error(status, code, message);
 
     private static Task WriteError(HttpContext context, int status, string code, string message) =>
         Error(status, code, message).ExecuteAsync(context);
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$")]
     private static partial Regex SessionIdPattern();
+}
+
+/// <summary>HTTP errors in the protocol's shape: <c>{"code","message"}</c> with a status.</summary>
+internal static class TivoHttpErrors
+{
+    public static JsonHttpResult<HttpErrorDto> Error(int status, string code, string message) =>
+        TypedResults.Json(new HttpErrorDto(code, message), ProtocolJsonContext.Default.HttpErrorDto, statusCode: status);
 }

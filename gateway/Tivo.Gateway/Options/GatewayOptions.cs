@@ -7,6 +7,10 @@ public sealed class GatewayOptions
 {
     public const string SectionName = "Tivo:Gateway";
 
+    /// <summary>Access tokens. Empty (default): no token needed, every client may control. Otherwise every
+    /// socket and every <c>/channels</c> route needs one (see docs/configuration.md#access-tokens).</summary>
+    public List<Security.AccessToken> Tokens { get; set; } = [];
+
     /// <summary>Largest client message in bytes; a larger one closes the socket with 1009.</summary>
     public int MaxMessageBytes { get; set; } = 64 * 1024;
 
@@ -56,6 +60,25 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (o.RenewInterval < TimeSpan.FromSeconds(1))
         {
             errors.Add($"Tivo:Gateway:RenewInterval is {o.RenewInterval}; use at least 00:00:01.");
+        }
+
+        for (var i = 0; i < o.Tokens.Count; i++)
+        {
+            var t = o.Tokens[i];
+            if (t.Token.Length < 16)
+            {
+                errors.Add($"Tivo:Gateway:Tokens:{i}:Token is {t.Token.Length} characters; use at least 16 random characters (e.g. openssl rand -hex 24).");
+            }
+
+            if (t.Role is not (Tivo.GrainInterfaces.ParticipantRoles.Controller or Tivo.GrainInterfaces.ParticipantRoles.Viewer))
+            {
+                errors.Add($"Tivo:Gateway:Tokens:{i}:Role is '{t.Role}'; use controller or viewer.");
+            }
+        }
+
+        if (o.Tokens.GroupBy(t => t.Token, StringComparer.Ordinal).Any(g => g.Count() > 1))
+        {
+            errors.Add("Tivo:Gateway:Tokens lists the same token twice; each token must be unique.");
         }
 
         foreach (var origin in o.AllowedOrigins)

@@ -3,6 +3,8 @@
 import { TivoClient } from "./tivo.js";
 
 const $ = (id) => document.getElementById(id);
+// On a server with access tokens, open the page as /?token=…: the page passes it on to the API and the socket.
+const token = new URLSearchParams(location.search).get("token") ?? undefined;
 const demo = (window.tivoDemo = { eventsDrawn: 0, playheadX: null, errors: [], state: () => client?.state ?? null });
 const timeline = $("timeline"), stage = $("stage");
 let channels = [], extent = null, bins = [], selection = null, client = null, recent = [];
@@ -16,7 +18,7 @@ function showError(message) {
 function clearError() { $("error").hidden = true; }
 
 async function getJson(url) {
-  const response = await fetch(url);
+  const response = await fetch(url, token ? { headers: { Authorization: `Bearer ${token}` } } : undefined);
   const body = await response.json().catch(() => null);
   if (!response.ok) throw new Error(body?.message ?? `${url} answered ${response.status}`);
   return body;
@@ -134,7 +136,7 @@ async function control(promise) {
 
 async function ensureClient() {
   if (client) return client;
-  client = new TivoClient(location.origin.replace(/^http/, "ws"), { channels: [] });
+  client = new TivoClient(location.origin.replace(/^http/, "ws"), { channels: [], token });
   client.on("event", (e) => {
     recent.push({ ...place(e), at: performance.now() });
     demo.eventsDrawn++;

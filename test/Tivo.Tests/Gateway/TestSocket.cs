@@ -17,9 +17,14 @@ internal sealed class TestSocket : IAsyncDisposable
 
     public List<JsonElement> Received { get; } = [];
 
-    public static async Task<TestSocket> ConnectAsync(Uri uri)
+    public static async Task<TestSocket> ConnectAsync(Uri uri, string? bearerToken = null)
     {
         var socket = new TestSocket();
+        if (bearerToken is not null)
+        {
+            socket._socket.Options.SetRequestHeader("Authorization", "Bearer " + bearerToken);
+        }
+
         await socket._socket.ConnectAsync(uri, CancellationToken.None);
         socket._receiver = socket.ReceiveLoopAsync();
         return socket;
