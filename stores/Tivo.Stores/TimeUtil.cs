@@ -21,6 +21,10 @@ public static class TimeUtil
     public static string ToIso(long ticks) =>
         new DateTime(ticks, DateTimeKind.Utc).ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture);
 
+    /// <summary><see cref="ToIso"/> into a span, without allocating (32 characters always suffice).</summary>
+    public static bool TryFormatIso(long ticks, Span<char> destination, out int written) =>
+        new DateTime(ticks, DateTimeKind.Utc).TryFormat(destination, out written, "yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture);
+
     /// <summary>Unix epoch milliseconds (with fraction) for UTC ticks.</summary>
     public static double ToEpochMs(long ticks) => (ticks - UnixEpochTicks) / (double)TimeSpan.TicksPerMillisecond;
 

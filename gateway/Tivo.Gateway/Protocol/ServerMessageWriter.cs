@@ -18,13 +18,27 @@ internal static class ServerMessageWriter
     // Messages go to WebSocket clients, never into HTML, so quotes and apostrophes need no escaping.
     private static readonly JsonWriterOptions Options = new() { SkipValidation = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    // The per-event path reuses one writer per thread (WriteEvent never awaits) and formats the timestamp
+    // on the stack: no allocation per event message.
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_eventWriter;
+
     public static void WriteEvent(IBufferWriter<byte> buffer, SessionEvent e)
     {
-        using var w = new Utf8JsonWriter(buffer, Options);
+        var w = t_eventWriter ??= new Utf8JsonWriter(buffer, Options);
+        w.Reset(buffer); // also clears whatever state an earlier failed write left
+        WriteEvent(w, e);
+        w.Flush();
+    }
+
+    private static void WriteEvent(Utf8JsonWriter w, SessionEvent e)
+    {
+        Span<char> ts = stackalloc char[40];
+        TimeUtil.TryFormatIso(e.Ticks, ts, out var tsLength);
         w.WriteStartObject();
         w.WriteString("type", "event");
         w.WriteString("channel", e.Channel);
-        w.WriteString("ts", TimeUtil.ToIso(e.Ticks));
+        w.WriteString("ts", ts[..tsLength]);
         w.WriteNumber("seq", e.Seq);
         w.WriteNumber("due", TimeUtil.ToEpochMs(e.DueTicks));
         w.WritePropertyName("data");
