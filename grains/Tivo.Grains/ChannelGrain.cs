@@ -242,13 +242,16 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
     private static partial void LogStoreFailed(ILogger logger, string channel, long chunk, string reason);
 }
 
-/// <summary>Lists channels from the store, cached for two seconds, on every silo.</summary>
+/// <summary>Lists channels from the store, on every silo, cached for two seconds or until events are
+/// written through this silo (so an ingest shows in <c>GET /channels</c> at once; writes through other
+/// silos, or straight into the store, show within the two seconds).</summary>
 [StatelessWorker]
-public sealed class CatalogGrain(IEventStore store, TimeProvider time) : Grain, ICatalogGrain
+public sealed class CatalogGrain(IEventStore store, TimeProvider time, ChunkCache cache) : Grain, ICatalogGrain
 {
     private static readonly TimeSpan Freshness = TimeSpan.FromSeconds(2);
     private ImmutableArray<ChannelSummary> _channels;
     private DateTimeOffset _fetchedAt;
+    private long _fetchedWrites;
 
     public Task<ImmutableArray<ChannelSummary>> ListChannels() => LoadAsync(fresh: false);
 
@@ -261,7 +264,8 @@ public sealed class CatalogGrain(IEventStore store, TimeProvider time) : Grain, 
     private async Task<ImmutableArray<ChannelSummary>> LoadAsync(bool fresh)
     {
         var now = time.GetUtcNow();
-        if (!fresh && !_channels.IsDefault && now - _fetchedAt < Freshness)
+        var writes = cache.Writes;
+        if (!fresh && !_channels.IsDefault && now - _fetchedAt < Freshness && writes == _fetchedWrites)
         {
             return _channels;
         }
@@ -271,6 +275,7 @@ public sealed class CatalogGrain(IEventStore store, TimeProvider time) : Grain, 
             var list = await store.ListChannelsAsync(CancellationToken.None);
             _channels = [.. list.Select(c => new ChannelSummary(c.Name, c.FirstTicks, c.LastTicks, c.Count))];
             _fetchedAt = now;
+            _fetchedWrites = writes;
             return _channels;
         }
         catch (StoreUnavailableException ex)
