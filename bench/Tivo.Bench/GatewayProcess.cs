@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Diagnostics.Tracing;
 using System.Globalization;
 using System.Text;
-using System.Text.RegularExpressions;
 using Microsoft.Diagnostics.NETCore.Client;
 using Tivo.Testing;
 
@@ -12,7 +11,7 @@ namespace Tivo.Bench;
 /// A Tivo gateway (embedded mode unless settings say otherwise, Release build) started as a separate
 /// process on free loopback ports, so its CPU and memory are its own. Reads its <c>/metrics</c>.
 /// </summary>
-internal sealed partial class GatewayProcess : IAsyncDisposable
+internal sealed class GatewayProcess : IAsyncDisposable
 {
     private readonly string _folder;
 
@@ -97,35 +96,24 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Posts events <c>Base + i × interval</c> for i in [first, first + count) as NDJSON, 50,000 per request.</summary>
-    public async Task IngestAsync(string channel, DateTime start, double intervalSeconds, int count)
-    {
-        for (var offset = 0; offset < count; offset += 50_000)
-        {
-            var body = new StringBuilder();
-            foreach (var line in SyntheticEvents.Lines(start, intervalSeconds, offset, Math.Min(count, offset + 50_000)))
-            {
-                body.Append(line).Append('\n');
-            }
+    /// <summary>Posts events <c>start + i × interval</c> for i in [0, count) as NDJSON.</summary>
+    public Task IngestAsync(string channel, DateTime start, double intervalSeconds, int count) =>
+        IngestLinesAsync(channel, SyntheticEvents.Lines(start, intervalSeconds, 0, count), 50_000);
 
-            using var response = await Http.PostAsync($"channels/{Uri.EscapeDataString(channel)}/events", new StringContent(body.ToString(), Encoding.UTF8, "application/x-ndjson"));
+    /// <summary>Posts NDJSON lines of <c>{"ts","data"}</c>, <paramref name="perRequest"/> at a time
+    /// (keep each request under the gateway's 16 MiB ingest limit).</summary>
+    public async Task IngestLinesAsync(string channel, IEnumerable<string> lines, int perRequest)
+    {
+        foreach (var batch in lines.Chunk(perRequest))
+        {
+            using var response = await Http.PostAsync($"channels/{Uri.EscapeDataString(channel)}/events",
+                new StringContent(string.Join('\n', batch), Encoding.UTF8, "application/x-ndjson"));
             response.EnsureSuccessStatusCode();
         }
     }
 
     /// <summary>The gateway's metrics, summed over labels: name → value.</summary>
-    public async Task<Dictionary<string, double>> MetricsAsync()
-    {
-        var text = await Http.GetStringAsync("metrics");
-        var values = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (Match m in Sample().Matches(text))
-        {
-            var name = m.Groups["name"].Value;
-            values[name] = values.GetValueOrDefault(name) + double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture);
-        }
-
-        return values;
-    }
+    public async Task<Dictionary<string, double>> MetricsAsync() => PrometheusText.Parse(await Http.GetStringAsync("metrics"));
 
     /// <summary>Induces a full blocking GC in the gateway (through the runtime's diagnostics port, as
     /// dotnet-gcdump does) and returns the managed heap size after it, from the runtime's own metric.</summary>
@@ -152,12 +140,6 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         return (long)(await MetricsAsync()).GetValueOrDefault("dotnet_gc_last_collection_heap_size_bytes");
     }
 
-    public TimeSpan CpuTime()
-    {
-        Process.Refresh();
-        return Process.TotalProcessorTime;
-    }
-
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
@@ -176,9 +158,6 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         {
         }
     }
-
-    [GeneratedRegex(@"^(?<name>[a-z_]+)(\{[^}]*\})? (?<value>[-0-9.e+]+)", RegexOptions.Multiline)]
-    private static partial Regex Sample();
 }
 
 /// <summary>The benchmark's events: one every <c>interval</c> seconds from a start, with a small payload.

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 
 namespace Tivo.Bench;
 
@@ -71,17 +70,9 @@ internal static class MemoryBenchmark
         // 2 events per second with ~2.5 KB payloads: ~50 KB per 10-second chunk.
         var pad = new string('x', 2500);
         var total = streamMinutes * 120;
-        for (var offset = 0; offset < total; offset += 4_000) // ~10 MB per request: under the 16 MiB ingest limit
-        {
-            var body = new StringBuilder();
-            for (var i = offset; i < Math.Min(total, offset + 4_000); i++)
-            {
-                body.Append($$$"""{"ts":"{{{SyntheticEvents.Ts(DeliveryBenchmark.Base, 0.5, i)}}}","data":{"i":{{{i}}},"pad":"{{{pad}}}"}}""").Append('\n');
-            }
-
-            using var response = await gateway.Http.PostAsync("channels/sweep/events", new StringContent(body.ToString(), Encoding.UTF8, "application/x-ndjson"));
-            response.EnsureSuccessStatusCode();
-        }
+        var lines = Enumerable.Range(0, total).Select(i =>
+            $$$"""{"ts":"{{{SyntheticEvents.Ts(DeliveryBenchmark.Base, 0.5, i)}}}","data":{"i":{{{i}}},"pad":"{{{pad}}}"}}""");
+        await gateway.IngestLinesAsync("sweep", lines, 4_000); // ~10 MB per request
 
         var heapBefore = await gateway.HeapAfterFullGcAsync();
         var clock = Stopwatch.StartNew();

@@ -35,6 +35,10 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     private readonly Dictionary<string, Participant> _participants = new();
 
+    /// <summary>The distinct observers of <see cref="_participants"/> (one per gateway), derived on the first
+    /// push after the participants change instead of on every push.</summary>
+    private IPlaybackObserver[]? _observers;
+
     // What is played.
     private string _status = SessionStatus.Idle;
     private ImmutableArray<string> _channels = [];
@@ -236,6 +240,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         var isNew = !_participants.ContainsKey(participantId);
         var channels = request.Channels.IsDefault ? [] : request.Channels;
         _participants[participantId] = new Participant(observer, Now, channels, request.Role);
+        _observers = null;
         _emptySince = -1;
         _graceTimer?.Dispose();
         _graceTimer = null;
@@ -299,6 +304,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     public Task Leave(string participantId)
     {
+        _observers = null;
         if (_participants.Remove(participantId) && _participants.Count == 0)
         {
             BecameEmpty(Now);
@@ -1298,7 +1304,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             _metrics.EventsPushed(batch.Events.Length);
         }
 
-        foreach (var observer in _participants.Values.Select(p => p.Observer).Distinct())
+        foreach (var observer in _observers ??= [.. _participants.Values.Select(p => p.Observer).Distinct()])
         {
             _ = observer.OnBatch(batch);
         }
@@ -1318,6 +1324,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         foreach (var id in expired ?? [])
         {
             _participants.Remove(id);
+            _observers = null;
         }
 
         if (expired is not null && _participants.Count == 0 && _emptySince < 0)

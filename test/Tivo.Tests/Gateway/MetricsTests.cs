@@ -1,13 +1,12 @@
-using System.Globalization;
 using System.Net;
-using System.Text.RegularExpressions;
+using Tivo.Testing;
 using Tivo.Tests.Infrastructure;
 using Xunit;
 
 namespace Tivo.Tests.Gateway;
 
 /// <summary>/metrics: Prometheus text with the gateway's, the silo's and the runtime's figures.</summary>
-public sealed partial class MetricsTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+public sealed class MetricsTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
 {
     [Fact]
     public async Task Metrics_count_what_a_play_did()
@@ -51,16 +50,6 @@ public sealed partial class MetricsTests(GatewayFixture fixture) : IClassFixture
     {
         using var response = await fixture.Http.GetAsync(new Uri(fixture.HttpBase, "metrics"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var values = new Dictionary<string, double>();
-        foreach (Match m in Sample().Matches(await response.Content.ReadAsStringAsync()))
-        {
-            var name = m.Groups["name"].Value;
-            values[name] = values.GetValueOrDefault(name) + double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture);
-        }
-
-        return values;
+        return PrometheusText.Parse(await response.Content.ReadAsStringAsync());
     }
-
-    [GeneratedRegex(@"^(?<name>[a-z_]+)(\{[^}]*\})? (?<value>[-0-9.e+]+)", RegexOptions.Multiline)]
-    private static partial Regex Sample();
 }
