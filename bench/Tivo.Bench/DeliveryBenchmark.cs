@@ -26,7 +26,7 @@ internal static class DeliveryBenchmark
     public static async Task<List<DeliveryRow>> RunAsync(int[] sessionCounts, double[] speeds, int seconds, bool peers)
     {
         var rows = new List<DeliveryRow>();
-        await using (var gateway = await GatewayProcess.StartAsync())
+        await using (var gateway = await BenchGateway.StartAsync())
         {
             foreach (var speed in speeds.Distinct())
             {

@@ -16,7 +16,7 @@ internal static class DriftBenchmark
 
     public static async Task<DriftRow> RunAsync(int seconds)
     {
-        await using var gateway = await GatewayProcess.StartAsync();
+        await using var gateway = await BenchGateway.StartAsync();
         // 100 events per stream second at speed 10: 1,000 events per wall second.
         await gateway.IngestAsync("drift", DeliveryBenchmark.Base, 0.01, (int)((seconds + 5) * Speed * 100));
         using var socket = new ClientWebSocket();

@@ -16,7 +16,7 @@ internal static class FirstEventBenchmark
     public static async Task<List<FirstEventRow>> RunAsync(int repetitions)
     {
         var rows = new List<FirstEventRow>();
-        await using (var gateway = await GatewayProcess.StartAsync())
+        await using (var gateway = await BenchGateway.StartAsync())
         {
             var (cold, warm) = await MeasureAsync(gateway, repetitions);
             rows.Add(Print(new FirstEventRow("warm cache (embedded)", warm.Count, Stats.Median(warm), Stats.Max(warm))));
@@ -26,7 +26,7 @@ internal static class FirstEventBenchmark
         await using var postgres = new PostgreSqlServer();
         await postgres.StartNewAsync();
         var database = await postgres.CreateDatabaseAsync("bench");
-        await using (var gateway = await GatewayProcess.StartAsync(
+        await using (var gateway = await BenchGateway.StartAsync(
                          "--Tivo:Store:Kind", "PostgreSql", "--Tivo:Store:ConnectionString", postgres.ConnectionString(database), "--Tivo:Store:CreateSchema", "true"))
         {
             var (cold, warm) = await MeasureAsync(gateway, repetitions);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Tivo.Testing;
 
 namespace Tivo.Bench;
 
@@ -16,7 +17,7 @@ internal static class MemoryBenchmark
     public static async Task<MemoryResult> RunAsync(int sessions, bool smoke)
     {
         MemoryRow perSession;
-        await using (var gateway = await GatewayProcess.StartAsync("--Tivo:Playback:SessionGracePeriod", "00:10:00"))
+        await using (var gateway = await BenchGateway.StartAsync("--Tivo:Playback:SessionGracePeriod", "00:10:00"))
         {
             await gateway.IngestAsync(Channel, DeliveryBenchmark.Base, 0.1, 36_000); // 10 events/s for an hour
             var clock = Stopwatch.StartNew();
@@ -66,7 +67,7 @@ internal static class MemoryBenchmark
     {
         var limit = smoke ? 1024 * 1024 : 4 * 1024 * 1024; // 1 MiB is the smallest bound Tivo accepts
         var streamMinutes = smoke ? 10 : 120;
-        await using var gateway = await GatewayProcess.StartAsync("--Tivo:Cache:MaxBytes", limit.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await using var gateway = await BenchGateway.StartAsync("--Tivo:Cache:MaxBytes", limit.ToString(System.Globalization.CultureInfo.InvariantCulture));
         // 2 events per second with ~2.5 KB payloads: ~50 KB per 10-second chunk.
         var pad = new string('x', 2500);
         var total = streamMinutes * 120;

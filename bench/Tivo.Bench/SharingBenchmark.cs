@@ -16,7 +16,7 @@ internal static class SharingBenchmark
     public static async Task<List<SharingRow>> RunAsync(int[] sessionCounts)
     {
         var rows = new List<SharingRow>();
-        await using var gateway = await GatewayProcess.StartAsync();
+        await using var gateway = await BenchGateway.StartAsync();
         // 10 events per second; trial t plays its own 120 s window (12 chunks), never read before.
         await gateway.IngestAsync(Channel, DeliveryBenchmark.Base, 0.1, (sessionCounts.Length + 1) * WindowSeconds * 10);
         for (var t = 0; t < sessionCounts.Length; t++)

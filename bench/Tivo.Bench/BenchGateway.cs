@@ -1,0 +1,61 @@
+using System.Diagnostics.Tracing;
+using System.Globalization;
+using Microsoft.Diagnostics.NETCore.Client;
+using Tivo.Testing;
+
+namespace Tivo.Bench;
+
+/// <summary>What the benchmark does with a <see cref="GatewayProcess"/> beyond what tests need.</summary>
+internal static class BenchGateway
+{
+    /// <summary>Starts a gateway with a send queue deep enough for 1,000 sessions at speed 60.</summary>
+    public static Task<GatewayProcess> StartAsync(params string[] settings) =>
+        GatewayProcess.StartAsync(["--Tivo:Gateway:SendQueueLimit", "200000", .. settings]);
+
+    /// <summary>Posts events <c>start + i × interval</c> for i in [0, count) as NDJSON.</summary>
+    public static Task IngestAsync(this GatewayProcess gateway, string channel, DateTime start, double intervalSeconds, int count) =>
+        gateway.IngestLinesAsync(channel, SyntheticEvents.Lines(start, intervalSeconds, 0, count), 50_000);
+
+    /// <summary>Induces a full blocking GC in the gateway (through the runtime's diagnostics port, as
+    /// dotnet-gcdump does) and returns the managed heap size after it, from the runtime's own metric.</summary>
+    public static async Task<long> HeapAfterFullGcAsync(this GatewayProcess gateway)
+    {
+        var before = (await gateway.MetricsAsync()).GetValueOrDefault("dotnet_gc_collections_total");
+        var client = new DiagnosticsClient(gateway.Process.Id);
+        const long GcHeapCollectKeyword = 0x800000;
+        using (var session = client.StartEventPipeSession(
+                   [new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Informational, GcHeapCollectKeyword | 0x1 /* GC */)], requestRundown: false))
+        {
+            var drain = session.EventStream.CopyToAsync(Stream.Null);
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while ((await gateway.MetricsAsync()).GetValueOrDefault("dotnet_gc_collections_total") <= before && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            await session.StopAsync(CancellationToken.None);
+            await drain;
+        }
+
+        await Task.Delay(100);
+        return (long)(await gateway.MetricsAsync()).GetValueOrDefault("dotnet_gc_last_collection_heap_size_bytes");
+    }
+}
+
+/// <summary>The benchmark's events: one every <c>interval</c> seconds from a start, with a small payload.
+/// The same lines feed Tivo (ingest), the naive peer (a file) and NATS (published messages).</summary>
+internal static class SyntheticEvents
+{
+    public static IEnumerable<string> Lines(DateTime start, double intervalSeconds, int from, int to)
+    {
+        for (var i = from; i < to; i++)
+        {
+            yield return $$$"""{"ts":"{{{Ts(start, intervalSeconds, i)}}}","data":{"i":{{{i}}},"v":{{{i * 7 % 1000}}},"kind":"{{{Kinds[i % Kinds.Length]}}}"}}""";
+        }
+    }
+
+    public static string Ts(DateTime start, double intervalSeconds, int i) =>
+        start.AddTicks((long)Math.Round(i * intervalSeconds * TimeSpan.TicksPerSecond)).ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+
+    private static readonly string[] Kinds = ["pickup", "dropoff", "idle", "alert"];
+}
