@@ -13,6 +13,23 @@ public sealed class DeliveryQueue<TLocal>
     private long _cutoff;
     private long _localSeq;
 
+    private const int MaxJoiningSeqs = 65_536;
+
+    /// <summary>While joining: the seqs of shared batches queued before this receiver's catch-up arrived.</summary>
+    private HashSet<long>? _joining;
+
+    /// <summary>
+    /// Call before joining a session. A receiver is attached to the shared stream before it joins, so a
+    /// batch the session pushes between the attach and the join reaches it twice: shared, and again in
+    /// its catch-up (which holds every pushed event not yet due). Until the catch-up arrives (or
+    /// <see cref="EndJoin"/> says none comes), shared events are remembered and the catch-up skips them.
+    /// Pushes after the catch-up are disjoint from it: the session sends them after the join.
+    /// </summary>
+    public void BeginJoin() => _joining = [];
+
+    /// <summary>The join brought no catch-up: stop remembering shared events.</summary>
+    public void EndJoin() => _joining = null;
+
     /// <summary>Items waiting.</summary>
     public int Count => _queue.Count;
 
@@ -46,9 +63,31 @@ public sealed class DeliveryQueue<TLocal>
             dropAfter = _cutoff;
         }
 
+        HashSet<long>? skip = null;
+        if (_joining is { } joining)
+        {
+            if (batch.Target is null)
+            {
+                foreach (var e in batch.Events)
+                {
+                    joining.Add(e.Seq);
+                }
+
+                if (joining.Count > MaxJoiningSeqs)
+                {
+                    _joining = null; // a catch-up this late is not coming; stop remembering
+                }
+            }
+            else
+            {
+                skip = joining; // the catch-up: leave out what the shared stream already queued, then stop remembering
+                _joining = null;
+            }
+        }
+
         foreach (var e in batch.Events)
         {
-            if ((accept is null || accept(e)) && !(e.DueTicks > dropAfter))
+            if ((accept is null || accept(e)) && !(e.DueTicks > dropAfter) && !(e.Seq > 0 && skip is not null && skip.Contains(e.Seq)))
             {
                 _queue.Enqueue(new Delivery<TLocal>(batch.Epoch, e, null, default, false), (e.DueTicks, e.Order, 0));
             }

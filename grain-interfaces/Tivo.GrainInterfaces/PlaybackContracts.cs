@@ -125,7 +125,10 @@ public static class ParticipantRoles
 
 /// <summary>The answer to a join.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.JoinResult")]
-public sealed record JoinResult([property: Id(0)] SessionState State, [property: Id(1)] string Role);
+public sealed record JoinResult(
+    [property: Id(0)] SessionState State,
+    [property: Id(1)] string Role,
+    [property: Id(2)] bool CatchUpSent = false);
 
 /// <summary>
 /// A batch of pushes. <see cref="Epoch"/> increases at every control; when a batch of a newer epoch

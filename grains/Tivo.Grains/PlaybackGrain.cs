@@ -244,20 +244,17 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _emptySince = -1;
         _graceTimer?.Dispose();
         _graceTimer = null;
-        if (!request.Renewal && _warp is not null && (isNew || request.LastSeq is not null))
-        {
-            await CatchUpAsync(participantId, observer, channels, request.LastSeq);
-        }
-
-        return new JoinResult(Snapshot(Now), request.Role);
+        var catchUpSent = !request.Renewal && _warp is not null && (isNew || request.LastSeq is not null)
+            && await CatchUpAsync(participantId, observer, channels, request.LastSeq);
+        return new JoinResult(Snapshot(Now), request.Role, catchUpSent);
     }
 
     /// <summary>
     /// Brings a new participant into the shared stream: with a last seq, every held event after it;
     /// otherwise the last event per channel before the playhead (marked snapshot), then whatever was
-    /// already handed on for later. Sent to that participant only.
+    /// already handed on for later. Sent to that participant only; true when a batch was sent.
     /// </summary>
-    private async Task CatchUpAsync(string participantId, IPlaybackObserver observer, ImmutableArray<string> channels, long? lastSeq)
+    private async Task<bool> CatchUpAsync(string participantId, IPlaybackObserver observer, ImmutableArray<string> channels, long? lastSeq)
     {
         var events = ImmutableArray.CreateBuilder<SessionEvent>();
         var signals = ImmutableArray.CreateBuilder<SessionSignal>();
@@ -296,10 +293,13 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             events.AddRange(_log.Where(e => e.DueTicks > now));
         }
 
-        if (events.Count > 0 || signals.Count > 0)
+        if (events.Count == 0 && signals.Count == 0)
         {
-            _ = observer.OnBatch(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable(), participantId));
+            return false;
         }
+
+        _ = observer.OnBatch(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable(), participantId));
+        return true;
     }
 
     public Task Leave(string participantId)

@@ -67,6 +67,11 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             stop.CancelAfter(TimeSpan.FromSeconds(2));
         });
         _metrics.ConnectionOpened();
+        lock (_lock)
+        {
+            _queue.BeginJoin(); // attached before joining: the catch-up must not repeat what the shared stream brings meanwhile
+        }
+
         var reference = _fanouts.Attach(_sessionId, _participantId, this).Reference;
         // The send loop starts once hello is queued: a joiner's catch-up may arrive before Join returns,
         // and hello must still be the first message on the socket.
@@ -76,6 +81,14 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         {
             var unknown = await RemoveUnknownChannelsAsync();
             var joined = await Session.Join(_participantId, reference, new JoinRequest([.. _channels], _role, _lastSeq));
+            if (!joined.CatchUpSent)
+            {
+                lock (_lock)
+                {
+                    _queue.EndJoin();
+                }
+            }
+
             EnqueueLocal(buffer => ServerMessageWriter.WriteHello(buffer, _sessionId, [.. _channels], joined.Role, joined.State));
             foreach (var name in unknown)
             {
