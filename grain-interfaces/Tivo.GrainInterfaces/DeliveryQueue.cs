@@ -13,22 +13,32 @@ public sealed class DeliveryQueue<TLocal>
     private long _cutoff;
     private long _localSeq;
 
-    private const int MaxJoiningSeqs = 65_536;
+    /// <summary>Between <see cref="BeginJoin"/> and the catch-up: shared items are held.</summary>
+    private bool _joining;
 
-    /// <summary>While joining: the seqs of shared batches queued before this receiver's catch-up arrived.</summary>
-    private HashSet<long>? _joining;
+    /// <summary>After a catch-up: shared events below this seq are covered by it (0: none).</summary>
+    private long _coveredBelow;
 
     /// <summary>
-    /// Call before joining a session. A receiver is attached to the shared stream before it joins, so a
-    /// batch the session pushes between the attach and the join reaches it twice: shared, and again in
-    /// its catch-up (which holds every pushed event not yet due). Until the catch-up arrives (or
-    /// <see cref="EndJoin"/> says none comes), shared events are remembered and the catch-up skips them.
-    /// Pushes after the catch-up are disjoint from it: the session sends them after the join.
+    /// Call before joining a session. A receiver is attached to the shared stream before it joins (so
+    /// nothing pushed after the join can pass it by), which races with its catch-up (the snapshot, or the
+    /// replay after the client's last seq), sent by the session during the join:
+    /// <list type="bullet">
+    /// <item>shared events pushed between the attach and the join arrive twice (shared and in the
+    /// catch-up), or were due before the join (the snapshot stands for them);</item>
+    /// <item>the catch-up may arrive after shared events pushed after the join.</item>
+    /// </list>
+    /// So until the catch-up arrives (or <see cref="EndJoin"/> says none comes) only local items are
+    /// released; the catch-up then replaces every shared event below its <see cref="PlaybackBatch.JoinedAtSeq"/>
+    /// (queued, or still arriving), and everything goes out in due order.
     /// </summary>
-    public void BeginJoin() => _joining = [];
+    public void BeginJoin() => _joining = true;
 
-    /// <summary>The join brought no catch-up: stop remembering shared events.</summary>
-    public void EndJoin() => _joining = null;
+    /// <summary>No catch-up comes (or it is given up on): release what is held.</summary>
+    public void EndJoin() => _joining = false;
+
+    /// <summary>Waiting for a joiner's catch-up: only local items are released.</summary>
+    public bool Joining => _joining;
 
     /// <summary>Items waiting.</summary>
     public int Count => _queue.Count;
@@ -43,18 +53,7 @@ public sealed class DeliveryQueue<TLocal>
         long? dropAfter = null;
         if (batch.Epoch > _epoch)
         {
-            if (_queue.Count > 0)
-            {
-                var keep = _queue.UnorderedItems
-                    .Where(i => i.Element.Epoch >= batch.Epoch || i.Element.IsLocal || i.Priority.Release <= batch.CutoffTicks)
-                    .ToList();
-                _queue.Clear();
-                foreach (var (element, priority) in keep)
-                {
-                    _queue.Enqueue(element, priority);
-                }
-            }
-
+            Remove(static (item, release, b) => !item.IsLocal && item.Epoch < b.Epoch && release > b.CutoffTicks, batch);
             _epoch = batch.Epoch;
             _cutoff = batch.CutoffTicks;
         }
@@ -63,31 +62,28 @@ public sealed class DeliveryQueue<TLocal>
             dropAfter = _cutoff;
         }
 
-        HashSet<long>? skip = null;
-        if (_joining is { } joining)
+        var covered = 0L;
+        if (batch.Target is not null)
         {
-            if (batch.Target is null)
+            if (_joining && batch.JoinedAtSeq > 0)
             {
-                foreach (var e in batch.Events)
-                {
-                    joining.Add(e.Seq);
-                }
-
-                if (joining.Count > MaxJoiningSeqs)
-                {
-                    _joining = null; // a catch-up this late is not coming; stop remembering
-                }
+                _joining = false;
+                _coveredBelow = batch.JoinedAtSeq;
+                Remove(static (item, _, below) => item.Event is { Seq: > 0 } e && e.Seq < below, _coveredBelow);
             }
-            else
+        }
+        else if (_coveredBelow > 0)
+        {
+            covered = _coveredBelow;
+            if (batch.Events.Any(e => e.Seq >= covered))
             {
-                skip = joining; // the catch-up: leave out what the shared stream already queued, then stop remembering
-                _joining = null;
+                _coveredBelow = 0; // the shared stream has passed the join
             }
         }
 
         foreach (var e in batch.Events)
         {
-            if ((accept is null || accept(e)) && !(e.DueTicks > dropAfter) && !(e.Seq > 0 && skip is not null && skip.Contains(e.Seq)))
+            if ((accept is null || accept(e)) && !(e.DueTicks > dropAfter) && !(e.Seq > 0 && e.Seq < covered))
             {
                 _queue.Enqueue(new Delivery<TLocal>(batch.Epoch, e, null, default, false), (e.DueTicks, e.Order, 0));
             }
@@ -102,21 +98,43 @@ public sealed class DeliveryQueue<TLocal>
         }
     }
 
+    /// <summary>Drops the queued items <paramref name="drop"/> selects.</summary>
+    private void Remove<TState>(Func<Delivery<TLocal>, long, TState, bool> drop, TState state)
+    {
+        if (_queue.Count == 0)
+        {
+            return;
+        }
+
+        var keep = _queue.UnorderedItems.Where(i => !drop(i.Element, i.Priority.Release, state)).ToList();
+        if (keep.Count == _queue.Count)
+        {
+            return;
+        }
+
+        _queue.Clear();
+        foreach (var (element, priority) in keep)
+        {
+            _queue.Enqueue(element, priority);
+        }
+    }
+
     /// <summary>Queues a receiver-made item (a reply to the client): released at once, ahead of anything the
     /// session queued, in the order such items were added.</summary>
     public void AddLocal(TLocal item) =>
         _queue.Enqueue(new Delivery<TLocal>(_epoch, null, null, item, true), (long.MinValue, 0, ++_localSeq));
 
-    /// <summary>The release time of the next item, if any.</summary>
-    public long? NextRelease => _queue.TryPeek(out _, out var priority) ? priority.Release : null;
+    /// <summary>The release time of the next item that may be released, if any.</summary>
+    public long? NextRelease => _queue.TryPeek(out var item, out var priority) && (item.IsLocal || !_joining) ? priority.Release : null;
 
     /// <summary>The next item without taking it.</summary>
     public bool TryPeek(out Delivery<TLocal> item) => _queue.TryPeek(out item, out _);
 
-    /// <summary>Takes the next item if it is released at or before <paramref name="nowTicks"/>.</summary>
+    /// <summary>Takes the next item if it is released at or before <paramref name="nowTicks"/> (while joining,
+    /// local items only).</summary>
     public bool TryTake(long nowTicks, out Delivery<TLocal> item)
     {
-        if (_queue.TryPeek(out item, out var priority) && priority.Release <= nowTicks)
+        if (_queue.TryPeek(out item, out var priority) && priority.Release <= nowTicks && (item.IsLocal || !_joining))
         {
             _queue.Dequeue();
             return true;

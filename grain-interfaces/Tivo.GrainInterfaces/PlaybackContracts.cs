@@ -134,7 +134,9 @@ public sealed record JoinResult(
 /// A batch of pushes. <see cref="Epoch"/> increases at every control; when a batch of a newer epoch
 /// arrives, the receiver drops queued items of older epochs released after <see cref="CutoffTicks"/>.
 /// A batch with a <see cref="Target"/> is for that participant only (a joiner's catch-up); the others go to
-/// every participant behind the observer, which is shared by all participants of one gateway.
+/// every participant behind the observer, which is shared by all participants of one gateway. A catch-up
+/// says in <see cref="JoinedAtSeq"/> the first seq the session had not handed on at the join: it stands
+/// for every shared event below it.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("tivo.PlaybackBatch")]
 public sealed record PlaybackBatch(
@@ -142,7 +144,8 @@ public sealed record PlaybackBatch(
     [property: Id(1)] long CutoffTicks,
     [property: Id(2)] ImmutableArray<SessionEvent> Events,
     [property: Id(3)] ImmutableArray<SessionSignal> Signals,
-    [property: Id(4)] string? Target = null);
+    [property: Id(4)] string? Target = null,
+    [property: Id(5)] long JoinedAtSeq = 0);
 
 /// <summary>An event with its session sequence number and due wall time (UTC ticks). A snapshot event is
 /// context for a late joiner (the last event of its channel before the playhead): seq 0, due at the join.</summary>

@@ -252,7 +252,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     /// <summary>
     /// Brings a new participant into the shared stream: with a last seq, every held event after it;
     /// otherwise the last event per channel before the playhead (marked snapshot), then whatever was
-    /// already handed on for later. Sent to that participant only; true when a batch was sent.
+    /// already handed on for later. Sent to that participant only, with the seq the join happened at.
     /// </summary>
     private async Task<bool> CatchUpAsync(string participantId, IPlaybackObserver observer, ImmutableArray<string> channels, long? lastSeq)
     {
@@ -293,12 +293,8 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             events.AddRange(_log.Where(e => e.DueTicks > now));
         }
 
-        if (events.Count == 0 && signals.Count == 0)
-        {
-            return false;
-        }
-
-        _ = observer.OnBatch(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable(), participantId));
+        // Sent even when empty: the joiner's gateway holds the shared stream until its catch-up arrives.
+        _ = observer.OnBatch(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable(), participantId, _nextSeq));
         return true;
     }
 

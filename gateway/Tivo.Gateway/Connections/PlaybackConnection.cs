@@ -83,10 +83,11 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             var joined = await Session.Join(_participantId, reference, new JoinRequest([.. _channels], _role, _lastSeq));
             if (!joined.CatchUpSent)
             {
-                lock (_lock)
-                {
-                    _queue.EndJoin();
-                }
+                EndJoin();
+            }
+            else
+            {
+                _ = EndJoinLaterAsync(stop.Token);
             }
 
             EnqueueLocal(buffer => ServerMessageWriter.WriteHello(buffer, _sessionId, [.. _channels], joined.Role, joined.State));
@@ -361,6 +362,45 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         Wake();
     }
 
+    /// <summary>Releases what the shared stream queued while joining (the catch-up came, or none comes).</summary>
+    private void EndJoin()
+    {
+        lock (_lock)
+        {
+            _queue.EndJoin();
+        }
+
+        Wake();
+    }
+
+    /// <summary>A catch-up is one message sent before the join's reply; should it be lost with its silo,
+    /// the shared stream is not held back for longer than <see cref="JoinCatchUpTimeout"/>.</summary>
+    private async Task EndJoinLaterAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(JoinCatchUpTimeout, _time, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        bool stillJoining;
+        lock (_lock)
+        {
+            stillJoining = _queue.Joining;
+        }
+
+        if (stillJoining)
+        {
+            LogCatchUpMissing(_logger, _sessionId);
+            EndJoin();
+        }
+    }
+
+    private static readonly TimeSpan JoinCatchUpTimeout = TimeSpan.FromSeconds(10);
+
     // ───────────────────────── sending ─────────────────────────
 
     private void EnqueueError(string? idJson, string code, string message) =>
@@ -514,6 +554,9 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Session {Session}: socket failed: {Reason}")]
     private static partial void LogSocketFailed(ILogger logger, string session, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: the join's catch-up did not arrive within 10 s; the shared stream goes on without it")]
+    private static partial void LogCatchUpMissing(ILogger logger, string session);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: leaving failed: {Reason}")]
     private static partial void LogLeaveFailed(ILogger logger, string session, string reason);

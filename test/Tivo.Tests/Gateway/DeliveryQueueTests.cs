@@ -4,8 +4,10 @@ using Xunit;
 namespace Tivo.Tests.Gateway;
 
 /// <summary>
-/// A joiner's delivery queue: it is attached to the session's shared stream before it joins, so what the
-/// session pushes in between arrives twice (shared, and in the catch-up). Each event goes out once.
+/// A joiner's delivery queue. The connection is attached to the session's shared stream before it joins,
+/// so shared pushes race with the catch-up the session sends during the join: those pushed before the join
+/// arrive twice or lie before the joiner's start, and the catch-up may arrive after later pushes. Each
+/// event goes out once, in due order, starting with the catch-up.
 /// </summary>
 public sealed class DeliveryQueueTests
 {
@@ -16,7 +18,7 @@ public sealed class DeliveryQueueTests
 
     private static PlaybackBatch Shared(params SessionEvent[] events) => new(1, 0, [.. events], []);
 
-    private static PlaybackBatch CatchUp(params SessionEvent[] events) => new(1, 0, [.. events], [], Joiner);
+    private static PlaybackBatch CatchUp(long joinedAtSeq, params SessionEvent[] events) => new(1, 0, [.. events], [], Joiner, joinedAtSeq);
 
     private static List<(long Seq, bool Snapshot)> Drain(DeliveryQueue<object> queue)
     {
@@ -35,33 +37,64 @@ public sealed class DeliveryQueueTests
         var queue = new DeliveryQueue<object>();
         queue.BeginJoin();
         queue.Add(Shared(Event(6, 600), Event(7, 700)));       // pushed after the attach, before the join
-        queue.Add(CatchUp(Event(3, 100, snapshot: true), Event(5, 500), Event(6, 600), Event(7, 700)));
+        queue.Add(CatchUp(8, Event(3, 500, snapshot: true), Event(6, 600), Event(7, 700)));
         queue.Add(Shared(Event(8, 800)));                      // pushed after the join
 
-        Assert.Equal([(0, true), (5, false), (6, false), (7, false), (8, false)], Drain(queue));
+        Assert.Equal([(0, true), (6, false), (7, false), (8, false)], Drain(queue));
     }
 
     [Fact]
-    public void After_the_catch_up_shared_events_are_taken_as_they_come()
+    public void A_shared_event_due_before_the_join_gives_way_to_the_snapshot()
     {
         var queue = new DeliveryQueue<object>();
         queue.BeginJoin();
-        queue.Add(CatchUp(Event(5, 500)));
-        queue.Add(Shared(Event(6, 600)));
-        queue.Add(CatchUp(Event(6, 600))); // a second catch-up (a resume with lastSeq) is not compared
+        queue.Add(Shared(Event(4, 400), Event(5, 450)));       // pushed after the attach, due before the join
+        queue.Add(CatchUp(6, Event(4, 500, snapshot: true)));  // the join at 500: the snapshot holds seq 4's event
 
-        Assert.Equal([(5, false), (6, false), (6, false)], Drain(queue));
+        Assert.Equal([(0, true)], Drain(queue));
     }
 
     [Fact]
-    public void A_join_without_catch_up_stops_comparing()
+    public void While_joining_shared_events_wait_for_the_catch_up_and_replies_do_not()
+    {
+        var queue = new DeliveryQueue<object>();
+        queue.BeginJoin();
+        queue.Add(Shared(Event(9, 900)));                      // pushed after the join, arriving before the catch-up
+        queue.AddLocal("hello");
+
+        Assert.True(queue.TryTake(long.MaxValue, out var reply));
+        Assert.Equal("hello", reply.Local);
+        Assert.False(queue.TryTake(long.MaxValue, out _));
+        Assert.Null(queue.NextRelease);
+
+        queue.Add(CatchUp(9, Event(7, 700), Event(8, 800)));
+        Assert.Equal(700, queue.NextRelease);
+        Assert.Equal([(7, false), (8, false), (9, false)], Drain(queue));
+    }
+
+    [Fact]
+    public void A_push_from_before_the_join_arriving_after_the_catch_up_is_left_out()
+    {
+        var queue = new DeliveryQueue<object>();
+        queue.BeginJoin();
+        queue.Add(CatchUp(8, Event(6, 600), Event(7, 700)));
+        queue.Add(Shared(Event(7, 700)));                      // reordered: pushed before the join
+        queue.Add(Shared(Event(8, 800)));
+        queue.Add(Shared(Event(9, 900)));
+
+        Assert.Equal([(6, false), (7, false), (8, false), (9, false)], Drain(queue));
+    }
+
+    [Fact]
+    public void A_join_without_catch_up_releases_the_shared_stream()
     {
         var queue = new DeliveryQueue<object>();
         queue.BeginJoin();
         queue.Add(Shared(Event(5, 500)));
+        Assert.False(queue.TryTake(long.MaxValue, out _));
         queue.EndJoin();
-        queue.Add(CatchUp(Event(5, 500), Event(6, 600)));
+        queue.Add(Shared(Event(6, 600)));
 
-        Assert.Equal([(5, false), (5, false), (6, false)], Drain(queue));
+        Assert.Equal([(5, false), (6, false)], Drain(queue));
     }
 }

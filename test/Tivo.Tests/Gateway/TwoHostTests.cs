@@ -12,7 +12,7 @@ using Xunit;
 namespace Tivo.Tests.Gateway;
 
 /// <summary>The cluster shape: a standalone silo host and a gateway host connected as an Orleans client.</summary>
-public sealed class TwoHostTests
+public sealed class TwoHostTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public async Task A_gateway_in_client_mode_plays_through_a_separate_silo()
@@ -85,6 +85,10 @@ public sealed class TwoHostTests
                 else if (message.GetProperty("type").GetString() == "state" && message.GetProperty("status").GetString() == "ended")
                 {
                     break;
+                }
+                else
+                {
+                    output.WriteLine(message.GetRawText());
                 }
             }
 
