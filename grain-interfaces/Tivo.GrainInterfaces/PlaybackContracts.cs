@@ -123,7 +123,8 @@ public static class ParticipantRoles
     public const string Viewer = "viewer";
 }
 
-/// <summary>The answer to a join.</summary>
+/// <summary>The answer to a join. <see cref="CatchUpSent"/>: a catch-up batch went to the joiner before this
+/// answer (its gateway holds the shared stream until the batch arrives).</summary>
 [GenerateSerializer, Immutable, Alias("tivo.JoinResult")]
 public sealed record JoinResult(
     [property: Id(0)] SessionState State,

@@ -244,9 +244,13 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _emptySince = -1;
         _graceTimer?.Dispose();
         _graceTimer = null;
-        var catchUpSent = !request.Renewal && _warp is not null && (isNew || request.LastSeq is not null)
-            && await CatchUpAsync(participantId, observer, channels, request.LastSeq);
-        return new JoinResult(Snapshot(Now), request.Role, catchUpSent);
+        var catchUp = !request.Renewal && _warp is not null && (isNew || request.LastSeq is not null);
+        if (catchUp)
+        {
+            await CatchUpAsync(participantId, observer, channels, request.LastSeq);
+        }
+
+        return new JoinResult(Snapshot(Now), request.Role, catchUp);
     }
 
     /// <summary>
@@ -254,7 +258,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     /// otherwise the last event per channel before the playhead (marked snapshot), then whatever was
     /// already handed on for later. Sent to that participant only, with the seq the join happened at.
     /// </summary>
-    private async Task<bool> CatchUpAsync(string participantId, IPlaybackObserver observer, ImmutableArray<string> channels, long? lastSeq)
+    private async Task CatchUpAsync(string participantId, IPlaybackObserver observer, ImmutableArray<string> channels, long? lastSeq)
     {
         var events = ImmutableArray.CreateBuilder<SessionEvent>();
         var signals = ImmutableArray.CreateBuilder<SessionSignal>();
@@ -295,7 +299,6 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
         // Sent even when empty: the joiner's gateway holds the shared stream until its catch-up arrives.
         _ = observer.OnBatch(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable(), participantId, _nextSeq));
-        return true;
     }
 
     public Task Leave(string participantId)

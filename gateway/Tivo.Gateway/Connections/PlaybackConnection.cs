@@ -69,7 +69,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         _metrics.ConnectionOpened();
         lock (_lock)
         {
-            _queue.BeginJoin(); // attached before joining: the catch-up must not repeat what the shared stream brings meanwhile
+            _queue.BeginJoin(); // attached before joining: the shared stream waits for the join's catch-up (DeliveryQueue.BeginJoin)
         }
 
         var reference = _fanouts.Attach(_sessionId, _participantId, this).Reference;
