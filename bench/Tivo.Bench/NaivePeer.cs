@@ -54,15 +54,5 @@ internal sealed class NaivePeer : IAsyncDisposable
         return new NaivePeer(process, port, folder);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (!Process.HasExited)
-        {
-            Process.Kill(entireProcessTree: true);
-            await Process.WaitForExitAsync();
-        }
-
-        Process.Dispose();
-        Directory.Delete(_folder, recursive: true);
-    }
+    public async ValueTask DisposeAsync() => await ChildProcess.StopAsync(Process, _folder);
 }

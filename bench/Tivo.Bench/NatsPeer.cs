@@ -174,13 +174,6 @@ internal sealed class NatsPeer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _connection.DisposeAsync();
-        if (!Process.HasExited)
-        {
-            Process.Kill(entireProcessTree: true);
-            await Process.WaitForExitAsync();
-        }
-
-        Process.Dispose();
-        Directory.Delete(_folder, recursive: true);
+        await ChildProcess.StopAsync(Process, _folder);
     }
 }

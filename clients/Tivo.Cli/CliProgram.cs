@@ -75,7 +75,7 @@ public static class CliProgram
         }
         catch (HttpRequestException ex) when (ex.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden)
         {
-            await error.WriteLineAsync($"tivo: the server at {server} refused access ({(int)ex.StatusCode}): {(token is null ? "it requires an access token: pass --token T or set TIVO_TOKEN" : "the token is not valid or not allowed to do this")}.");
+            await error.WriteLineAsync($"tivo: the server at {server} refused access ({(int)ex.StatusCode}): {(string.IsNullOrEmpty(token) ? "it requires an access token: pass --token T or set TIVO_TOKEN" : "the token is not valid or not allowed to do this")}.");
             return 1;
         }
         catch (Exception ex) when (ex is HttpRequestException or SocketException or WebSocketException { WebSocketErrorCode: WebSocketError.Faulted or WebSocketError.NotAWebSocket or WebSocketError.ConnectionClosedPrematurely })

@@ -47,7 +47,7 @@ public static partial class GatewayApp
         // Metrics in Prometheus text at /metrics: the gateway's, the silo's (embedded mode: same process),
         // the .NET runtime's (GC heap, CPU, thread pool) and ASP.NET Core's.
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(Tivo.Gateway.Diagnostics.GatewayMetrics.MeterName, "Tivo", "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddMeter(Tivo.Gateway.Diagnostics.GatewayMetrics.MeterName, Tivo.Grains.Diagnostics.TivoGrainMetrics.MeterName, "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
             .AddPrometheusExporter());
         builder.Services.AddHealthChecks().AddCheck<ClusterHealthCheck>("cluster");
 

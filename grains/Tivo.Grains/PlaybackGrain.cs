@@ -32,6 +32,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private readonly PlaybackOptions _options;
     private readonly int _chunkSeconds;
     private readonly ILogger<PlaybackGrain> _logger;
+    private readonly TivoGrainMetrics _metrics;
 
     private readonly Dictionary<string, Participant> _participants = new();
 
@@ -102,8 +103,6 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _chunkSeconds = cacheOptions.Value.ChunkSeconds;
         _logger = logger;
     }
-
-    private readonly TivoGrainMetrics _metrics;
 
     private long Now => _time.GetUtcNow().UtcTicks;
 

@@ -17,13 +17,15 @@ public static class TimeUtil
     /// <summary>The UTC ticks at the start of Unix second <paramref name="second"/>.</summary>
     public static long TicksOfSecond(long second) => UnixEpochTicks + second * TicksPerSecond;
 
+    private const string IsoFormat = "yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'";
+
     /// <summary>Formats ticks as ISO-8601 UTC with every significant fraction digit (up to 7).</summary>
     public static string ToIso(long ticks) =>
-        new DateTime(ticks, DateTimeKind.Utc).ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture);
+        new DateTime(ticks, DateTimeKind.Utc).ToString(IsoFormat, CultureInfo.InvariantCulture);
 
     /// <summary><see cref="ToIso"/> into a span, without allocating (32 characters always suffice).</summary>
     public static bool TryFormatIso(long ticks, Span<char> destination, out int written) =>
-        new DateTime(ticks, DateTimeKind.Utc).TryFormat(destination, out written, "yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture);
+        new DateTime(ticks, DateTimeKind.Utc).TryFormat(destination, out written, IsoFormat, CultureInfo.InvariantCulture);
 
     /// <summary>Unix epoch milliseconds (with fraction) for UTC ticks.</summary>
     public static double ToEpochMs(long ticks) => (ticks - UnixEpochTicks) / (double)TimeSpan.TicksPerMillisecond;

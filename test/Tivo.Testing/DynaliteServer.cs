@@ -52,16 +52,7 @@ public sealed class DynaliteServer : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-
-        _process?.Dispose();
-    }
+    public async ValueTask DisposeAsync() => await ChildProcess.StopAsync(_process);
 
     /// <summary>The folder holding Tivo.sln.</summary>
     public static string RepositoryRoot()

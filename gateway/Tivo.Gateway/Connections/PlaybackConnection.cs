@@ -33,7 +33,6 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
     private readonly long? _lastSeq;
     private readonly SessionFanoutRegistry _fanouts;
     private readonly ReleaseScheduler _scheduler;
-
     private readonly Diagnostics.GatewayMetrics _metrics;
 
     public PlaybackConnection(WebSocket socket, IClusterClient client, SessionFanoutRegistry fanouts, ReleaseScheduler scheduler, Diagnostics.GatewayMetrics metrics,
@@ -394,7 +393,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
 
         if (stillJoining)
         {
-            LogCatchUpMissing(_logger, _sessionId);
+            LogCatchUpMissing(_logger, _sessionId, JoinCatchUpTimeout.TotalSeconds);
             EndJoin();
         }
     }
@@ -555,8 +554,8 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
     [LoggerMessage(Level = LogLevel.Debug, Message = "Session {Session}: socket failed: {Reason}")]
     private static partial void LogSocketFailed(ILogger logger, string session, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: the join's catch-up did not arrive within 10 s; the shared stream goes on without it")]
-    private static partial void LogCatchUpMissing(ILogger logger, string session);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: the join's catch-up did not arrive within {Seconds} s; the shared stream goes on without it")]
+    private static partial void LogCatchUpMissing(ILogger logger, string session, double seconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: leaving failed: {Reason}")]
     private static partial void LogLeaveFailed(ILogger logger, string session, string reason);

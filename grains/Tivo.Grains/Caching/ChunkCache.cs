@@ -90,13 +90,13 @@ public sealed class ChunkCache
         }
     }
 
-    /// <summary>Drops the cached chunks of a channel overlapping [fromIndex, toIndex] (after ingest).</summary>
     /// <summary>Counts writes through this silo (each <see cref="Invalidate"/>): what else caches store
     /// data on the silo (the channel catalog) compares it to know it is stale.</summary>
     public long Writes => Interlocked.Read(ref _writes);
 
     private long _writes;
 
+    /// <summary>Drops the cached chunks of a channel overlapping [fromIndex, toIndex] (after ingest).</summary>
     public void Invalidate(string channel, long fromIndex, long toIndex)
     {
         Interlocked.Increment(ref _writes);
