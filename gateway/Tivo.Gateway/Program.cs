@@ -44,6 +44,8 @@ public static partial class GatewayApp
         builder.Services.AddSingleton<Tivo.Gateway.Connections.ReleaseScheduler>();
         builder.Services.AddSingleton<Tivo.Gateway.Diagnostics.GatewayMetrics>();
         builder.Services.AddSingleton<Tivo.Gateway.Security.TokenAccess>();
+        builder.Services.AddSingleton<Tivo.Gateway.Security.OriginPolicy>();
+        builder.Services.AddExceptionHandler<TivoExceptionHandler>();
         // Metrics in Prometheus text at /metrics: the gateway's, the silo's (embedded mode: same process),
         // the .NET runtime's (GC heap, CPU, thread pool) and ASP.NET Core's.
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
@@ -72,6 +74,9 @@ public static partial class GatewayApp
 
         configure?.Invoke(builder);
         var app = builder.Build();
+        // TivoExceptionHandler answers first; this delegate only runs should it decline.
+        app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = TivoExceptionHandler.WriteEmptyStatusAsync });
+        app.UseStatusCodePages(status => TivoExceptionHandler.WriteEmptyStatusAsync(status.HttpContext));
         app.UseWebSockets();
         var webRoot = Path.Combine(AppContext.BaseDirectory, "wwwroot");
         if (Directory.Exists(webRoot))

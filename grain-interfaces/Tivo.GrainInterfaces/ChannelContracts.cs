@@ -16,9 +16,11 @@ public interface IChannelGrain : IGrainWithStringKey
     [Alias("GetChunks")]
     Task<ImmutableArray<ChannelChunk>> GetChunks(long firstIndex, int count);
 
-    /// <summary>Per-second event counts of <c>[fromSecond, toSecond)</c> (Unix seconds), nonzero seconds only.</summary>
+    /// <summary>Event counts of <c>[fromSecond, toSecond)</c> (Unix seconds) in bins of <paramref name="stepSeconds"/>
+    /// whole seconds aligned to <paramref name="fromSecond"/> (each bin's <see cref="HistogramBin.Second"/> is its
+    /// first second), nonzero bins only. Binned here, so the answer holds at most one bin per step.</summary>
     [Alias("GetHistogram")]
-    Task<ImmutableArray<HistogramBin>> GetHistogram(long fromSecond, long toSecond);
+    Task<ImmutableArray<HistogramBin>> GetHistogram(long fromSecond, long toSecond, int stepSeconds);
 
     /// <summary>Appends events to the channel in one store write and drops the cached chunks they touch.</summary>
     /// <exception cref="StoreUnavailableGrainException">The store failed; see the message for what was written.</exception>

@@ -110,12 +110,25 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
 
     private static async Task<ChannelChunk> Pick(Task<ChannelChunk[]> range, int offset) => (await range)[offset];
 
-    public async Task<ImmutableArray<HistogramBin>> GetHistogram(long fromSecond, long toSecond)
+    public async Task<ImmutableArray<HistogramBin>> GetHistogram(long fromSecond, long toSecond, int stepSeconds)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(stepSeconds, 1);
         try
         {
             var counts = await _store.CountPerSecondAsync(Channel, fromSecond, toSecond, CancellationToken.None);
-            return [.. counts.Select(c => new HistogramBin(c.Second, c.Count))];
+            if (stepSeconds == 1)
+            {
+                return [.. counts.Select(c => new HistogramBin(c.Second, c.Count))];
+            }
+
+            var bins = new Dictionary<long, int>();
+            foreach (var c in counts)
+            {
+                var bin = fromSecond + (c.Second - fromSecond) / stepSeconds * stepSeconds;
+                bins[bin] = checked(bins.GetValueOrDefault(bin) + c.Count);
+            }
+
+            return [.. bins.OrderBy(b => b.Key).Select(b => new HistogramBin(b.Key, b.Value))];
         }
         catch (StoreUnavailableException ex)
         {

@@ -168,13 +168,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _nextSeq = _seqReservedUntil = r.SeqReservedUntil;
         _order = r.Order + SeqBlock;
         _epoch = r.Epoch;
-        IReadOnlyList<HistogramBin> counts = [];
-        if (_rate is not null || _maxGap is not null)
-        {
-            counts = await LoadHistogramAsync(_channels, _windowStart, _windowEnd);
-        }
-
-        _warp = Warp.Build(_windowStart, _windowEnd, _duration, _rate, _maxGap, counts);
+        _warp = await BuildWarpAsync(_channels, _windowStart, _windowEnd, _duration, _rate, _maxGap);
         _length = _warp.Length;
         var now = Now;
         var saved = r.Status == SessionStatus.Buffering ? SessionStatus.Playing : r.Status;
@@ -395,24 +389,36 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         }
 
         var start = request.StartTicks ?? (live ? Now : extents.Min(e => e.FirstTicks));
-        var end = request.EndTicks ?? start + LiveHorizonTicks;
+        var end = request.EndTicks ?? Math.Min(start + LiveHorizonTicks, TimeUtil.MaxTicks);
         if (end <= start)
         {
             return ControlResult.Fail(ErrorCodes.BadRequest,
                 $"The window is empty: end ({TimeUtil.ToIso(end)}) must be after start ({TimeUtil.ToIso(start)}).");
         }
 
-        IReadOnlyList<HistogramBin> counts = [];
-        if (request.Rate is not null || request.MaxGapSeconds is not null)
+        // Everything is checked and built before anything is adopted: a refused play leaves the session as it was.
+        if (PlaybackLimits.PacedWindowError(_options, start, end, request.Rate, request.MaxGapSeconds) is { } windowError)
         {
-            try
-            {
-                counts = await LoadHistogramAsync(request.Channels, start, end);
-            }
-            catch (StoreUnavailableGrainException ex)
-            {
-                return ControlResult.Fail(ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}); try again shortly.");
-            }
+            return ControlResult.Fail(ErrorCodes.BadRequest, windowError);
+        }
+
+        Warp warp;
+        try
+        {
+            warp = await BuildWarpAsync(request.Channels, start, end, request.DurationSeconds, request.Rate, request.MaxGapSeconds);
+        }
+        catch (StoreUnavailableGrainException ex)
+        {
+            return ControlResult.Fail(ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}); try again shortly.");
+        }
+        catch (ArgumentException ex)
+        {
+            return ControlResult.Fail(ErrorCodes.BadRequest, $"{ex.Message} Use duration, rate and maxGap values that give the window a playable length.");
+        }
+
+        if (request.Loop && PlaybackLimits.LoopPassError(_options, warp.Length, request.Speed) is { } loopError)
+        {
+            return ControlResult.Fail(ErrorCodes.BadRequest, loopError);
         }
 
         StopTimer();
@@ -425,7 +431,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _duration = request.DurationSeconds;
         _rate = request.Rate;
         _maxGap = request.MaxGapSeconds;
-        _warp = Warp.Build(start, end, _duration, _rate, _maxGap, counts);
+        _warp = warp;
         _length = _warp.Length;
 
         var now = Now;
@@ -563,6 +569,11 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         if (SpeedError(speed) is { } speedError)
         {
             return ControlResult.Fail(ErrorCodes.BadRequest, speedError);
+        }
+
+        if (_loop && PlaybackLimits.LoopPassError(_options, _length, speed) is { } loopError)
+        {
+            return ControlResult.Fail(ErrorCodes.BadRequest, loopError);
         }
 
         var now = Now;
@@ -1179,13 +1190,23 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     private long ChunkEndTicks(long chunk) => TimeUtil.TicksOfSecond((chunk + 1) * _chunkSeconds);
 
-    private async Task<IReadOnlyList<HistogramBin>> LoadHistogramAsync(ImmutableArray<string> channels, long start, long end)
+    /// <summary>The pacing warp of a window; for rate and maxGap from the channels' counts, read one channel
+    /// at a time in bins of <see cref="Warp.BucketSeconds"/> so a play's memory does not grow with its window.</summary>
+    private async Task<Warp> BuildWarpAsync(ImmutableArray<string> channels, long start, long end, double? duration, double? rate, double? maxGap)
     {
-        var from = TimeUtil.SecondOf(start);
-        var to = TimeUtil.SecondOf(end - 1) + 1;
-        var parts = await Task.WhenAll(channels.Distinct(StringComparer.Ordinal)
-            .Select(c => GrainFactory.GetGrain<IChannelGrain>(c).GetHistogram(from, to)));
-        return [.. parts.SelectMany(p => p)];
+        var counts = new List<HistogramBin>();
+        if (rate is not null || maxGap is not null)
+        {
+            var from = TimeUtil.SecondOf(start);
+            var to = TimeUtil.SecondOf(end - 1) + 1;
+            var step = Warp.BucketSeconds(start, end);
+            foreach (var channel in channels.Distinct(StringComparer.Ordinal))
+            {
+                counts.AddRange(await GrainFactory.GetGrain<IChannelGrain>(channel).GetHistogram(from, to, step));
+            }
+        }
+
+        return Warp.Build(start, end, duration, rate, maxGap, counts);
     }
 
     // ───────────────────────── state and pushes ─────────────────────────

@@ -43,7 +43,7 @@ public sealed partial class PostgreSqlEventStore : IEventStore, IAsyncDisposable
         _options = options;
         _primary = new Source(
             string.IsNullOrEmpty(options.ChannelColumn) ? options.Channel ?? options.Table : null,
-            options.Table, options.TimeColumn, NullIfEmpty(options.ChannelColumn), NullIfEmpty(options.PayloadColumn), NullIfEmpty(options.OrderColumn));
+            options.Table, options.TimeColumn, NullIfEmpty(options.ChannelColumn), NullIfEmpty(options.PayloadColumn), options.EffectiveOrderColumn);
         _fixed = options.Tables.ToDictionary(
             t => t.Channel,
             t => new Source(t.Channel, t.Table, t.TimeColumn, null, NullIfEmpty(t.PayloadColumn), NullIfEmpty(t.OrderColumn)),
@@ -75,6 +75,70 @@ public sealed partial class PostgreSqlEventStore : IEventStore, IAsyncDisposable
         sql.Append($"CREATE INDEX IF NOT EXISTS {indexName} ON {Q(s.Table)} ({Quote(s.ChannelColumn ?? "channel")}, {Quote(s.TimeColumn)}, {Quote(order)});\n");
         sql.Append($"CREATE TABLE IF NOT EXISTS {Quote(ExtentsTable)} (name text PRIMARY KEY, first timestamptz NOT NULL, last timestamptz NOT NULL, count bigint NOT NULL);");
         await ExecuteAsync(sql.ToString(), cancellationToken);
+    }
+
+    /// <summary>
+    /// Checks every mapped table and column against the database's catalog (information_schema), so a
+    /// mapping that names a column the table does not have fails at start, naming the setting and the
+    /// columns that exist, instead of failing every play later.
+    /// </summary>
+    /// <exception cref="StoreConfigurationException">A mapped table or column does not exist.</exception>
+    /// <exception cref="StoreUnavailableException">The database could not be asked.</exception>
+    public async Task VerifyMappingAsync(CancellationToken cancellationToken)
+    {
+        var problems = new List<string>();
+        var sources = new List<(string Prefix, Source Source)> { ("Tivo:Store", _primary) };
+        sources.AddRange(_options.Tables.Select((t, i) => ($"Tivo:Store:Tables:{i}", _fixed[t.Channel])));
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            foreach (var (prefix, source) in sources)
+            {
+                var (schema, table) = Split(source.Table);
+                await using var command = new NpgsqlCommand(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = @t AND (@s::text IS NULL OR table_schema = @s) ORDER BY ordinal_position",
+                    connection);
+                command.Parameters.AddWithValue("t", table);
+                command.Parameters.Add(new NpgsqlParameter("s", NpgsqlDbType.Text) { Value = (object?)schema ?? DBNull.Value });
+                var columns = new List<string>();
+                await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+                {
+                    while (await reader.ReadAsync(cancellationToken))
+                    {
+                        columns.Add(reader.GetString(0));
+                    }
+                }
+
+                if (columns.Count == 0)
+                {
+                    problems.Add($"{prefix}:Table '{source.Table}' does not exist (or this user cannot see it).");
+                    continue;
+                }
+
+                var existing = string.Join(", ", columns.Distinct(StringComparer.Ordinal));
+                void Require(string setting, string? column)
+                {
+                    if (column is not null && !columns.Contains(column, StringComparer.Ordinal))
+                    {
+                        problems.Add($"{prefix}:{setting} is '{column}', but table '{source.Table}' has no such column; its columns are: {existing}.");
+                    }
+                }
+
+                Require("TimeColumn", source.TimeColumn);
+                Require("ChannelColumn", source.ChannelColumn);
+                Require("PayloadColumn", source.PayloadColumn);
+                Require("OrderColumn", source.OrderColumn);
+            }
+        }
+        catch (Exception ex) when (ex is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            throw new StoreUnavailableException($"the database could not be reached to check the table mapping: {ex.Message}", ex);
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new StoreConfigurationException("The PostgreSQL table mapping does not match the database: " + string.Join(" ", problems));
+        }
     }
 
     /// <inheritdoc />

@@ -41,3 +41,7 @@ public readonly record struct SecondCount(long Second, int Count);
 
 /// <summary>Raised when a store cannot be reached or fails a query; surfaces as <c>store_unavailable</c>.</summary>
 public sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>The store's configuration does not match what the backend holds (a mapped table or column that
+/// does not exist): found at start, with a message naming the setting to fix.</summary>
+public sealed class StoreConfigurationException(string message) : Exception(message);

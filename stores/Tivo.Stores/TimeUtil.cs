@@ -3,13 +3,16 @@ using System.Globalization;
 namespace Tivo.Stores;
 
 /// <summary>Conversions between UTC ticks, Unix seconds and ISO-8601 text used across Tivo.</summary>
-public static class TimeUtil
+public static partial class TimeUtil
 {
     /// <summary>Ticks per second (10,000,000).</summary>
     public const long TicksPerSecond = TimeSpan.TicksPerSecond;
 
     /// <summary>Ticks at the Unix epoch.</summary>
     public static readonly long UnixEpochTicks = DateTime.UnixEpoch.Ticks;
+
+    /// <summary>The start of the last whole second a timestamp can name (9999-12-31T23:59:59Z): windows end there at the latest.</summary>
+    public static readonly long MaxTicks = DateTime.MaxValue.Ticks - DateTime.MaxValue.Ticks % TicksPerSecond;
 
     /// <summary>The Unix second that contains <paramref name="ticks"/> (floor).</summary>
     public static long SecondOf(long ticks) => FloorDiv(ticks - UnixEpochTicks, TicksPerSecond);
@@ -30,17 +33,21 @@ public static class TimeUtil
     /// <summary>Unix epoch milliseconds (with fraction) for UTC ticks.</summary>
     public static double ToEpochMs(long ticks) => (ticks - UnixEpochTicks) / (double)TimeSpan.TicksPerMillisecond;
 
-    /// <summary>Parses an ISO-8601 timestamp. A value without an offset is taken as UTC.</summary>
+    /// <summary>
+    /// Parses an ISO-8601 timestamp that says which instant it is: a date, a time and <c>Z</c> or an
+    /// offset (<c>2016-01-15T14:32:24.5Z</c>, <c>2016-01-15 09:32:24-05:00</c>). Anything else (a bare
+    /// time such as <c>12:00:00</c>, which .NET would read as today, or a time without an offset) is
+    /// refused, so a stored event never lands at an instant its sender did not name.
+    /// </summary>
     public static bool TryParseIso(string? text, out long ticks)
     {
         ticks = 0;
-        if (string.IsNullOrWhiteSpace(text))
+        if (string.IsNullOrEmpty(text) || text.Length > 40 || !IsoInstant().IsMatch(text))
         {
             return false;
         }
 
-        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture,
-                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var value))
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal, out var value))
         {
             ticks = value.UtcTicks;
             return true;
@@ -48,6 +55,10 @@ public static class TimeUtil
 
         return false;
     }
+
+    /// <summary>Date, 'T' or a space, hours and minutes (seconds and up to 7 fraction digits optional), then Z or ±hh[:mm].</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"\A[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,7})?)?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)\z")]
+    private static partial System.Text.RegularExpressions.Regex IsoInstant();
 
     private static long FloorDiv(long a, long b) => a >= 0 ? a / b : -((-a + b - 1) / b);
 }

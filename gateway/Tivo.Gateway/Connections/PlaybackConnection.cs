@@ -29,6 +29,12 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
     private bool _slowConsumer;
     private int _controlsInFlight;
 
+    /// <summary>Timestamp (<see cref="TimeProvider.GetTimestamp"/>) of the send in progress, 0 when none: a send
+    /// that does not complete means the client stopped reading.</summary>
+    private long _sendingSince;
+    private readonly CommandRateGuard _rateGuard;
+    private readonly TaskCompletionSource _firstSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     private readonly string _role;
     private readonly long? _lastSeq;
     private readonly SessionFanoutRegistry _fanouts;
@@ -50,6 +56,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         _logger = logger;
         _sessionId = sessionId;
         _channels = new HashSet<string>(channels, StringComparer.Ordinal);
+        _rateGuard = new CommandRateGuard(options, time);
     }
 
     private IPlaybackGrain Session => _client.GetGrain<IPlaybackGrain>(_sessionId);
@@ -97,6 +104,9 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
 
             sender = SendLoopAsync(stop.Token);
             renewer = RenewLoopAsync(reference, stop.Token);
+            // Read the client only once hello is on the wire: a frame the socket itself refuses (invalid UTF-8)
+            // makes it send its close (1007) and abort, and a close raced by hello's send was lost (1006).
+            await _firstSent.Task.WaitAsync(stop.Token);
             await ReceiveLoopAsync(stop.Token);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -105,6 +115,25 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         catch (WebSocketException ex)
         {
             LogSocketFailed(_logger, _sessionId, ex.Message);
+            if (_socket.State == WebSocketState.Aborted && _socket.CloseStatus is null)
+            {
+                // The socket refused a frame (a text frame that is not UTF-8: it sent close 1007 itself, RFC 6455
+                // §8.1) and aborted. Keep the TCP connection a moment: closing it while the client's answer to that
+                // close is arriving makes the kernel reset it, and the client would see 1006 instead of 1007.
+                await Task.Delay(AbortLinger, _time, CancellationToken.None);
+            }
+        }
+        catch (StoreUnavailableGrainException ex)
+        {
+            // Joining needs the catalog: without it there is no hello to send. Say why and ask the client to come back.
+            EnqueueError(null, ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}), so session {_sessionId} cannot be joined now; reconnect in a few seconds (close 1013).");
+            RequestClose(TryAgainLater, "store unavailable; try again later");
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogJoinFailed(_logger, _sessionId, ex);
+            EnqueueError(null, ErrorCodes.Internal, $"The server could not join session {_sessionId}; reconnect, and if it persists report it with the session id.");
+            RequestClose(WebSocketCloseStatus.InternalServerError, "join failed");
         }
         finally
         {
@@ -143,9 +172,15 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             }
 
             _fanouts.Detach(_sessionId, _participantId);
+            _rateGuard.Dispose();
             _metrics.ConnectionClosed();
         }
     }
+
+    private static readonly TimeSpan AbortLinger = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>RFC 6455 close code 1013 (Try Again Later), which <see cref="WebSocketCloseStatus"/> does not name.</summary>
+    private const WebSocketCloseStatus TryAgainLater = (WebSocketCloseStatus)1013;
 
     // ───────────────────────── receiving ─────────────────────────
 
@@ -156,9 +191,16 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             // Wait for the next message without holding a buffer (a zero-byte read): an idle connection
             // then costs no receive memory. Controls are rare; their buffers are rented per message.
             var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
-            if (peek.MessageType == WebSocketMessageType.Close)
+            if (peek.MessageType == WebSocketMessageType.Close || Closing)
             {
-                return;
+                return; // once a close is decided (slow consumer, abuse, too large) nothing more is read
+            }
+
+            if (peek.EndOfMessage)
+            {
+                // An empty frame: the zero-byte read took all of it.
+                await HandleFrameAsync(peek.MessageType, ReadOnlyMemory<byte>.Empty);
+                continue;
             }
 
             var buffer = ArrayPool<byte>.Shared.Rent(4096);
@@ -193,19 +235,56 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
                     return;
                 }
 
-                if (result.MessageType == WebSocketMessageType.Binary)
-                {
-                    EnqueueError(null, ErrorCodes.BadRequest, "Binary frames are not part of protocol v1: send JSON text frames.");
-                    continue;
-                }
             }
             finally
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
 
-            await HandleAsync(message.WrittenMemory);
+            await HandleFrameAsync(peek.MessageType, message.WrittenMemory);
         }
+    }
+
+    private bool Closing
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _close is not null;
+            }
+        }
+    }
+
+    /// <summary>One whole client message: rate-limited, then refused (binary, empty) or handled.</summary>
+    private async Task HandleFrameAsync(WebSocketMessageType type, ReadOnlyMemory<byte> utf8)
+    {
+        switch (_rateGuard.Check())
+        {
+            case CommandVerdict.Refused:
+                EnqueueError(null, ErrorCodes.RateLimited,
+                    $"Too many messages: at most {_options.CommandsPerSecond} per second (bursts of {_options.CommandBurst}; Tivo:Gateway:CommandsPerSecond, CommandBurst). This one was not handled; slow down.");
+                return;
+            case CommandVerdict.Abusive:
+                EnqueueError(null, ErrorCodes.RateLimited,
+                    $"More than {_options.RateLimitedCloseAfter} messages were refused within {CommandRateGuard.AbuseWindow.TotalSeconds} s (Tivo:Gateway:RateLimitedCloseAfter); the connection is closed (1008).");
+                RequestClose(WebSocketCloseStatus.PolicyViolation, "rate limit exceeded");
+                return;
+        }
+
+        if (type == WebSocketMessageType.Binary)
+        {
+            EnqueueError(null, ErrorCodes.BadRequest, "Binary frames are not part of protocol v1: send JSON text frames.");
+            return;
+        }
+
+        if (utf8.IsEmpty)
+        {
+            EnqueueError(null, ErrorCodes.BadRequest, "The message is empty: send one JSON object per text frame, e.g. {\"action\":\"status\"}.");
+            return;
+        }
+
+        await HandleAsync(utf8);
     }
 
     private async Task HandleAsync(ReadOnlyMemory<byte> utf8)
@@ -346,19 +425,58 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             }
 
             _queue.Add(batch, e => _channels.Count == 0 || _channels.Contains(e.Channel));
-
-            if (_queue.Count > _options.SendQueueLimit && !_slowConsumer)
-            {
-                _slowConsumer = true;
-                _metrics.SlowConsumer();
-                _queue.Clear();
-                EnqueueLocalLocked(buffer => ServerMessageWriter.WriteError(buffer, null, ErrorCodes.SlowConsumer,
-                    $"This connection fell more than {_options.SendQueueLimit} messages behind and is closed; reconnect, or play at a lower speed or rate."));
-                _close = (WebSocketCloseStatus.PolicyViolation, "slow consumer");
-            }
+            CheckSlowConsumerLocked();
         }
 
         Wake();
+    }
+
+    /// <summary>
+    /// Every queue of this connection is bounded: more than <see cref="GatewayOptions.SendQueueLimit"/> messages
+    /// waiting (events and replies alike), the oldest one more than <see cref="GatewayOptions.SlowConsumerLag"/>
+    /// past its due, or a send stuck that long (the client stopped reading) make it a slow consumer: what waits
+    /// is dropped, <c>slow_consumer</c> is the last message and the socket closes with 1008.
+    /// </summary>
+    private void CheckSlowConsumerLocked()
+    {
+        if (_slowConsumer || _close is not null)
+        {
+            return;
+        }
+
+        string? why = null;
+        if (_queue.Count > _options.SendQueueLimit)
+        {
+            why = $"fell more than {_options.SendQueueLimit} messages behind (Tivo:Gateway:SendQueueLimit)";
+        }
+        else
+        {
+            var lag = _options.SlowConsumerLag;
+            var sendingSince = Volatile.Read(ref _sendingSince);
+            var oldest = _queue.NextRelease;
+            if (sendingSince != 0 && _time.GetElapsedTime(sendingSince) > lag)
+            {
+                why = $"has not read for over {lag.TotalSeconds} s (Tivo:Gateway:SlowConsumerLag)";
+            }
+            else if (oldest is { } due && due != long.MinValue && _time.GetUtcNow().UtcTicks - due > lag.Ticks)
+            {
+                why = $"fell more than {lag.TotalSeconds} s behind (Tivo:Gateway:SlowConsumerLag)";
+            }
+        }
+
+        if (why is null)
+        {
+            return;
+        }
+
+        _slowConsumer = true;
+        _metrics.SlowConsumer();
+        _queue.Clear();
+        var buffer = new ArrayBufferWriter<byte>(256);
+        ServerMessageWriter.WriteError(buffer, null, ErrorCodes.SlowConsumer,
+            $"This connection {why} and is closed (1008); reconnect (with lastSeq to resume), or play at a lower speed or rate.");
+        _queue.AddLocal(buffer.WrittenMemory);
+        _close = (WebSocketCloseStatus.PolicyViolation, "slow consumer");
     }
 
     /// <summary>Releases what the shared stream queued while joining (the catch-up came, or none comes).</summary>
@@ -425,8 +543,10 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         write(buffer);
-        // Replies of this connection (hello, ack, error, status) go out at once, in the order they were made.
+        // Replies of this connection (hello, ack, error, status) go out at once, in the order they were made,
+        // and count against the same bound as pushes: a client that asks without reading is a slow consumer too.
         _queue.AddLocal(buffer.WrittenMemory);
+        CheckSlowConsumerLocked();
     }
 
     private void RequestClose(WebSocketCloseStatus status, string reason)
@@ -499,7 +619,10 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
 
                     // No token here: a cancellable send takes the WebSocket's slow path (an async lock and a registration
                     // per frame). A send stuck on a dead peer ends when the connection is aborted or the socket disposed.
+                    Volatile.Write(ref _sendingSince, _time.GetTimestamp());
                     await _socket.SendAsync(payload, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+                    Volatile.Write(ref _sendingSince, 0);
+                    _firstSent.TrySetResult();
                     continue;
                 }
 
@@ -515,6 +638,10 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         }
         catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
+        }
+        finally
+        {
+            _firstSent.TrySetResult(); // the receive loop waits for hello; it must not wait for a sender that ended
         }
     }
 
@@ -562,6 +689,9 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: renewing the participant failed: {Reason}")]
     private static partial void LogRenewFailed(ILogger logger, string session, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Joining session {Session} failed")]
+    private static partial void LogJoinFailed(ILogger logger, string session, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Control {Action} failed in session {Session}")]
     private static partial void LogControlFailed(ILogger logger, string action, string session, Exception exception);

@@ -40,12 +40,9 @@ internal static partial class TivoEndpoints
         }
 
         var options = context.RequestServices.GetRequiredService<IOptions<GatewayOptions>>().Value;
-        var origin = context.Request.Headers.Origin.ToString();
-        if (options.AllowedOrigins.Count > 0 && origin.Length > 0 &&
-            !options.AllowedOrigins.Any(o => string.Equals(o.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase)))
+        if (context.RequestServices.GetRequiredService<OriginPolicy>().Check(context.Request) is { } refused)
         {
-            await WriteError(context, StatusCodes.Status403Forbidden, ErrorCodes.Forbidden,
-                $"Origin '{ClientMessageParser.Shorten(origin)}' is not in Tivo:Gateway:AllowedOrigins.");
+            await WriteError(context, StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, refused);
             return;
         }
 
@@ -163,12 +160,13 @@ internal static partial class TivoEndpoints
         await result.ExecuteAsync(context);
     }
 
-    private static async Task<IResult> HistogramAsync(IClusterClient client, string channel, string? start, string? end, int? step)
+    private static async Task<IResult> HistogramAsync(IClusterClient client, string channel, string? start, string? end, string? step)
     {
-        var stepSeconds = step ?? 1;
-        if (stepSeconds is < 1 or > 86400)
+        // step is read here rather than bound as int?, so "step=abc" gets this error body and not an empty 400.
+        var stepSeconds = 1;
+        if (step is not null && (!int.TryParse(step, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out stepSeconds) || stepSeconds is < 1 or > 86400))
         {
-            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "step must be 1 to 86400 seconds per bin.");
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"step '{ClientMessageParser.Shorten(step)}' is not a whole number of seconds per bin from 1 to 86400.");
         }
 
         ChannelSummary? found;
@@ -197,11 +195,17 @@ internal static partial class TivoEndpoints
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"end '{ClientMessageParser.Shorten(end)}' is not an ISO-8601 time such as 2016-01-15T15:00:00Z.");
         }
 
-        var fromSecond = TimeUtil.SecondOf(startTicks);
-        var toSecond = TimeUtil.SecondOf(endTicks - 1) + 1;
         if (endTicks <= startTicks)
         {
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "end must be after start: the window is [start, end).");
+        }
+
+        // Whole seconds: a window reaching into 9999-12-31's last second ends at the last whole second there is.
+        var fromSecond = TimeUtil.SecondOf(startTicks);
+        var toSecond = Math.Min(TimeUtil.SecondOf(endTicks - 1) + 1, TimeUtil.SecondOf(TimeUtil.MaxTicks));
+        if (toSecond <= fromSecond)
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"The window must end before {TimeUtil.ToIso(TimeUtil.MaxTicks)}, the last whole second Tivo can bin.");
         }
 
         if (toSecond - fromSecond > MaxHistogramSeconds)
@@ -211,15 +215,14 @@ internal static partial class TivoEndpoints
 
         try
         {
-            var bins = await client.GetGrain<IChannelGrain>(channel).GetHistogram(fromSecond, toSecond);
+            var bins = await client.GetGrain<IChannelGrain>(channel).GetHistogram(fromSecond, toSecond, stepSeconds);
             return TypedResults.Json(new HistogramDto(
                 channel,
                 TimeUtil.ToIso(TimeUtil.TicksOfSecond(fromSecond)),
                 TimeUtil.ToIso(TimeUtil.TicksOfSecond(toSecond)),
                 (int)(toSecond - fromSecond),
                 bins.Sum(b => (long)b.Count),
-                bins.GroupBy(b => fromSecond + (b.Second - fromSecond) / stepSeconds * stepSeconds)
-                    .Select(g => new HistogramBinDto(TimeUtil.ToIso(TimeUtil.TicksOfSecond(g.Key)), g.Sum(b => b.Count))).ToList()),
+                [.. bins.Select(b => new HistogramBinDto(TimeUtil.ToIso(TimeUtil.TicksOfSecond(b.Second)), b.Count))]),
                 ProtocolJsonContext.Default.HistogramDto);
         }
         catch (StoreUnavailableGrainException ex)
@@ -229,8 +232,25 @@ internal static partial class TivoEndpoints
     }
 
     /// <summary>Ingest: a JSON array or NDJSON of {ts, data}; all validated before one store write.</summary>
-    private static async Task<IResult> IngestAsync(HttpContext context, IClusterClient client, IOptions<GatewayOptions> options, string channel)
+    private static async Task<IResult> IngestAsync(HttpContext context, IClusterClient client, IOptions<GatewayOptions> options, OriginPolicy origins, string channel)
     {
+        if (origins.Check(context.Request) is { } refused)
+        {
+            return Error(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, refused);
+        }
+
+        // Only JSON bodies: a browser form or a text/plain "simple request" from another site cannot be one
+        // (RFC 6838 media types, parameters such as charset allowed).
+        var mediaType = context.Request.ContentType is { } contentType && Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var parsed)
+            ? parsed.MediaType.Value
+            : null;
+        if (!string.Equals(mediaType, "application/json", StringComparison.OrdinalIgnoreCase) &&
+            !string.Equals(mediaType, "application/x-ndjson", StringComparison.OrdinalIgnoreCase))
+        {
+            return Error(StatusCodes.Status415UnsupportedMediaType, ErrorCodes.BadRequest,
+                $"Content-Type '{ClientMessageParser.Shorten(context.Request.ContentType ?? "")}' is not accepted: send application/json (an array) or application/x-ndjson (one event per line).");
+        }
+
         if (ClientMessageParser.ChannelNameError(channel) is { } problem)
         {
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, problem);
@@ -294,7 +314,7 @@ internal static partial class TivoEndpoints
     private static Task WriteError(HttpContext context, int status, string code, string message) =>
         Error(status, code, message).ExecuteAsync(context);
 
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$")]
+    [GeneratedRegex(@"\A[A-Za-z0-9._-]{1,128}\z")]
     private static partial Regex SessionIdPattern();
 }
 

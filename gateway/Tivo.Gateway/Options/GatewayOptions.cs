@@ -17,8 +17,22 @@ public sealed class GatewayOptions
     /// <summary>Largest ingest request body (<c>POST /channels/{channel}/events</c>).</summary>
     public long MaxIngestBytes { get; set; } = 16L * 1024 * 1024;
 
-    /// <summary>Most messages queued for one connection before it counts as a slow consumer.</summary>
+    /// <summary>Most messages queued for one connection — events, signals and replies alike — before it counts as a
+    /// slow consumer (<c>slow_consumer</c>, then close 1008).</summary>
     public int SendQueueLimit { get; set; } = 20_000;
+
+    /// <summary>A connection whose oldest queued message is this far past its due, or whose socket has not taken a
+    /// frame for this long, counts as a slow consumer (a reader that stopped).</summary>
+    public TimeSpan SlowConsumerLag { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Commands a connection may send per second on average (a token bucket); more get <c>rate_limited</c>.</summary>
+    public double CommandsPerSecond { get; set; } = 50;
+
+    /// <summary>Commands a connection may send at once (the bucket's size).</summary>
+    public int CommandBurst { get; set; } = 100;
+
+    /// <summary>A connection refused this many commands within 10 seconds is closed with 1008.</summary>
+    public int RateLimitedCloseAfter { get; set; } = 100;
 
     /// <summary>WebSocket ping interval.</summary>
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
@@ -26,7 +40,9 @@ public sealed class GatewayOptions
     /// <summary>Close the socket when a ping is not answered within this time.</summary>
     public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Origins allowed to open sockets (browser <c>Origin</c> header). Empty: any origin.</summary>
+    /// <summary>Browser origins allowed to open sockets and to ingest, besides the gateway's own origin (a page it
+    /// serves). Requests that send no <c>Origin</c> (CLI, scripts, servers) are not affected. Empty (default):
+    /// same-origin pages only; <c>*</c>: any origin.</summary>
     public List<string> AllowedOrigins { get; set; } = [];
 
     /// <summary>How often a connection renews its registration with its session.</summary>
@@ -50,6 +66,16 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (o.SendQueueLimit < 100)
         {
             errors.Add($"Tivo:Gateway:SendQueueLimit is {o.SendQueueLimit}; use at least 100 (default 20000).");
+        }
+
+        if (o.SlowConsumerLag < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"Tivo:Gateway:SlowConsumerLag is {o.SlowConsumerLag}; use at least 00:00:01 (default 00:00:10).");
+        }
+
+        if (!(o.CommandsPerSecond >= 1 && o.CommandsPerSecond <= 100_000) || o.CommandBurst is < 1 or > 100_000 || o.RateLimitedCloseAfter < 1)
+        {
+            errors.Add($"Tivo:Gateway:CommandsPerSecond ({o.CommandsPerSecond}), CommandBurst ({o.CommandBurst}) and RateLimitedCloseAfter ({o.RateLimitedCloseAfter}) must be 1 to 100000 (defaults 50, 100, 100).");
         }
 
         if (o.KeepAliveInterval <= TimeSpan.Zero || o.KeepAliveTimeout <= TimeSpan.Zero)
@@ -83,9 +109,9 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
 
         foreach (var origin in o.AllowedOrigins)
         {
-            if (!Uri.TryCreate(origin, UriKind.Absolute, out _))
+            if (origin != "*" && !Uri.TryCreate(origin, UriKind.Absolute, out _))
             {
-                errors.Add($"Tivo:Gateway:AllowedOrigins entry '{origin}' is not an absolute origin such as https://viz.example.com.");
+                errors.Add($"Tivo:Gateway:AllowedOrigins entry '{origin}' is not an absolute origin such as https://viz.example.com (or * for any origin).");
             }
         }
 

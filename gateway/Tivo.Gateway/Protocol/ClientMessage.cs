@@ -48,6 +48,16 @@ internal static class ClientMessageParser
 
     public const int MaxChannelNameLength = 200;
 
+    /// <summary>Smallest accepted <c>duration</c> and <c>maxGap</c> (seconds) and <c>rate</c> (events per second).
+    /// Below it numbers stop being meaningful playback (and denormals such as 5e-324 overflow the pacing arithmetic).</summary>
+    public const double MinPacingValue = 0.001;
+
+    /// <summary>Largest accepted <c>duration</c> and <c>maxGap</c> (seconds, ≈ 31 years) and <c>rate</c> (events per second).</summary>
+    public const double MaxPacingValue = 1e9;
+
+    internal const string LoneSurrogateMessage =
+        "The message holds a string with an invalid \\u escape (a lone UTF-16 surrogate such as \\ud800); send valid Unicode text.";
+
     public static bool TryParse(ReadOnlyMemory<byte> utf8, out ClientMessage? message, out ClientMessageError? error)
     {
         message = null;
@@ -65,41 +75,62 @@ internal static class ClientMessageParser
 
         using (document)
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                error = new(ErrorCodes.BadRequest, $"The message must be a JSON object with an \"action\", not a {Kind(root)}.", null);
-                return false;
-            }
-
-            string? id = null;
-            if (root.TryGetProperty("id", out var idElement))
-            {
-                if (idElement.ValueKind is not (JsonValueKind.String or JsonValueKind.Number))
-                {
-                    error = new(ErrorCodes.BadRequest, $"\"id\" must be a string or a number, not a {Kind(idElement)}.", null);
-                    return false;
-                }
-
-                if (idElement.ValueKind == JsonValueKind.String && idElement.GetString()!.Length > 200)
-                {
-                    error = new(ErrorCodes.BadRequest, "\"id\" is longer than 200 characters.", null);
-                    return false;
-                }
-
-                id = idElement.GetRawText();
-            }
-
             try
             {
-                message = ParseAction(root, id);
-                return true;
+                return TryParseRoot(document.RootElement, out message, out error);
             }
-            catch (FieldException ex)
+            catch (InvalidOperationException)
             {
-                error = new(ErrorCodes.BadRequest, ex.Message, id);
+                // JsonElement.GetString refuses escapes that are not valid UTF-16 (a lone surrogate such as \ud800).
+                error = new(ErrorCodes.BadRequest, LoneSurrogateMessage, null);
                 return false;
             }
+        }
+    }
+
+    private static bool TryParseRoot(JsonElement root, out ClientMessage? message, out ClientMessageError? error)
+    {
+        message = null;
+        error = null;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            error = new(ErrorCodes.BadRequest, $"The message must be a JSON object with an \"action\", not a {Kind(root)}.", null);
+            return false;
+        }
+
+        string? id = null;
+        if (root.TryGetProperty("id", out var idElement))
+        {
+            if (idElement.ValueKind is not (JsonValueKind.String or JsonValueKind.Number))
+            {
+                error = new(ErrorCodes.BadRequest, $"\"id\" must be a string or a number, not a {Kind(idElement)}.", null);
+                return false;
+            }
+
+            if (idElement.ValueKind == JsonValueKind.String && idElement.GetString()!.Length > 200)
+            {
+                error = new(ErrorCodes.BadRequest, "\"id\" is longer than 200 characters.", null);
+                return false;
+            }
+
+            id = idElement.GetRawText();
+        }
+
+        try
+        {
+            message = ParseAction(root, id);
+            return true;
+        }
+        catch (FieldException ex)
+        {
+            error = new(ErrorCodes.BadRequest, ex.Message, id);
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            // JsonElement.GetString refuses escapes that are not valid UTF-16 (a lone surrogate such as \ud800).
+            error = new(ErrorCodes.BadRequest, LoneSurrogateMessage, id);
+            return false;
         }
     }
 
@@ -202,9 +233,9 @@ internal static class ClientMessageParser
     private static double? OptionalPositive(JsonElement root, string field, string unit)
     {
         var value = OptionalNumber(root, field);
-        if (value is <= 0 or > 1e9)
+        if (value is < MinPacingValue or > MaxPacingValue)
         {
-            throw new FieldException($"\"{field}\" must be greater than 0 and at most 1e9 ({unit}); got {value.Value.ToString(CultureInfo.InvariantCulture)}.");
+            throw new FieldException($"\"{field}\" must be from {MinPacingValue.ToString(CultureInfo.InvariantCulture)} to 1e9 ({unit}); got {value.Value.ToString("R", CultureInfo.InvariantCulture)}.");
         }
 
         return value;
@@ -240,9 +271,9 @@ internal static class ClientMessageParser
             throw new FieldException($"\"{field}\" must be seconds (a number) or an ISO-8601 duration string such as \"PT1M\", not a {Kind(element)}.");
         }
 
-        if (seconds is <= 0 or > 1e9)
+        if (!(seconds >= MinPacingValue && seconds <= MaxPacingValue))
         {
-            throw new FieldException($"\"{field}\" must be longer than 0 seconds and at most 1e9 seconds; got {seconds.ToString(CultureInfo.InvariantCulture)}.");
+            throw new FieldException($"\"{field}\" must be from {MinPacingValue.ToString(CultureInfo.InvariantCulture)} to 1e9 seconds; got {seconds.ToString("R", CultureInfo.InvariantCulture)}.");
         }
 
         return seconds;

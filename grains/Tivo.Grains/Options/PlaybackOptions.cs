@@ -31,6 +31,14 @@ public sealed class PlaybackOptions
     /// <summary>Smallest accepted speed factor.</summary>
     public double MinSpeed { get; set; } = 0.001;
 
+    /// <summary>Shortest wall-clock duration of one pass of a loop (speed included). A play or speed change that
+    /// would make passes shorter is refused with <c>bad_request</c>: at most four wraps a second by default.</summary>
+    public TimeSpan MinLoopPass { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Longest window that <c>rate</c> or <c>maxGap</c> may pace (their warp is built from the window's
+    /// counts). Default 31 days, the same as the histogram route's limit.</summary>
+    public TimeSpan MaxPacedWindow { get; set; } = TimeSpan.FromDays(31);
+
     /// <summary>A participant that does not renew within this time is dropped.</summary>
     public TimeSpan ParticipantExpiry { get; set; } = TimeSpan.FromMinutes(2);
 
@@ -96,6 +104,16 @@ public sealed class PlaybackOptionsValidator : IValidateOptions<PlaybackOptions>
         if (!(o.MinSpeed > 0) || !(o.MaxSpeed >= o.MinSpeed) || double.IsInfinity(o.MaxSpeed))
         {
             errors.Add($"Tivo:Playback:MinSpeed ({o.MinSpeed}) and MaxSpeed ({o.MaxSpeed}) must satisfy 0 < MinSpeed ≤ MaxSpeed < ∞.");
+        }
+
+        if (o.MinLoopPass < TimeSpan.FromMilliseconds(10) || o.MinLoopPass > TimeSpan.FromHours(1))
+        {
+            errors.Add($"Tivo:Playback:MinLoopPass is {o.MinLoopPass}; use 00:00:00.010 to 01:00:00 (default 00:00:00.250).");
+        }
+
+        if (o.MaxPacedWindow < TimeSpan.FromSeconds(1) || o.MaxPacedWindow > TimeSpan.FromDays(3660))
+        {
+            errors.Add($"Tivo:Playback:MaxPacedWindow is {o.MaxPacedWindow}; use 00:00:01 to 3660.00:00:00 (default 31.00:00:00). Longer windows are paced from coarser buckets, but their per-second counts are still read.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -19,8 +19,21 @@ internal abstract class Warp
     /// <summary>Stream time at playback position <paramref name="position"/> (clamped to [0, Length]).</summary>
     public abstract long ToTicks(double position);
 
+    /// <summary>Most buckets a pacing warp is built from. Windows longer than this many seconds are
+    /// paced from coarser buckets (<see cref="BucketSeconds"/>), so the warp's memory does not grow with
+    /// the window (a 31-day window: 31-second buckets, ≈ 2 MB while building, a few KB kept).</summary>
+    public const int MaxBuckets = 86_400;
+
+    /// <summary>Whole seconds per pacing bucket for a window: 1 up to <see cref="MaxBuckets"/> seconds, then coarser.</summary>
+    public static int BucketSeconds(long start, long end)
+    {
+        var seconds = TimeUtil.SecondOf(end - 1) - TimeUtil.SecondOf(start) + 1;
+        return (int)Math.Max(1, (seconds + MaxBuckets - 1) / MaxBuckets);
+    }
+
     /// <summary>
-    /// Builds the warp of a window. <paramref name="counts"/> (per-second counts, summed over channels)
+    /// Builds the warp of a window. <paramref name="counts"/> (event counts per bucket of
+    /// <see cref="BucketSeconds"/> seconds, aligned to the window's first second, summed over channels)
     /// is needed only for <paramref name="rate"/> and <paramref name="maxGap"/>.
     /// </summary>
     /// <remarks>
@@ -29,7 +42,19 @@ internal abstract class Warp
     /// run of empty seconds longer than maxGap to maxGap; then <c>duration</c> scales the whole to that
     /// length. Speed is applied by the clock, not here.
     /// </remarks>
+    /// <exception cref="ArgumentException">The pacing leaves no finite, strictly increasing map (numbers out of range).</exception>
     public static Warp Build(long start, long end, double? duration, double? rate, double? maxGap, IReadOnlyList<HistogramBin> counts)
+    {
+        var warp = BuildUnchecked(start, end, duration, rate, maxGap, counts);
+        if (!double.IsFinite(warp.Length) || warp.Length <= 0)
+        {
+            throw new ArgumentException($"The pacing gives the window a playback length of {warp.Length} s, which cannot be played.");
+        }
+
+        return warp;
+    }
+
+    private static Warp BuildUnchecked(long start, long end, double? duration, double? rate, double? maxGap, IReadOnlyList<HistogramBin> counts)
     {
         var windowSeconds = (end - start) / (double)TimeUtil.TicksPerSecond;
         if (rate is null && maxGap is null)
@@ -37,30 +62,34 @@ internal abstract class Warp
             return new LinearWarp(start, end, duration is { } d ? d / windowSeconds : 1.0);
         }
 
-        // Buckets are whole seconds clipped to the window.
+        // Buckets are whole seconds (or whole multiples, for long windows) clipped to the window.
+        var width = BucketSeconds(start, end);
         var firstSecond = TimeUtil.SecondOf(start);
         var lastSecond = TimeUtil.SecondOf(end - 1);
-        var bucketCount = checked((int)(lastSecond - firstSecond + 1));
+        var bucketCount = checked((int)((lastSecond - firstSecond) / width + 1));
         var bounds = new long[bucketCount + 1];
         var lengths = new double[bucketCount];
         var empty = new bool[bucketCount];
-        var countBySecond = new Dictionary<long, int>(counts.Count);
+        var countByBucket = new Dictionary<long, long>(Math.Min(counts.Count, bucketCount));
         foreach (var bin in counts)
         {
-            countBySecond[bin.Second] = countBySecond.GetValueOrDefault(bin.Second) + bin.Count;
+            var bucket = (bin.Second - firstSecond) / width;
+            countByBucket[bucket] = countByBucket.GetValueOrDefault(bucket) + bin.Count;
         }
 
         for (var i = 0; i < bucketCount; i++)
         {
-            var second = firstSecond + i;
+            var second = firstSecond + (long)i * width;
             var from = Math.Max(start, TimeUtil.TicksOfSecond(second));
-            var to = Math.Min(end, TimeUtil.TicksOfSecond(second + 1));
+            var to = Math.Min(end, TimeUtil.TicksOfSecond(second + width));
             bounds[i] = from;
             bounds[i + 1] = to;
-            var fraction = (to - from) / (double)TimeUtil.TicksPerSecond;
-            var count = countBySecond.GetValueOrDefault(second);
+            var covered = (to - from) / (double)TimeUtil.TicksPerSecond;
+            var count = countByBucket.GetValueOrDefault(i);
             empty[i] = count == 0;
-            lengths[i] = rate is { } r ? Math.Max(count, EmptySecondWeight) * fraction / r : fraction;
+            // A bucket's events keep their share of the rate: count/rate seconds, scaled to the part of
+            // the bucket inside the window; an empty second weighs EmptySecondWeight.
+            lengths[i] = rate is { } r ? Math.Max(count, EmptySecondWeight * width) * (covered / width) / r : covered;
         }
 
         if (maxGap is { } gap)
@@ -104,6 +133,11 @@ internal abstract class Warp
         for (var i = 0; i < bucketCount; i++)
         {
             var len = lengths[i] * finalScale;
+            if (!(len > 0) || !double.IsFinite(len) || !(position + len > position))
+            {
+                throw new ArgumentException($"The pacing gives a stretch of the window a playback length of {len} s; the warp would not be invertible.");
+            }
+
             var slope = len / (bounds[i + 1] - bounds[i]);
             position += len;
             if (lastSlope is { } s && Math.Abs(s - slope) <= 1e-12 * Math.Max(Math.Abs(s), Math.Abs(slope)))

@@ -44,11 +44,31 @@ public static class PostgreSqlStoreServiceCollectionExtensions
     }
 }
 
-/// <summary>Creates Tivo's schema at start when <c>Tivo:Store:CreateSchema</c> is true.</summary>
-internal sealed class PostgreSqlSchemaInitializer(PostgreSqlEventStore store, IOptions<PostgreSqlStoreOptions> options) : IHostedService
+/// <summary>At start: creates Tivo's schema when <c>Tivo:Store:CreateSchema</c> is true, then checks the table
+/// mapping against the database's catalog. A mapping that names a missing table or column stops the start with
+/// the setting to fix; a database that cannot be reached yet only logs a warning (plays answer
+/// <c>store_unavailable</c> until it is back).</summary>
+internal sealed partial class PostgreSqlSchemaInitializer(PostgreSqlEventStore store, IOptions<PostgreSqlStoreOptions> options, ILogger<PostgreSqlSchemaInitializer> logger) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) =>
-        options.Value.CreateSchema ? store.CreateSchemaAsync(cancellationToken) : Task.CompletedTask;
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (options.Value.CreateSchema)
+        {
+            await store.CreateSchemaAsync(cancellationToken);
+        }
+
+        try
+        {
+            await store.VerifyMappingAsync(cancellationToken);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            LogUnverified(logger, ex.Message);
+        }
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The table mapping was not checked at start: {Reason}")]
+    private static partial void LogUnverified(ILogger logger, string reason);
 }

@@ -27,8 +27,17 @@ public sealed class PostgreSqlStoreOptions
     /// <summary>The payload column (<c>jsonb</c>, <c>json</c> or text holding JSON). Empty: the whole row as JSON.</summary>
     public string? PayloadColumn { get; set; } = "data";
 
-    /// <summary>A unique, increasing column that orders events with equal times (empty: none, ties in any order).</summary>
-    public string? OrderColumn { get; set; } = "id";
+    /// <summary>A unique, increasing column that orders events with equal times. Unset: <c>id</c> for Tivo's own
+    /// table (<see cref="DefaultTable"/>), none for any other table (ties in any order); empty: none.</summary>
+    public string? OrderColumn { get; set; }
+
+    /// <summary>The order column in effect: <see cref="OrderColumn"/>, or <c>id</c> for Tivo's own table when unset.</summary>
+    public string? EffectiveOrderColumn => OrderColumn switch
+    {
+        null => Table == DefaultTable ? "id" : null,
+        "" => null,
+        var column => column,
+    };
 
     /// <summary>Create Tivo's table, index and extents table at start when they are missing.</summary>
     public bool CreateSchema { get; set; }
@@ -106,6 +115,6 @@ public sealed partial class PostgreSqlStoreOptionsValidator : IValidateOptions<P
     }
 
     /// <summary>A plain identifier: Tivo quotes it, so case is kept exactly as configured.</summary>
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_$]{0,62}$")]
+    [GeneratedRegex(@"\A[A-Za-z_][A-Za-z0-9_$]{0,62}\z")]
     internal static partial Regex Identifier();
 }

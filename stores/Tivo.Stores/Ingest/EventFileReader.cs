@@ -178,6 +178,19 @@ public static class EventFileReader
 
     private static StoredEvent ToEvent(JsonElement item, int line, string prefix)
     {
+        try
+        {
+            return ToEventUnchecked(item, line, prefix);
+        }
+        catch (InvalidOperationException)
+        {
+            // JsonElement.GetString refuses \u escapes that are not valid UTF-16 (a lone surrogate such as \ud800).
+            throw new IngestFormatException(line, $"{prefix}a string holds an invalid \\u escape (a lone UTF-16 surrogate such as \\ud800); send valid Unicode.");
+        }
+    }
+
+    private static StoredEvent ToEventUnchecked(JsonElement item, int line, string prefix)
+    {
         if (item.ValueKind != JsonValueKind.Object)
         {
             throw new IngestFormatException(line, $"{prefix}each event must be an object {{\"ts\": \"…\", \"data\": …}}, not {item.ValueKind.ToString().ToLowerInvariant()}.");
@@ -207,7 +220,40 @@ public static class EventFileReader
             throw new IngestFormatException(line, $"{prefix}\"data\" is missing: give the payload (any JSON value).");
         }
 
-        return new StoredEvent(ticks, data.GetRawText());
+        var raw = data.GetRawText();
+        if (raw.Contains("\\u", StringComparison.Ordinal))
+        {
+            EnsureValidUnicode(data); // a stored payload must be valid Unicode, or stores such as jsonb refuse it later
+        }
+
+        return new StoredEvent(ticks, raw);
+    }
+
+    /// <summary>Reads every string and property name of <paramref name="element"/>, which throws
+    /// <see cref="InvalidOperationException"/> on an escape that is not valid UTF-16.</summary>
+    private static void EnsureValidUnicode(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                _ = element.GetString();
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    EnsureValidUnicode(item);
+                }
+
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    _ = property.Name;
+                    EnsureValidUnicode(property.Value);
+                }
+
+                break;
+        }
     }
 
     private static bool TryParseTime(string? text, out long ticks)

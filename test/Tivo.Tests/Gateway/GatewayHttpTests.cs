@@ -62,6 +62,10 @@ public sealed class GatewayHttpTests(GatewayFixture fixture) : IClassFixture<Gat
     [InlineData("channels/taxi/histogram?start=2015-01-01T00:00:00Z&end=2016-01-15T08:00:00Z", HttpStatusCode.BadRequest, "bad_request")]
     [InlineData("channels/nope", HttpStatusCode.NotFound, "unknown_channel")]
     [InlineData("ws", HttpStatusCode.BadRequest, "bad_request")]
+    [InlineData("channels/taxi/histogram?step=abc", HttpStatusCode.BadRequest, "bad_request")] // was an empty 400 from binding
+    [InlineData("channels/taxi/histogram?step=0", HttpStatusCode.BadRequest, "bad_request")]
+    [InlineData("channels/taxi/histogram?start=12:00:00&end=2016-01-15T00:00:00Z", HttpStatusCode.BadRequest, "bad_request")]
+    [InlineData("no/such/route", HttpStatusCode.NotFound, "bad_request")]
     public async Task Http_errors_carry_a_code_and_a_message(string path, HttpStatusCode status, string code)
     {
         using var response = await fixture.Http.GetAsync(path);

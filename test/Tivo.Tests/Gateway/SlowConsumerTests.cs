@@ -44,37 +44,36 @@ public sealed class SlowConsumerTests
         Assert.Equal(seqs.Order(), seqs);
 
         // Now read what reached the slow client: whatever fit in the buffers, then the error, then 1008.
-        var buffer = new byte[1 << 16];
-        var message = new MemoryStream();
-        string? lastType = null;
-        string? code = null;
-        while (true)
-        {
-            var result = await slow.ReceiveAsync(buffer, new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                Assert.Equal(WebSocketCloseStatus.PolicyViolation, result.CloseStatus);
-                break;
-            }
-
-            message.Write(buffer, 0, result.Count);
-            if (result.EndOfMessage)
-            {
-                var json = JsonDocument.Parse(message.ToArray()).RootElement;
-                lastType = json.GetProperty("type").GetString();
-                if (lastType == "error")
-                {
-                    code = json.GetProperty("code").GetString();
-                }
-
-                message.SetLength(0);
-            }
-        }
-
-        Assert.Equal("error", lastType);
-        Assert.Equal("slow_consumer", code);
+        var (types, codes, _, close) = await RawSocket.DrainAsync(slow);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, close);
+        Assert.Equal("error", types[^1]);
+        Assert.Equal("slow_consumer", codes[^1]);
         await healthy.SendAsync("""{"action":"status"}""");
         Assert.Equal("playing", (await healthy.NextAsync("state")).GetProperty("status").GetString());
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_reader_that_stalls_is_told_slow_consumer_by_lag_long_before_the_keep_alive_drops_it()
+    {
+        // The message count can never trip here: the stall is found by time (Tivo:Gateway:SlowConsumerLag).
+        using var directory = new TempDirectory();
+        await using var app = await TestHosts.StartGatewayAsync("--Tivo:Store:Path", directory.File("tivo.db"),
+            "--Tivo:Gateway:SendQueueLimit", "10000000", "--Tivo:Gateway:SlowConsumerLag", "00:00:02");
+        using var slow = new ClientWebSocket();
+        slow.Options.SetBuffer(4096, 4096);
+        await slow.ConnectAsync(new Uri(app.WsBase(), "ws?channel=trades"), CancellationToken.None);
+        await slow.SendAsync(Encoding.UTF8.GetBytes("""{"action":"play","start":"2016-01-14T14:30:00Z","end":"2016-01-15T21:00:00Z","duration":20}"""),
+            WebSocketMessageType.Text, true, CancellationToken.None);
+        var stalled = System.Diagnostics.Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(6));
+
+        var (stallTypes, stallCodes, text, stallClose) = await RawSocket.DrainAsync(slow);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, stallClose);
+        Assert.Equal("error", stallTypes[^1]);
+        Assert.Equal("slow_consumer", stallCodes[^1]);
+        Assert.Contains("Tivo:Gateway:SlowConsumerLag", text, StringComparison.Ordinal);
+        Assert.True(stalled.Elapsed < TimeSpan.FromSeconds(40), "closed by the lag rule, not by the 45 s keep-alive");
         await app.StopAsync();
     }
 }

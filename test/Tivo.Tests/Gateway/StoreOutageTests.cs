@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.WebSockets;
 using System.Text;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -63,6 +64,14 @@ public sealed class StoreOutageTests(PostgreSqlServerFixture postgres)
                     break;
                 }
             }
+
+            // Joining while the store is away (a channel the catalog must ask the store about): a coded error
+            // and close 1013 (try again later), not a silent close without hello.
+            await using var joiner = await TestSocket.ConnectAsync(new Uri(address.ToString().Replace("http://", "ws://", StringComparison.Ordinal) + "channels/not-cached-yet"));
+            var refused = await joiner.NextNonClockAsync();
+            Assert.Equal("error", refused.GetProperty("type").GetString());
+            Assert.Equal("store_unavailable", refused.GetProperty("code").GetString());
+            Assert.Equal((WebSocketCloseStatus)1013, await joiner.WaitForCloseAsync());
         }
         finally
         {

@@ -148,3 +148,46 @@ internal sealed class TestSocket : IAsyncDisposable
         _stop.Dispose();
     }
 }
+
+/// <summary>For raw <see cref="ClientWebSocket"/>s that stop reading on purpose (slow consumers, floods).</summary>
+internal static class RawSocket
+{
+    /// <summary>Reads until the server closes the socket: the types of the messages (clock ticks left out),
+    /// the codes of the errors, the last error's message and the close status.</summary>
+    public static async Task<(List<string> Types, List<string> Codes, string? LastError, WebSocketCloseStatus? Close)> DrainAsync(ClientWebSocket socket)
+    {
+        var types = new List<string>();
+        var codes = new List<string>();
+        string? lastError = null;
+        var buffer = new byte[1 << 16];
+        var message = new MemoryStream();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var result = await socket.ReceiveAsync(buffer, timeout.Token);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return (types, codes, lastError, result.CloseStatus);
+            }
+
+            message.Write(buffer, 0, result.Count);
+            if (result.EndOfMessage)
+            {
+                var json = JsonDocument.Parse(message.ToArray()).RootElement;
+                var type = json.GetProperty("type").GetString()!;
+                if (type != "clock")
+                {
+                    types.Add(type);
+                }
+
+                if (type == "error")
+                {
+                    codes.Add(json.GetProperty("code").GetString()!);
+                    lastError = json.GetProperty("message").GetString();
+                }
+
+                message.SetLength(0);
+            }
+        }
+    }
+}
