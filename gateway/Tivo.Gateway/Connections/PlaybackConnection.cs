@@ -126,14 +126,14 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         catch (StoreUnavailableGrainException ex)
         {
             // Joining needs the catalog: without it there is no hello to send. Say why and ask the client to come back.
-            EnqueueError(null, ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}), so session {_sessionId} cannot be joined now; reconnect in a few seconds (close 1013).");
-            RequestClose(TryAgainLater, "store unavailable; try again later");
+            CloseWithError(ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}), so session {_sessionId} cannot be joined now; reconnect in a few seconds (close 1013).",
+                TryAgainLater, "store unavailable; try again later");
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             LogJoinFailed(_logger, _sessionId, ex);
-            EnqueueError(null, ErrorCodes.Internal, $"The server could not join session {_sessionId}; reconnect, and if it persists report it with the session id.");
-            RequestClose(WebSocketCloseStatus.InternalServerError, "join failed");
+            CloseWithError(ErrorCodes.Internal, $"The server could not join session {_sessionId}; reconnect, and if it persists report it with the session id.",
+                WebSocketCloseStatus.InternalServerError, "join failed");
         }
         finally
         {
@@ -230,8 +230,8 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
                 if (tooLarge)
                 {
                     // RFC 6455 §7.4.1: 1009 is the close code for a message too big to process.
-                    EnqueueError(null, ErrorCodes.TooLarge, $"A message was larger than {_options.MaxMessageBytes} bytes; the connection is closed (1009). Send smaller control messages.");
-                    RequestClose(WebSocketCloseStatus.MessageTooBig, $"message exceeds {_options.MaxMessageBytes} bytes");
+                    CloseWithError(ErrorCodes.TooLarge, $"A message was larger than {_options.MaxMessageBytes} bytes (Tivo:Gateway:MaxMessageBytes); the connection is closed (1009). Send smaller control messages.",
+                        WebSocketCloseStatus.MessageTooBig, $"message exceeds {_options.MaxMessageBytes} bytes");
                     return;
                 }
 
@@ -266,9 +266,9 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
                     $"Too many messages: at most {_options.CommandsPerSecond} per second (bursts of {_options.CommandBurst}; Tivo:Gateway:CommandsPerSecond, CommandBurst). This one was not handled; slow down.");
                 return;
             case CommandVerdict.Abusive:
-                EnqueueError(null, ErrorCodes.RateLimited,
-                    $"More than {_options.RateLimitedCloseAfter} messages were refused within {CommandRateGuard.AbuseWindow.TotalSeconds} s (Tivo:Gateway:RateLimitedCloseAfter); the connection is closed (1008).");
-                RequestClose(WebSocketCloseStatus.PolicyViolation, "rate limit exceeded");
+                CloseWithError(ErrorCodes.RateLimited,
+                    $"More than {_options.RateLimitedCloseAfter} messages were refused within {CommandRateGuard.AbuseWindow.TotalSeconds} s (Tivo:Gateway:RateLimitedCloseAfter); the connection is closed (1008).",
+                    WebSocketCloseStatus.PolicyViolation, "rate limit exceeded");
                 return;
         }
 
@@ -471,12 +471,34 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
 
         _slowConsumer = true;
         _metrics.SlowConsumer();
+        CloseWithErrorLocked(ErrorCodes.SlowConsumer, $"This connection {why} and is closed (1008); reconnect (with lastSeq to resume), or play at a lower speed or rate.",
+            WebSocketCloseStatus.PolicyViolation, "slow consumer");
+    }
+
+    /// <summary>Closes the connection for a reason the client must hear: whatever waits is dropped, so the coded error
+    /// is the last message before the close frame.</summary>
+    private void CloseWithError(string code, string message, WebSocketCloseStatus status, string reason)
+    {
+        lock (_lock)
+        {
+            CloseWithErrorLocked(code, message, status, reason);
+        }
+
+        Wake();
+    }
+
+    private void CloseWithErrorLocked(string code, string message, WebSocketCloseStatus status, string reason)
+    {
+        if (_close is not null)
+        {
+            return;
+        }
+
         _queue.Clear();
         var buffer = new ArrayBufferWriter<byte>(256);
-        ServerMessageWriter.WriteError(buffer, null, ErrorCodes.SlowConsumer,
-            $"This connection {why} and is closed (1008); reconnect (with lastSeq to resume), or play at a lower speed or rate.");
+        ServerMessageWriter.WriteError(buffer, null, code, message);
         _queue.AddLocal(buffer.WrittenMemory);
-        _close = (WebSocketCloseStatus.PolicyViolation, "slow consumer");
+        _close = (status, reason);
     }
 
     /// <summary>Releases what the shared stream queued while joining (the catch-up came, or none comes).</summary>

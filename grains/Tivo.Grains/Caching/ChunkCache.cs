@@ -102,14 +102,31 @@ public sealed class ChunkCache
         Interlocked.Increment(ref _writes);
         lock (_lock)
         {
-            for (var i = fromIndex; i <= toIndex; i++)
+            // One ingest may span centuries (0001 to 9999 is 3e10 ten-second chunks): walk whichever is smaller,
+            // the range or what is cached, so the work stays bounded by the cache whatever the timestamps.
+            if (toIndex - fromIndex < _map.Count)
             {
-                if (_map.Remove((channel, i), out var node))
+                for (var i = fromIndex; i <= toIndex; i++)
                 {
-                    _lru.Remove(node);
-                    _bytes -= node.Value.SizeBytes;
+                    Remove((channel, i));
                 }
             }
+            else
+            {
+                foreach (var key in _map.Keys.Where(k => k.Channel == channel && k.Index >= fromIndex && k.Index <= toIndex).ToList())
+                {
+                    Remove(key);
+                }
+            }
+        }
+    }
+
+    private void Remove((string Channel, long Index) key)
+    {
+        if (_map.Remove(key, out var node))
+        {
+            _lru.Remove(node);
+            _bytes -= node.Value.SizeBytes;
         }
     }
 }

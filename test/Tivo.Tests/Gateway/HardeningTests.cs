@@ -156,6 +156,20 @@ public sealed class HardeningTests(GatewayFixture fixture) : IClassFixture<Gatew
     }
 
     [Fact]
+    public async Task An_ingest_spanning_every_representable_year_is_stored_at_once()
+    {
+        // Found by the fuzzer: the cache invalidation walked every chunk between the two events (3e10 of them).
+        const string Body = """[{"ts":"0001-01-01T00:00:00Z","data":{"n":1}},{"ts":"9999-12-31T23:59:59.9999999Z","data":{"n":2}}]""";
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var response = await fixture.Http.PostAsync("channels/ages/events", new StringContent(Body, Encoding.UTF8, "application/json"), timeout.Token);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var channel = JsonDocument.Parse(await fixture.Http.GetStringAsync("channels/ages")).RootElement;
+        Assert.Equal("0001-01-01T00:00:00Z", channel.GetProperty("first").GetString());
+        Assert.Equal("9999-12-31T23:59:59.9999999Z", channel.GetProperty("last").GetString());
+        Assert.Equal(2, channel.GetProperty("count").GetInt64());
+    }
+
+    [Fact]
     public async Task A_histogram_reaching_the_last_representable_second_is_answered()
     {
         using var response = await fixture.Http.GetAsync("channels/taxi/histogram?start=9999-12-31T00:00:00Z&end=9999-12-31T23:59:59.9999999Z");

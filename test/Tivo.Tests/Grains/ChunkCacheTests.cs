@@ -40,6 +40,24 @@ public sealed class ChunkCacheTests
     }
 
     [Fact]
+    public void Invalidating_a_range_of_centuries_is_bounded_by_what_is_cached()
+    {
+        // An ingest with events in 0001 and 9999 spans 3e10 ten-second chunks: walking them all hung a grain
+        // (and the cache's lock) for good. The fuzzer found it.
+        var cache = new ChunkCache(Options.Create(new CacheOptions { MaxBytes = 3 * Mib }));
+        cache.Add(Chunk("a", 5, Mib / 4));
+        cache.Add(Chunk("a", 6, Mib / 4));
+        cache.Add(Chunk("b", 5, Mib / 4));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        cache.Invalidate("a", -62_135_596_800L / 10, 253_402_300_799L / 10);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+        Assert.False(cache.TryGet("a", 5, out _));
+        Assert.False(cache.TryGet("a", 6, out _));
+        Assert.True(cache.TryGet("b", 5, out _));
+        Assert.Equal(Mib / 4, cache.Bytes);
+    }
+
+    [Fact]
     public void A_chunk_larger_than_the_whole_cache_is_served_but_not_kept()
     {
         var cache = new ChunkCache(Options.Create(new CacheOptions { MaxBytes = 2 * Mib }));

@@ -47,4 +47,25 @@ public sealed class EventFileReaderTests
         Assert.Equal("{\"a\": [1, {\"b\": null}]}", events[0].Data);
         Assert.Equal(TimeUtil.UnixEpochTicks, events[1].Ticks);
     }
+
+    [Theory]
+    [InlineData("2016-01-15T14:32:24Z", "2016-01-15T14:32:24Z")]
+    [InlineData("2016-01-15T14:32:24.1234567Z", "2016-01-15T14:32:24.1234567Z")]
+    [InlineData("2016-01-15 09:32:24-05:00", "2016-01-15T14:32:24Z")]
+    [InlineData("2016-01-15T16:32+02:00", "2016-01-15T14:32:00Z")]
+    [InlineData("2016-01-15T14:32:24+0000", "2016-01-15T14:32:24Z")]
+    public void Times_with_an_offset_or_Z_are_read_as_the_instant_they_name(string text, string expected)
+    {
+        Assert.True(TimeUtil.TryParseIso(text, out var ticks));
+        Assert.Equal(expected, TimeUtil.ToIso(ticks));
+    }
+
+    [Theory]
+    [InlineData("12:00:00")]                 // .NET alone would read this as today
+    [InlineData("2016-01-15T14:32:24")]      // no offset: which instant?
+    [InlineData("2016-01-15")]
+    [InlineData("15/01/2016 14:32:24Z")]
+    [InlineData("2016-01-15T14:32:24Z\n")]
+    [InlineData("")]
+    public void Times_that_do_not_name_an_instant_are_refused(string text) => Assert.False(TimeUtil.TryParseIso(text, out _));
 }

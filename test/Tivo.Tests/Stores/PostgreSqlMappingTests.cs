@@ -73,11 +73,62 @@ public sealed class PostgreSqlMappingTests(PostgreSqlServerFixture postgres)
     [InlineData("events; DROP TABLE x", "Tivo:Store:Table")]
     [InlineData("a.b.c", "Tivo:Store:Table")]
     [InlineData("1events", "Tivo:Store:Table")]
+    [InlineData("events\n", "Tivo:Store:Table")] // '$' would match before a final newline; the pattern ends at \z
     public void Identifiers_that_are_not_plain_are_refused_naming_the_setting(string table, string setting)
     {
         var result = new PostgreSqlStoreOptionsValidator().Validate(null, new PostgreSqlStoreOptions { ConnectionString = "Host=x", Table = table });
         Assert.True(result.Failed);
         Assert.Contains(setting, result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_order_column_with_a_trailing_newline_is_refused()
+    {
+        var result = new PostgreSqlStoreOptionsValidator().Validate(null, new PostgreSqlStoreOptions { ConnectionString = "Host=x", OrderColumn = "id\n" });
+        Assert.True(result.Failed);
+        Assert.Contains("Tivo:Store:OrderColumn", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_mapped_table_without_an_id_column_plays_and_a_wrong_column_fails_at_start_naming_the_setting()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync("telemetry");
+        await ExecuteAsync(connectionString, """
+            CREATE SCHEMA telemetry;
+            CREATE TABLE telemetry.readings (recorded_at timestamptz NOT NULL, device text NOT NULL, reading jsonb NOT NULL);
+            INSERT INTO telemetry.readings VALUES ('2022-03-04 05:06:07+00', 'valve-1', '{"bar":2.5}'), ('2022-03-04 05:06:08+00', 'valve-1', '{"bar":2.6}');
+            """);
+
+        // The issue's configuration, with no OrderColumn: the tie-breaker is none, not Tivo's own "id".
+        var options = new PostgreSqlStoreOptions
+        {
+            ConnectionString = connectionString, Table = "telemetry.readings", TimeColumn = "recorded_at", ChannelColumn = "device", PayloadColumn = "reading",
+        };
+        Assert.Null(options.EffectiveOrderColumn);
+        await using (var store = Store(options))
+        {
+            await store.VerifyMappingAsync(CancellationToken.None);
+            var read = await ReadAsync(store, "valve-1");
+            Assert.Equal(["{\"bar\": 2.5}", "{\"bar\": 2.6}"], read.Select(e => e.Data));
+        }
+
+        // A column the table does not have stops the start, naming the setting and the columns there are.
+        options.OrderColumn = "id";
+        await using (var store = Store(options))
+        {
+            var error = await Assert.ThrowsAsync<StoreConfigurationException>(() => store.VerifyMappingAsync(CancellationToken.None));
+            Assert.Contains("Tivo:Store:OrderColumn is 'id'", error.Message, StringComparison.Ordinal);
+            Assert.Contains("recorded_at, device, reading", error.Message, StringComparison.Ordinal);
+        }
+
+        var start = await Assert.ThrowsAsync<StoreConfigurationException>(() => Gateway.TestHosts.StartGatewayAsync(
+            "--Tivo:Store:Kind", "PostgreSql", "--Tivo:Store:ConnectionString", connectionString, "--Tivo:Store:Table", "telemetry.readings",
+            "--Tivo:Store:TimeColumn", "recorded_at", "--Tivo:Store:ChannelColumn", "device", "--Tivo:Store:PayloadColumn", "payload"));
+        Assert.Contains("Tivo:Store:PayloadColumn is 'payload'", start.Message, StringComparison.Ordinal);
+
+        static PostgreSqlEventStore Store(PostgreSqlStoreOptions options) => new(
+            PostgreSqlStoreServiceCollectionExtensions.CreateDataSource(options.ConnectionString!, SqlDialect.PostgreSql), options, SqlDialect.PostgreSql,
+            NullLogger<PostgreSqlEventStore>.Instance);
     }
 
     [Fact]
