@@ -13,6 +13,7 @@ const string Usage = """
       sharing       store queries per chunk when 1, 10, 100 sessions play the same window
       memory        heap per idle session, per playing session, per connection; cache bound under a sweep [--sessions 1000]
       drift         playhead against wall time x speed over a long run                                   [--seconds 120]
+      hostile       the hardening probes: answer and RSS before/peak/after each hostile play and a status flood; the fuzzer  [--flood-seconds 20] [--fuzz-frames 100000] [--fuzz-requests 10000]
       stores        one-hour window read from every backend                                              [--events 360000] [--dynamo-events N] [--repetitions 5]
       micro         BenchmarkDotNet: warp, message writing, delivery queue, control parsing               [BenchmarkDotNet options after --]
     common: --smoke (seconds-long runs that still produce every figure), --out FILE (JSON results)
@@ -51,6 +52,8 @@ async Task Delivery() => results["delivery"] = await DeliveryBenchmark.RunAsync(
 async Task FirstEvent() => results["firstEvent"] = await FirstEventBenchmark.RunAsync(Option("--repetitions", smoke ? 2 : 5));
 async Task Sharing() => results["sharing"] = await SharingBenchmark.RunAsync(smoke ? [1, 10] : [1, 10, 100]);
 async Task Memory() => results["memory"] = await MemoryBenchmark.RunAsync(Option("--sessions", smoke ? 50 : 1000), smoke);
+async Task Hostile() => results["hostile"] = await HostileBenchmark.RunAsync(
+    TimeSpan.FromSeconds(Option("--flood-seconds", smoke ? 3 : 20)), Option("--fuzz-frames", smoke ? 2_000 : 100_000), Option("--fuzz-requests", smoke ? 200 : 10_000));
 async Task Drift() => results["drift"] = await DriftBenchmark.RunAsync(Option("--seconds", smoke ? 4 : 120));
 
 var started = DateTime.UtcNow;
@@ -68,6 +71,8 @@ switch (args[0])
         await Memory();
         Console.WriteLine("\n## clock drift");
         await Drift();
+        Console.WriteLine("\n## hostile clients");
+        await Hostile();
         break;
     case "delivery":
         await Delivery();
@@ -83,6 +88,9 @@ switch (args[0])
         break;
     case "drift":
         await Drift();
+        break;
+    case "hostile":
+        await Hostile();
         break;
     case "stores":
         return await StoreBenchmark.RunAsync(

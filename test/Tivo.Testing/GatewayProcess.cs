@@ -13,8 +13,11 @@ public sealed class GatewayProcess : IAsyncDisposable
 {
     private readonly string _folder;
 
-    private GatewayProcess(Process process, int port, string folder)
+    private readonly StringBuilder _output;
+
+    private GatewayProcess(Process process, int port, string folder, StringBuilder output)
     {
+        _output = output;
         Process = process;
         Port = port;
         _folder = folder;
@@ -26,6 +29,18 @@ public sealed class GatewayProcess : IAsyncDisposable
     public int Port { get; }
 
     public HttpClient Http { get; }
+
+    /// <summary>What the process wrote to stdout and stderr so far (its logs).</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
 
     public Uri WebSocketUri(string pathAndQuery) => new($"ws://127.0.0.1:{Port}/{pathAndQuery}");
 
@@ -73,7 +88,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var gateway = new GatewayProcess(process, port, folder);
+        var gateway = new GatewayProcess(process, port, folder, output);
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (true)
         {

@@ -131,9 +131,9 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            LogJoinFailed(_logger, _sessionId, ex);
-            CloseWithError(ErrorCodes.Internal, $"The server could not join session {_sessionId}; reconnect, and if it persists report it with the session id.",
-                WebSocketCloseStatus.InternalServerError, "join failed");
+            LogConnectionFailed(_logger, _sessionId, ex);
+            CloseWithError(ErrorCodes.Internal, $"The server failed while serving this connection to session {_sessionId} (the failure is logged); reconnect, and if it persists report it with the session id.",
+                WebSocketCloseStatus.InternalServerError, "server error");
         }
         finally
         {
@@ -712,8 +712,8 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: renewing the participant failed: {Reason}")]
     private static partial void LogRenewFailed(ILogger logger, string session, string reason);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Joining session {Session} failed")]
-    private static partial void LogJoinFailed(ILogger logger, string session, Exception exception);
+    [LoggerMessage(Level = LogLevel.Error, Message = "A connection to session {Session} failed")]
+    private static partial void LogConnectionFailed(ILogger logger, string session, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Control {Action} failed in session {Session}")]
     private static partial void LogControlFailed(ILogger logger, string action, string session, Exception exception);

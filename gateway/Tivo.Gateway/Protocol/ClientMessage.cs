@@ -261,6 +261,11 @@ internal static class ClientMessageParser
             {
                 throw new FieldException($"\"{field}\" is not a duration I can read: \"{Shorten(text)}\". Use seconds (60) or ISO-8601 (\"PT1M\").");
             }
+            catch (OverflowException)
+            {
+                // Found by the fuzzer: "P99999999D" overflowed TimeSpan and the exception ended the connection.
+                throw new FieldException($"\"{field}\" is longer than any duration Tivo can play: \"{Shorten(text)}\". Use at most 1e9 seconds.");
+            }
         }
         else if (element.ValueKind == JsonValueKind.Number && element.TryGetDouble(out var number) && double.IsFinite(number))
         {

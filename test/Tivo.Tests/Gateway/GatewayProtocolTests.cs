@@ -161,6 +161,7 @@ public sealed class GatewayProtocolTests(GatewayFixture fixture) : IClassFixture
         { """{"action":"play","start":"12:00:00","end":"2016-01-15T14:33:24Z"}""", "bad_request", "\"start\" is not a time I can read" },
         { """{"action":"play","start":"2016-01-15T14:32:24","end":"2016-01-15T14:33:24Z"}""", "bad_request", "\"start\" is not a time I can read" },
         { "", "bad_request", "The message is empty" },
+        { """{"action":"play","duration":"P99999999D"}""", "bad_request", "longer than any duration" }, // found by the fuzzer
         { """{"action":"seek"}""", "bad_request", "seek needs \"to\"" },
         { """{"action":"speed"}""", "bad_request", "needs \"speed\"" },
         { """{"action":"pause"}""", "bad_request", "send play" },
