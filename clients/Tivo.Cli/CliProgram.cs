@@ -22,7 +22,10 @@ public static class CliProgram
           tivo channels
           tivo play --channel NAME [--channel NAME…] [--start ISO] [--end ISO] [--speed X] [--duration S|PT1M]
                     [--rate EV/S] [--max-gap S] [--loop] [--session ID] [--format text|ndjson]
-          tivo import FILE --channel NAME [--time-column COLUMN] [--format csv|ndjson|json]
+          tivo import FILE --channel NAME [--time-column COLUMN] [--format csv|ndjson|json] [--strings]
+                    CSV: a value becomes a number only if nothing about it would change (not 02134, +1, 1e5 or long
+                    digit strings); true/false in any case are booleans; --strings keeps every value a string
+          tivo [command] --help                    this text
         """;
 
     public static async Task<int> Main(string[] args)
@@ -39,6 +42,12 @@ public static class CliProgram
     /// <summary>Runs one command; returns the exit code (0 done, 1 bad arguments or refused, 2 server unreachable).</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
+        if (args.Length > 0 && args.Skip(args[0].StartsWith('-') ? 0 : 1).Any(x => x is "-h" or "--help" or "-?"))
+        {
+            await output.WriteLineAsync(Usage);
+            return 0;
+        }
+
         Arguments a;
         try
         {
@@ -199,7 +208,7 @@ public static class CliProgram
         try
         {
             events = format == "csv"
-                ? EventFileReader.ReadCsv(new StreamReader(a.File), a.TimeColumn ?? "ts")
+                ? EventFileReader.ReadCsv(new StreamReader(a.File), a.TimeColumn ?? "ts", a.KeepStrings)
                 : EventFileReader.ReadJson(await File.ReadAllBytesAsync(a.File, cancellationToken));
         }
         catch (IngestFormatException ex)
@@ -250,6 +259,7 @@ public static class CliProgram
         public string? Format { get; private set; }
         public string? File { get; private set; }
         public string? TimeColumn { get; private set; }
+        public bool KeepStrings { get; private set; }
 
         public static Arguments Parse(string[] args)
         {
@@ -291,6 +301,7 @@ public static class CliProgram
                     case "--session": a.Session = Value(); break;
                     case "--format": a.Format = Value().ToLowerInvariant(); break;
                     case "--time-column": a.TimeColumn = Value(); break;
+                    case "--strings": a.KeepStrings = true; break;
                     case var s when s.StartsWith("--", StringComparison.Ordinal): throw new ArgumentException($"unknown option {s}");
                     default:
                         if (a.Command != "import" || a.File is not null)

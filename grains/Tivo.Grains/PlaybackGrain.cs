@@ -271,27 +271,37 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             var playhead = StreamAt(PositionAt(Now));
             var wanted = channels.IsEmpty ? _channels : [.. _channels.Where(channels.Contains)];
             var order = 0L;
-            foreach (var channel in wanted)
-            {
-                try
-                {
-                    if (await GrainFactory.GetGrain<IChannelGrain>(channel).GetLatestBefore(playhead, _windowStart) is { } latest)
-                    {
-                        events.Add(new SessionEvent(channel, latest.Ticks, 0, Now, ++order, latest.Data, Snapshot: true));
-                    }
-                }
-                catch (StoreUnavailableGrainException)
-                {
-                    // The picture stays incomplete; the stream itself is unaffected.
-                }
-            }
-
+            events.AddRange(await LastValuesAsync(wanted, playhead, Now, () => ++order));
             var now = Now;
             events.AddRange(_log.Where(e => e.DueTicks > now));
         }
 
         // Sent even when empty: the joiner's gateway holds the shared stream until its catch-up arrives.
         _ = observer.OnBatch(new PlaybackBatch(_epoch, _cutoff, events.ToImmutable(), signals.ToImmutable(), participantId, _nextSeq));
+    }
+
+    /// <summary>Each channel's last event before <paramref name="beforeTicks"/> (within the window), as snapshot
+    /// events released at <paramref name="releaseTicks"/>: what a chart of last-known values needs to draw the
+    /// present after a join or a seek, before the next event arrives.</summary>
+    private async Task<List<SessionEvent>> LastValuesAsync(IEnumerable<string> channels, long beforeTicks, long releaseTicks, Func<long> nextOrder)
+    {
+        var snapshot = new List<SessionEvent>();
+        foreach (var channel in channels)
+        {
+            try
+            {
+                if (await GrainFactory.GetGrain<IChannelGrain>(channel).GetLatestBefore(beforeTicks, _windowStart) is { } latest)
+                {
+                    snapshot.Add(new SessionEvent(channel, latest.Ticks, 0, releaseTicks, nextOrder(), latest.Data, Snapshot: true));
+                }
+            }
+            catch (StoreUnavailableGrainException)
+            {
+                // The picture stays incomplete; the stream itself is unaffected.
+            }
+        }
+
+        return snapshot;
     }
 
     public Task Leave(string participantId)
@@ -538,6 +548,15 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _posAnchor = pass * _length + _warp!.ToPosition(toTicks);
         _wallAnchor = cut;
         _nextWrapPass = pass + 1;
+
+        // State-correct seek: each channel's last value before the target first, marked as a snapshot like a
+        // join's, released at the cut, so a chart of last-known values is not empty until the next event.
+        var snapshot = await LastValuesAsync(_channels, toTicks, cut, () => ++_order);
+        if (snapshot.Count > 0)
+        {
+            Send(new PlaybackBatch(_epoch, _cutoff, [.. snapshot], []));
+        }
+
         if (!wasPlaying)
         {
             _status = SessionStatus.Paused;
@@ -699,6 +718,8 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     {
         var now = Now;
         _endEmitted = false;
+        // No clock tick before the clock starts: the first one follows the state (hello, ack, state, clock).
+        _nextClockWall = Math.Max(_nextClockWall, _wallAnchor);
         Broadcast(StateSignal(_wallAnchor));
         Emit(now);
         EnsureLoader(now);

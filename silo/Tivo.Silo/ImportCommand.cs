@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Tivo.Silo.Hosting;
 using Tivo.Stores;
 using Tivo.Stores.Ingest;
@@ -14,9 +15,12 @@ namespace Tivo.Silo;
 /// </summary>
 public static class ImportCommand
 {
-    public const string Usage =
-        "usage: Tivo.Silo import FILE --channel NAME [--time-column COLUMN] [--format csv|ndjson|json] [--Tivo:Store:…=…]\n" +
+    public static readonly string Usage =
+        "usage: Tivo.Silo import FILE --channel NAME [--time-column COLUMN] [--format csv|ndjson|json] [--strings] [--Tivo:Store:…=…]\n" +
         "  CSV: a header row; --time-column (default ts) holds ISO-8601 times or epoch milliseconds; the other columns become the payload.\n" +
+        "       A value becomes a number only if nothing about it would change (not 02134, +1, 1e5 or long digit strings);\n" +
+        "       true/false in any case are booleans; --strings keeps every value a string.\n" +
+        "  The store: Tivo:Store settings as for the silo; the embedded default is " + Tivo.Stores.Embedded.EmbeddedStoreOptions.DefaultPath + ".\n" +
         "  NDJSON/JSON: {\"ts\": …, \"data\": …} per line, or a JSON array of them.";
 
     /// <summary>Runs the import; returns the process exit code (0 done, 1 bad arguments or input, 2 store failure).</summary>
@@ -24,6 +28,7 @@ public static class ImportCommand
     {
         string? file = null, channel = null, format = null;
         var timeColumn = "ts";
+        var keepStrings = false;
         var rest = new List<string>();
         for (var i = 1; i < args.Length; i++)
         {
@@ -35,6 +40,7 @@ public static class ImportCommand
                     case "--channel": channel = Value(); break;
                     case "--time-column": timeColumn = Value(); break;
                     case "--format": format = Value().ToLowerInvariant(); break;
+                    case "--strings": keepStrings = true; break;
                     case "-h" or "--help":
                         await output.WriteLineAsync(Usage);
                         return 0;
@@ -91,7 +97,7 @@ public static class ImportCommand
         try
         {
             events = format == "csv"
-                ? EventFileReader.ReadCsv(new StreamReader(file), timeColumn)
+                ? EventFileReader.ReadCsv(new StreamReader(file), timeColumn, keepStrings)
                 : EventFileReader.ReadJson(await File.ReadAllBytesAsync(file));
         }
         catch (IngestFormatException ex)
@@ -104,14 +110,18 @@ public static class ImportCommand
         var settings = new List<string> { "--Tivo:Store:SeedDemoData=false" };
         settings.AddRange(rest);
         var builder = Host.CreateApplicationBuilder([.. settings]);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.None); // "Application started…" is noise in a one-shot command
+        builder.Logging.AddFilter("Tivo.Stores", LogLevel.Warning); // the store is named in the result line instead
         builder.Services.AddTivoGrainServices(builder.Configuration);
         using var host = builder.Build();
         var stopwatch = Stopwatch.StartNew();
         var written = 0;
+        var where = "the store";
         try
         {
             await host.StartAsync();
             var store = host.Services.GetRequiredService<IEventStore>();
+            where = store is Tivo.Stores.Embedded.SqliteEventStore sqlite ? $"the embedded store {sqlite.FilePath}" : $"the {store.GetType().Name.Replace("EventStore", "", StringComparison.Ordinal)} store";
             const int batch = 50_000;
             for (var offset = 0; offset < events.Count; offset += batch)
             {
@@ -135,7 +145,7 @@ public static class ImportCommand
         }
 
         await output.WriteLineAsync(
-            $"Imported {events.Count} events into channel '{channel}' ({TimeUtil.ToIso(events.Min(e => e.Ticks))} .. {TimeUtil.ToIso(events.Max(e => e.Ticks))}) in {stopwatch.ElapsedMilliseconds} ms.");
+            $"Imported {events.Count} events into channel '{channel}' ({TimeUtil.ToIso(events.Min(e => e.Ticks))} .. {TimeUtil.ToIso(events.Max(e => e.Ticks))}) in {stopwatch.ElapsedMilliseconds} ms; {where}.");
         return 0;
     }
 }

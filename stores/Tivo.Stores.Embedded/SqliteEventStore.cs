@@ -80,6 +80,7 @@ public sealed partial class SqliteEventStore : IEventStore
                 """;
             await command.ExecuteNonQueryAsync(cancellationToken);
             _initialized = true;
+            LogOpened(_logger, _path);
         }
         catch (SqliteException ex)
         {
@@ -287,6 +288,9 @@ public sealed partial class SqliteEventStore : IEventStore
         LogQueryFailed(_logger, _path, ex.SqliteErrorCode, ex);
         return new StoreUnavailableException($"The embedded store could not be read ({ex.Message}).", ex);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Embedded store: {Path} (Tivo:Store:Path)")]
+    private static partial void LogOpened(ILogger logger, string path);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Embedded store {Path} failed with SQLite error {Code}")]
     private static partial void LogQueryFailed(ILogger logger, string path, int code, Exception exception);

@@ -601,9 +601,11 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
                 lock (_lock)
                 {
                     var now = _time.GetUtcNow().UtcTicks;
-                    if (Volatile.Read(ref _controlsInFlight) > 0 && _queue.TryPeek(out var peeked) && peeked.Signal?.Kind == SignalKind.State)
+                    if (Volatile.Read(ref _controlsInFlight) > 0 && _queue.TryPeek(out var peeked) && !peeked.IsLocal)
                     {
-                        // A state caused by this connection's control waits for that control's ack (ack first, then state).
+                        // While this connection's control is in flight only replies go out: what the session pushed
+                        // because of it (its state, the first clock, the first events) waits for its ack, so the
+                        // order is always ack, state, then clock and events.
                         wakeAt = null;
                     }
                     else if (_queue.TryTake(now + tolerance, out next))

@@ -22,8 +22,8 @@ internal static partial class TivoEndpoints
         // Sockets check their token themselves (a viewer token may watch); HTTP routes through filters.
         app.Map("/ws", (HttpContext context) => AcceptAsync(context, null));
         app.MapGet("/channels", ListChannelsAsync).AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRoles.Viewer, next));
-        app.Map("/channels/{channel}", (HttpContext context, string channel) =>
-            context.WebSockets.IsWebSocketRequest ? AcceptAsync(context, channel) : ChannelInfoAsync(context, channel));
+        app.Map("/channels/{channel}", (HttpContext context) =>
+            context.WebSockets.IsWebSocketRequest ? AcceptAsync(context, ChannelRoute.Name(context)) : ChannelInfoAsync(context, ChannelRoute.Name(context)));
         app.MapGet("/channels/{channel}/histogram", HistogramAsync).AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRoles.Viewer, next));
         app.MapPost("/channels/{channel}/events", IngestAsync).AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRoles.Controller, next));
         app.MapHealthChecks("/healthz");
@@ -160,8 +160,9 @@ internal static partial class TivoEndpoints
         await result.ExecuteAsync(context);
     }
 
-    private static async Task<IResult> HistogramAsync(IClusterClient client, string channel, string? start, string? end, string? step)
+    private static async Task<IResult> HistogramAsync(HttpContext context, IClusterClient client, string? start, string? end, string? step)
     {
+        var channel = ChannelRoute.Name(context);
         // step is read here rather than bound as int?, so "step=abc" gets this error body and not an empty 400.
         var stepSeconds = 1;
         if (step is not null && (!int.TryParse(step, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out stepSeconds) || stepSeconds is < 1 or > 86400))
@@ -232,8 +233,9 @@ internal static partial class TivoEndpoints
     }
 
     /// <summary>Ingest: a JSON array or NDJSON of {ts, data}; all validated before one store write.</summary>
-    private static async Task<IResult> IngestAsync(HttpContext context, IClusterClient client, IOptions<GatewayOptions> options, OriginPolicy origins, string channel)
+    private static async Task<IResult> IngestAsync(HttpContext context, IClusterClient client, IOptions<GatewayOptions> options, OriginPolicy origins)
     {
+        var channel = ChannelRoute.Name(context);
         if (origins.Check(context.Request) is { } refused)
         {
             return Error(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, refused);
@@ -323,4 +325,23 @@ internal static class TivoHttpErrors
 {
     public static JsonHttpResult<HttpErrorDto> Error(int status, string code, string message) =>
         TypedResults.Json(new HttpErrorDto(code, message), ProtocolJsonContext.Default.HttpErrorDto, statusCode: status);
+}
+
+/// <summary>
+/// The channel named by a <c>/channels/{channel}…</c> path, decoded exactly once. Kestrel decodes a path
+/// except <c>%2F</c> (so route values keep <c>a%2Fb</c> encoded, and a second decode would turn <c>%252F</c>
+/// into <c>/</c>): the segment is taken from the raw request target and unescaped here, so channel
+/// <c>valve ß/2</c> is <c>/channels/valve%20%C3%9F%2F2</c> on every route.
+/// </summary>
+internal static class ChannelRoute
+{
+    public static string Name(HttpContext context)
+    {
+        var raw = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
+        var path = raw.Split('?', 2)[0];
+        var segments = path.Split('/');
+        var at = Array.IndexOf(segments, "channels");
+        var segment = at >= 0 && at + 1 < segments.Length ? segments[at + 1] : "";
+        return Uri.UnescapeDataString(segment);
+    }
 }

@@ -22,7 +22,7 @@ public sealed class IngestFormatException(int line, string message) : Exception(
 /// input is validated before anything is written, so a bad line never leaves half an import behind.
 /// Used by the gateway's <c>POST /channels/{channel}/events</c> and by the silo's <c>import</c> command.
 /// </summary>
-public static class EventFileReader
+public static partial class EventFileReader
 {
     /// <summary>Parses a JSON array or NDJSON (the first non-blank character decides).</summary>
     /// <exception cref="IngestFormatException">A line is not an event; its number says which.</exception>
@@ -43,8 +43,16 @@ public static class EventFileReader
         return text[first] == (byte)'[' ? ReadArray(text) : ReadLines(text);
     }
 
-    /// <summary>Reads CSV with a header row; <paramref name="timeColumn"/> holds ISO-8601 times or epoch milliseconds.</summary>
-    public static List<StoredEvent> ReadCsv(TextReader reader, string timeColumn)
+    /// <summary>
+    /// Reads CSV with a header row; <paramref name="timeColumn"/> holds ISO-8601 times or epoch milliseconds. The
+    /// other columns become the payload. A value becomes a JSON number only when it is written the way JSON
+    /// writes numbers and has at most 15 significant digits (it is then stored exactly as written, so
+    /// <c>12.50</c> stays <c>12.50</c>); anything a number would change stays a string: leading zeros
+    /// (<c>02134</c>), a sign (<c>+1</c>), an exponent (<c>1e5</c>), long digit strings (IDs, card numbers).
+    /// <c>true</c>/<c>false</c> in any case are booleans; an empty field is null. With
+    /// <paramref name="keepStrings"/> every value is a string (empty fields too).
+    /// </summary>
+    public static List<StoredEvent> ReadCsv(TextReader reader, string timeColumn, bool keepStrings = false)
     {
         var config = new CsvConfiguration(CultureInfo.InvariantCulture) { DetectDelimiter = true, BadDataFound = null };
         using var csv = new CsvReader(reader, config);
@@ -82,17 +90,22 @@ public static class EventFileReader
                     }
 
                     var value = i < csv.Parser.Count ? csv.GetField(i) : null;
-                    if (string.IsNullOrEmpty(value))
+                    if (keepStrings)
+                    {
+                        writer.WriteString(header[i], value ?? "");
+                    }
+                    else if (string.IsNullOrEmpty(value))
                     {
                         writer.WriteNull(header[i]);
                     }
-                    else if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
+                    else if (IsFaithfulNumber(value))
                     {
-                        writer.WriteNumber(header[i], number);
+                        writer.WritePropertyName(header[i]);
+                        writer.WriteRawValue(value, skipInputValidation: true);
                     }
-                    else if (value is "true" or "false")
+                    else if (bool.TryParse(value, out var flag))
                     {
-                        writer.WriteBoolean(header[i], value == "true");
+                        writer.WriteBoolean(header[i], flag);
                     }
                     else
                     {
@@ -108,6 +121,16 @@ public static class EventFileReader
 
         return events;
     }
+
+    /// <summary>A JSON number as JSON writes it (no leading zeros, no '+', no exponent) with at most 15
+    /// significant digits, so a double holds it exactly and nothing about it is lost or changed.</summary>
+    private static bool IsFaithfulNumber(string value) =>
+        FaithfulNumber().IsMatch(value) && value.Count(char.IsAsciiDigit) - LeadingZeros(value) <= 15;
+
+    private static int LeadingZeros(string value) => value.TrimStart('-').TakeWhile(c => c is '0' or '.').Count(c => c == '0');
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\A-?(0|[1-9][0-9]*)(\.[0-9]+)?\z")]
+    private static partial System.Text.RegularExpressions.Regex FaithfulNumber();
 
     private static List<StoredEvent> ReadArray(ReadOnlySpan<byte> utf8)
     {

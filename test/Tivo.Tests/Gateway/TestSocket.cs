@@ -64,6 +64,20 @@ internal sealed class TestSocket : IAsyncDisposable
         }
     }
 
+    /// <summary>The next message after hello, whatever its type.</summary>
+    public async Task<JsonElement> NextAnyAsync(TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
+        while (true)
+        {
+            var message = await _messages.Reader.ReadAsync(cts.Token);
+            if (message.GetProperty("type").GetString() != "hello")
+            {
+                return message;
+            }
+        }
+    }
+
     /// <summary>The next message that is not a clock tick.</summary>
     public async Task<JsonElement> NextNonClockAsync(TimeSpan? timeout = null)
     {

@@ -178,9 +178,14 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         var cut = seekAt + Lead;
         await RunForAsync(session, observer, TimeSpan.FromSeconds(2.2));
 
-        var events = observer.Events;
+        var events = observer.Events.Where(e => !e.Snapshot).ToList();
         var expected = Steady.Where(t => t - Base <= cut - t0).Concat(Steady.Where(t => t >= At(4))).ToArray();
         Assert.Equal(expected, events.Select(e => e.Ticks));
+
+        // State-correct seek: the last value before the target comes first, as a snapshot released at the cut.
+        var snapshot = Assert.Single(observer.Events, e => e.Snapshot);
+        Assert.Equal(Steady.Last(t => t < At(4)), snapshot.Ticks);
+        Assert.Equal(cut, snapshot.DueTicks);
         foreach (var e in events)
         {
             if (e.Ticks >= At(4))
@@ -205,7 +210,8 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         Assert.Equal(SessionStatus.Paused, sought.State!.Status);
         Assert.Equal(At(5), sought.State.PlayheadTicks);
         await RunForAsync(session, observer, TimeSpan.FromSeconds(1));
-        Assert.All(observer.Events, e => Assert.True(e.Ticks < At(1)));
+        Assert.All(observer.Events.Where(e => !e.Snapshot), e => Assert.True(e.Ticks < At(1)));
+        Assert.Equal(Steady.Last(t => t < At(5)), Assert.Single(observer.Events, e => e.Snapshot).Ticks);
 
         var resumedAt = Now;
         Assert.True((await session.Resume()).Ok);
