@@ -69,6 +69,16 @@ public static partial class GatewayApp
         }
         else
         {
+            // Embedded: nothing outside this process talks to its silo, so unless ports are set it takes free
+            // ones, and two embedded gateways on one machine do not collide on Orleans' 11111/30000.
+            foreach (var key in new[] { "Tivo:Orleans:SiloPort", "Tivo:Orleans:GatewayPort" })
+            {
+                if (string.IsNullOrEmpty(builder.Configuration[key]))
+                {
+                    builder.Configuration[key] = FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+
             builder.UseOrleans(silo => silo.AddTivoSilo(builder.Configuration));
         }
 
@@ -78,6 +88,7 @@ public static partial class GatewayApp
         app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = TivoExceptionHandler.WriteEmptyStatusAsync });
         app.UseStatusCodePages(status => TivoExceptionHandler.WriteEmptyStatusAsync(status.HttpContext));
         app.UseWebSockets();
+        app.UsePrototypeEndpoint(); // before the static files, which answer GET / with the demo page
         var webRoot = Path.Combine(AppContext.BaseDirectory, "wwwroot");
         if (Directory.Exists(webRoot))
         {
@@ -90,6 +101,13 @@ public static partial class GatewayApp
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.Lifetime.ApplicationStarted.Register(() => _ = LogWelcomeAsync(app));
         return app;
+    }
+
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>Logs where to connect, what channels exist and a message to paste.</summary>

@@ -45,14 +45,14 @@ public sealed class GatewayProcess : IAsyncDisposable
     public Uri WebSocketUri(string pathAndQuery) => new($"ws://127.0.0.1:{Port}/{pathAndQuery}");
 
     /// <summary>The gateway built in the configuration of the running assembly (…/bin/{configuration}/net10.0/).</summary>
-    public static string GatewayDll
+    public static string GatewayDll => BuiltDll("gateway", "Tivo.Gateway");
+
+    /// <summary>A project's program built in the configuration of the running assembly, e.g. ("silo", "Tivo.Silo").</summary>
+    public static string BuiltDll(string folder, string project)
     {
-        get
-        {
-            var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-            var configuration = framework.Parent?.Name ?? "Release";
-            return Path.Combine(DynaliteServer.RepositoryRoot(), "gateway", "Tivo.Gateway", "bin", configuration, framework.Name, "Tivo.Gateway.dll");
-        }
+        var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var configuration = framework.Parent?.Name ?? "Release";
+        return Path.Combine(DynaliteServer.RepositoryRoot(), folder, project, "bin", configuration, framework.Name, project + ".dll");
     }
 
     /// <summary>Starts a gateway with <paramref name="settings"/> (pairs of <c>--Key value</c>) and waits until healthy.</summary>

@@ -92,3 +92,21 @@ test("an unreachable server rejects connect with a clear error", async () => {
   const client = new TivoClient("ws://127.0.0.1:9", { reconnect: false });
   await assert.rejects(client.connect(), (e) => e instanceof TivoError && e.code === "unavailable");
 });
+
+test("a channel whose name holds a slash is ingested, listed and played under that name", async () => {
+  const name = "valve ß/2";
+  const body = [0, 1].map((i) => JSON.stringify({ ts: `2031-05-01T00:00:0${i}Z`, data: { bar: i } })).join("\n");
+  const ingest = await fetch(`${gateway.http}/channels/${encodeURIComponent(name)}/events`, {
+    method: "POST", headers: { "content-type": "application/x-ndjson" }, body,
+  });
+  assert.equal(ingest.status, 200, await ingest.text());
+  const info = await (await fetch(`${gateway.http}/channels/${encodeURIComponent(name)}`)).json();
+  assert.equal(info.name, name);
+  const client = new TivoClient(gateway.ws, { channels: [name] });
+  const hello = await client.connect();
+  assert.deepEqual(hello.channels, [name]);
+  await client.play({ start: "2031-05-01T00:00:00Z", end: "2031-05-01T00:00:02Z", speed: 10 });
+  const event = await nextOf(client, "event");
+  assert.equal(event.channel, name);
+  client.close();
+});

@@ -1,24 +1,18 @@
 // The demo page in a real browser: Debian's Chromium driven by playwright-core.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 import { startGateway } from "./gateway.mjs";
 
 const root = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
-const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let gateway, browser;
 
 before(async () => {
-  if (!existsSync(executablePath)) throw new Error(`Chromium is not installed at ${executablePath} (./test.sh installs Debian's chromium).`);
   gateway = await startGateway();
-  browser = await chromium.launch({
-    executablePath,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -29,7 +23,10 @@ after(async () => {
 test("the demo page plays a window: events are drawn, the playhead moves, pause and loop work", async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 760 } });
   const consoleErrors = [];
+  const failedRequests = [];
   page.on("pageerror", (e) => consoleErrors.push(e.message));
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page.on("response", (r) => { if (r.status() >= 400) failedRequests.push(`${r.status()} ${r.url()}`); });
   await page.goto(`${gateway.http}/`);
   await page.waitForFunction(() => document.querySelector("#channel").value === "taxi" && document.querySelector("#window").textContent.length > 0);
 
@@ -54,6 +51,7 @@ test("the demo page plays a window: events are drawn, the playhead moves, pause 
   mkdirSync(join(root, "artifacts", "screenshots"), { recursive: true });
   await page.screenshot({ path: join(root, "artifacts", "screenshots", "demo.png") });
   assert.deepEqual(consoleErrors, []);
+  assert.deepEqual(failedRequests, []); // the favicon included (it was a 404 in the console)
   await page.close();
 });
 

@@ -20,7 +20,8 @@ function freePort() {
   });
 }
 
-export async function startGateway() {
+/** Starts a gateway; `settings` are more `--Key value` arguments (e.g. ["--Tivo:Gateway:Prototype:Channel", "proto"]). */
+export async function startGateway(settings = []) {
   if (!existsSync(dll)) {
     execFileSync("dotnet", ["build", "-c", "Release", join(root, "gateway", "Tivo.Gateway", "Tivo.Gateway.csproj")], { stdio: "ignore" });
   }
@@ -31,7 +32,7 @@ export async function startGateway() {
     "--Tivo:Store:Path", join(folder, "tivo.db"),
     "--Tivo:Orleans:SiloPort", String(silo),
     "--Tivo:Orleans:GatewayPort", String(gateway),
-    "--Logging:LogLevel:Default", "Warning"], { cwd: folder, stdio: ["ignore", "ignore", "pipe"] });
+    "--Logging:LogLevel:Default", "Warning", ...settings], { cwd: folder, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d) => { stderr += d; });
   const base = `http://127.0.0.1:${http}`;

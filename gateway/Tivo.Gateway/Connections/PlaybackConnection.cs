@@ -33,6 +33,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
     /// that does not complete means the client stopped reading.</summary>
     private long _sendingSince;
     private readonly CommandRateGuard _rateGuard;
+    private readonly WireFormat _format;
     private readonly TaskCompletionSource _firstSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private readonly string _role;
@@ -42,8 +43,9 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
     private readonly Diagnostics.GatewayMetrics _metrics;
 
     public PlaybackConnection(WebSocket socket, IClusterClient client, SessionFanoutRegistry fanouts, ReleaseScheduler scheduler, Diagnostics.GatewayMetrics metrics,
-        GatewayOptions options, TimeProvider time, ILogger logger, string sessionId, IReadOnlyList<string> channels, string role, long? lastSeq)
+        GatewayOptions options, TimeProvider time, ILogger logger, string sessionId, IReadOnlyList<string> channels, string role, long? lastSeq, WireFormat format)
     {
+        _format = format;
         _metrics = metrics;
         _fanouts = fanouts;
         _scheduler = scheduler;
@@ -96,7 +98,10 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
                 _ = EndJoinLaterAsync(stop.Token);
             }
 
-            EnqueueLocal(buffer => ServerMessageWriter.WriteHello(buffer, _sessionId, [.. _channels], joined.Role, joined.State));
+            if (!EnqueueLocal(buffer => _format.WriteHello(buffer, _sessionId, [.. _channels], joined.Role, joined.State)))
+            {
+                _firstSent.TrySetResult(); // no hello in this wire format: nothing to wait for before reading
+            }
             foreach (var name in unknown)
             {
                 EnqueueError(null, ErrorCodes.UnknownChannel, $"Unknown channel '{ClientMessageParser.Shorten(name)}'. GET /channels lists the channels this server has.");
@@ -306,7 +311,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
 
             if (result.Ok)
             {
-                EnqueueLocal(buffer => ServerMessageWriter.WriteAck(buffer, message!.IdJson, message.ActionName));
+                EnqueueLocal(buffer => _format.WriteAck(buffer, message!.IdJson, message.ActionName));
             }
             else
             {
@@ -363,7 +368,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
                 return await Session.SetSpeed(m.Speed);
             case ClientAction.Status:
                 var state = await Session.GetState();
-                EnqueueLocal(buffer => ServerMessageWriter.WriteState(buffer, state));
+                EnqueueLocal(buffer => _format.WriteState(buffer, state));
                 return ControlResult.Success(state);
             default:
                 return ControlResult.Fail(ErrorCodes.BadRequest, $"Unsupported action {m.ActionName}.");
@@ -496,7 +501,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
 
         _queue.Clear();
         var buffer = new ArrayBufferWriter<byte>(256);
-        ServerMessageWriter.WriteError(buffer, null, code, message);
+        _format.WriteError(buffer, null, code, message);
         _queue.AddLocal(buffer.WrittenMemory);
         _close = (status, reason);
     }
@@ -543,32 +548,41 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
     // ───────────────────────── sending ─────────────────────────
 
     private void EnqueueError(string? idJson, string code, string message) =>
-        EnqueueLocal(buffer => ServerMessageWriter.WriteError(buffer, idJson, code, message));
+        EnqueueLocal(buffer => _format.WriteError(buffer, idJson, code, message));
 
-    private void EnqueueLocal(Action<IBufferWriter<byte>> write)
+    /// <summary>Queues a reply; false when nothing was queued (closing, or the wire format has no such message).</summary>
+    private bool EnqueueLocal(Action<IBufferWriter<byte>> write)
     {
+        bool queued;
         lock (_lock)
         {
             if (_close is not null)
             {
                 // Closing: what was queued before (e.g. the slow_consumer error) stays the last message.
-                return;
+                return false;
             }
 
-            EnqueueLocalLocked(write);
+            queued = EnqueueLocalLocked(write);
         }
 
         Wake();
+        return queued;
     }
 
-    private void EnqueueLocalLocked(Action<IBufferWriter<byte>> write)
+    private bool EnqueueLocalLocked(Action<IBufferWriter<byte>> write)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         write(buffer);
+        if (buffer.WrittenCount == 0)
+        {
+            return false; // the connection's wire format has no such message (the prototype's has no hello or ack)
+        }
+
         // Replies of this connection (hello, ack, error, status) go out at once, in the order they were made,
         // and count against the same bound as pushes: a client that asks without reading is a slow consumer too.
         _queue.AddLocal(buffer.WrittenMemory);
         CheckSlowConsumerLocked();
+        return true;
     }
 
     private void RequestClose(WebSocketCloseStatus status, string reason)
@@ -636,6 +650,11 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
                 {
                     buffer.ResetWrittenCount();
                     var payload = Render(next, buffer);
+                    if (payload.IsEmpty)
+                    {
+                        continue; // nothing to say in this connection's wire format (e.g. a clock tick to a prototype client)
+                    }
+
                     if (next.Event is not null)
                     {
                         _metrics.EventSent();
@@ -669,7 +688,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         }
     }
 
-    private static ReadOnlyMemory<byte> Render(Delivery<ReadOnlyMemory<byte>> item, ArrayBufferWriter<byte> buffer)
+    private ReadOnlyMemory<byte> Render(Delivery<ReadOnlyMemory<byte>> item, ArrayBufferWriter<byte> buffer)
     {
         if (item.IsLocal)
         {
@@ -678,7 +697,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
 
         if (item.Event is { } e)
         {
-            ServerMessageWriter.WriteEvent(buffer, e);
+            _format.WriteEvent(buffer, e);
             return buffer.WrittenMemory;
         }
 
@@ -686,16 +705,16 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         switch (s.Kind)
         {
             case SignalKind.Clock:
-                ServerMessageWriter.WriteClock(buffer, s.PlayheadTicks, s.Speed, s.Iteration);
+                _format.WriteClock(buffer, s.PlayheadTicks, s.Speed, s.Iteration);
                 break;
             case SignalKind.Loop:
-                ServerMessageWriter.WriteLoop(buffer, s.Iteration);
+                _format.WriteLoop(buffer, s.Iteration);
                 break;
             case SignalKind.Error:
-                ServerMessageWriter.WriteError(buffer, null, s.ErrorCode ?? ErrorCodes.Internal, s.Message ?? "");
+                _format.WriteError(buffer, null, s.ErrorCode ?? ErrorCodes.Internal, s.Message ?? "");
                 break;
             default:
-                ServerMessageWriter.WriteState(buffer, s.State!);
+                _format.WriteState(buffer, s.State!);
                 break;
         }
 

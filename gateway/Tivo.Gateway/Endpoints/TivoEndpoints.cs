@@ -30,7 +30,21 @@ internal static partial class TivoEndpoints
         return app;
     }
 
-    private static async Task AcceptAsync(HttpContext context, string? pathChannel)
+    /// <summary>The 2016 prototype's endpoint (<c>Tivo:Gateway:Prototype:Channel</c>): a WebSocket upgrade at
+    /// <c>/</c> plays that channel in the prototype's message shapes. A plain GET of <c>/</c> still gets the demo page.</summary>
+    public static IApplicationBuilder UsePrototypeEndpoint(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        var channel = context.RequestServices.GetRequiredService<IOptions<GatewayOptions>>().Value.Prototype.Channel;
+        if (!string.IsNullOrEmpty(channel) && context.Request.Path == "/" && context.WebSockets.IsWebSocketRequest)
+        {
+            await AcceptAsync(context, channel, new PrototypeWireFormat());
+            return;
+        }
+
+        await next(context);
+    });
+
+    private static async Task AcceptAsync(HttpContext context, string? pathChannel, WireFormat? format = null)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -126,7 +140,8 @@ internal static partial class TivoEndpoints
             session,
             channels.Distinct(StringComparer.Ordinal).ToList(),
             role,
-            lastSeq);
+            lastSeq,
+            format ?? WireFormat.V1);
         var lifetime = context.RequestServices.GetRequiredService<IHostApplicationLifetime>();
         await connection.RunAsync(context.RequestAborted, lifetime.ApplicationStopping);
     }

@@ -50,6 +50,17 @@ public sealed class GatewayOptions
 
     /// <summary>Messages are released this much before their due time at most, to absorb timer granularity.</summary>
     public TimeSpan ReleaseTolerance { get; set; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>The 2016 prototype's endpoint, off by default.</summary>
+    public PrototypeOptions Prototype { get; set; } = new();
+}
+
+/// <summary>Compatibility with the 2016 Node.js prototype's clients, bound from <c>Tivo:Gateway:Prototype</c>.</summary>
+public sealed class PrototypeOptions
+{
+    /// <summary>When set, a WebSocket upgrade at <c>/</c> plays this channel in the prototype's message shapes
+    /// (each event its bare payload; <c>{type: PLAY|STOP|END_LOOP|END_NOLOOP, text}</c>). Empty (default): off.</summary>
+    public string? Channel { get; set; }
 }
 
 /// <summary>Validates <see cref="GatewayOptions"/> with messages naming the setting.</summary>

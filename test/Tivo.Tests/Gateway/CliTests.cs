@@ -53,7 +53,36 @@ public sealed class CliTests(GatewayFixture fixture) : IClassFixture<GatewayFixt
     }
 
     [Theory]
-    [InlineData(new[] { "--help" }, "name a command")]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    [InlineData("play", "--help")]
+    [InlineData("import", "--help")]
+    [InlineData("channels", "-h")]
+    public async Task Help_works_on_every_command(params string[] args)
+    {
+        var (code, output, _) = await RunAsync(args);
+        Assert.Equal(0, code);
+        Assert.Contains("usage: tivo", output, StringComparison.Ordinal);
+        Assert.Contains("--strings", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_channel_named_with_a_slash_imports_and_plays_under_that_name()
+    {
+        // Before: the import created a channel literally named x%2Fy, and play --channel x/y answered unknown_channel.
+        using var directory = new TempDirectory();
+        var file = directory.File("slash.csv");
+        await File.WriteAllTextAsync(file, "ts,v\n2031-03-01T00:00:00Z,1\n2031-03-01T00:00:01Z,2\n");
+        var (imported, _, importError) = await RunAsync("import", file, "--channel", "x/y", "--server", Server);
+        Assert.True(imported == 0, importError);
+        var (code, output, error) = await RunAsync("play", "--server", Server, "--channel", "x/y", "--start", "2031-03-01T00:00:00Z", "--end", "2031-03-01T00:00:02Z",
+            "--speed", "100", "--format", "ndjson");
+        Assert.True(code == 0, error);
+        var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(["x/y", "x/y"], events.Select(e => e.GetProperty("channel").GetString()));
+    }
+
+    [Theory]
     [InlineData(new[] { "fly" }, "unknown command 'fly'")]
     [InlineData(new[] { "play" }, "play needs --channel")]
     [InlineData(new[] { "play", "--channel", "taxi", "--speed", "fast" }, "--speed must be a number")]

@@ -117,4 +117,31 @@ public sealed class GatewayIngestTests(GatewayFixture fixture) : IClassFixture<G
             }
         }
     }
+
+    [Theory]
+    [InlineData("a/b", "a%2Fb")]
+    [InlineData("valve ß/2", "valve%20%C3%9F%2F2")]
+    [InlineData("100%/x", "100%25%2Fx")]
+    public async Task A_channel_name_with_a_slash_is_decoded_once_on_every_route(string name, string segment)
+    {
+        // Before: POST /channels/a%2Fb/events created a channel literally named "a%2Fb".
+        const string Body = """[{"ts":"2031-04-01T00:00:00Z","data":{"n":1}},{"ts":"2031-04-01T00:00:01Z","data":{"n":2}}]""";
+        using (var ingest = await fixture.Http.PostAsync($"channels/{segment}/events", new StringContent(Body, Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.OK, ingest.StatusCode);
+            Assert.Equal(name, JsonDocument.Parse(await ingest.Content.ReadAsStringAsync()).RootElement.GetProperty("channel").GetString());
+        }
+
+        var list = JsonDocument.Parse(await fixture.Http.GetStringAsync("channels")).RootElement;
+        Assert.Contains(list.EnumerateArray(), c => c.GetProperty("name").GetString() == name);
+        Assert.Equal(name, JsonDocument.Parse(await fixture.Http.GetStringAsync($"channels/{segment}")).RootElement.GetProperty("name").GetString());
+        var histogram = JsonDocument.Parse(await fixture.Http.GetStringAsync($"channels/{segment}/histogram")).RootElement;
+        Assert.Equal(2, histogram.GetProperty("total").GetInt64());
+
+        await using var socket = await TestSocket.ConnectAsync(new Uri(fixture.WsBase, $"channels/{segment}"));
+        var hello = await socket.NextAsync("hello");
+        Assert.Equal([name], hello.GetProperty("channels").EnumerateArray().Select(c => c.GetString()));
+        await socket.SendAsync("""{"action":"play","start":"2031-04-01T00:00:00Z","end":"2031-04-01T00:00:02Z","speed":10}""");
+        Assert.Equal(name, (await socket.NextAsync("event")).GetProperty("channel").GetString());
+    }
 }

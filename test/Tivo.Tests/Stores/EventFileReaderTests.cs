@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Tivo.Stores;
 using Tivo.Stores.Ingest;
 using Xunit;
@@ -68,4 +69,33 @@ public sealed class EventFileReaderTests
     [InlineData("2016-01-15T14:32:24Z\n")]
     [InlineData("")]
     public void Times_that_do_not_name_an_instant_are_refused(string text) => Assert.False(TimeUtil.TryParseIso(text, out _));
+
+    [Fact]
+    public void Csv_values_become_numbers_only_when_nothing_about_them_would_change()
+    {
+        // Before: zip codes 02134 and 00501 became 2134 and 501, and TRUE stayed a string while true became a boolean.
+        const string Csv = "when,zip,zip2,card,plus,exp,price,neg,zero,small,a,b,c,d,empty,name\n" +
+                           "2016-01-15T00:00:00Z,02134,00501,4111111111111111,+1,1e5,12.50,-3,0,0.25,TRUE,false,True,FALSE,,Zoë\n";
+        var data = JsonDocument.Parse(EventFileReader.ReadCsv(new StringReader(Csv), "when").Single().Data).RootElement;
+        Assert.Equal("02134", data.GetProperty("zip").GetString());
+        Assert.Equal("00501", data.GetProperty("zip2").GetString());
+        Assert.Equal("4111111111111111", data.GetProperty("card").GetString()); // 16 digits: a double would change it
+        Assert.Equal("+1", data.GetProperty("plus").GetString());
+        Assert.Equal("1e5", data.GetProperty("exp").GetString());
+        Assert.Equal("12.50", data.GetProperty("price").GetRawText()); // a number, written exactly as in the file
+        Assert.Equal(-3, data.GetProperty("neg").GetInt32());
+        Assert.Equal(0, data.GetProperty("zero").GetInt32());
+        Assert.Equal(0.25, data.GetProperty("small").GetDouble());
+        Assert.True(data.GetProperty("a").GetBoolean());
+        Assert.False(data.GetProperty("b").GetBoolean());
+        Assert.True(data.GetProperty("c").GetBoolean());
+        Assert.False(data.GetProperty("d").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, data.GetProperty("empty").ValueKind);
+        Assert.Equal("Zoë", data.GetProperty("name").GetString());
+
+        var strings = JsonDocument.Parse(EventFileReader.ReadCsv(new StringReader(Csv), "when", keepStrings: true).Single().Data).RootElement;
+        Assert.All(strings.EnumerateObject(), p => Assert.Equal(JsonValueKind.String, p.Value.ValueKind));
+        Assert.Equal("12.50", strings.GetProperty("price").GetString());
+        Assert.Equal("", strings.GetProperty("empty").GetString());
+    }
 }
