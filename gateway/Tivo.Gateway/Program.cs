@@ -46,6 +46,9 @@ public static partial class GatewayApp
         builder.Services.AddSingleton<Tivo.Gateway.Security.TokenAccess>();
         builder.Services.AddSingleton<Tivo.Gateway.Security.OriginPolicy>();
         builder.Services.AddExceptionHandler<TivoExceptionHandler>();
+        // The HTTP API describes itself at /openapi/v1.json (the socket's protocol: docs/asyncapi.yaml).
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, Tivo.Gateway.Protocol.ProtocolJsonContext.Default));
+        builder.Services.AddOpenApi();
         // Metrics in Prometheus text at /metrics: the gateway's, the silo's (embedded mode: same process),
         // the .NET runtime's (GC heap, CPU, thread pool) and ASP.NET Core's.
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
@@ -98,6 +101,7 @@ public static partial class GatewayApp
         }
 
         app.MapTivo();
+        app.MapOpenApi();
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.Lifetime.ApplicationStarted.Register(() => _ = LogWelcomeAsync(app));
         return app;

@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Tivo.Gateway.Connections;
 using Tivo.Gateway.Protocol;
@@ -19,15 +20,68 @@ internal static partial class TivoEndpoints
 
     public static IEndpointRouteBuilder MapTivo(this IEndpointRouteBuilder app)
     {
-        // Sockets check their token themselves (a viewer token may watch); HTTP routes through filters.
-        app.Map("/ws", (HttpContext context) => AcceptAsync(context, null));
-        app.MapGet("/channels", ListChannelsAsync).AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRoles.Viewer, next));
-        app.Map("/channels/{channel}", (HttpContext context) =>
-            context.WebSockets.IsWebSocketRequest ? AcceptAsync(context, ChannelRoute.Name(context)) : ChannelInfoAsync(context, ChannelRoute.Name(context)));
-        app.MapGet("/channels/{channel}/histogram", HistogramAsync).AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRoles.Viewer, next));
-        app.MapPost("/channels/{channel}/events", IngestAsync).AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRoles.Controller, next));
+        // Sockets check their token themselves (a viewer token may watch); HTTP routes through filters. The socket's
+        // protocol is described by docs/asyncapi.yaml, so its upgrade routes stay out of the OpenAPI document.
+        app.Map("/ws", (HttpContext context) => AcceptAsync(context, null)).ExcludeFromDescription();
+        var viewer = (EndpointFilterFactoryContext _, EndpointFilterDelegate next) => TokenAccess.Require(ParticipantRoles.Viewer, next);
+
+        app.MapGet("/channels", ListChannelsAsync)
+            .WithName("ListChannels").WithTags("channels")
+            .WithSummary("Every channel with its extent")
+            .WithDescription("The channels the store holds, each with its first and last event (ISO-8601 UTC) and its event count.")
+            .Produces<ChannelDto[]>().WithErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status503ServiceUnavailable)
+            .AddEndpointFilterFactory(viewer);
+
+        // A Func rather than a lambda: as a RequestDelegate it would get no route-handler (OpenAPI) metadata. Handlers
+        // take the route's raw channel only to document it; ChannelRoute decodes the name once from the raw path.
+        Func<HttpContext, string, Task> channelRoute = (context, channel) =>
+            context.WebSockets.IsWebSocketRequest ? AcceptAsync(context, ChannelRoute.Name(context)) : ChannelInfoAsync(context, ChannelRoute.Name(context));
+        app.MapGet("/channels/{channel}", channelRoute)
+            .WithName("GetChannel").WithTags("channels")
+            .WithSummary("One channel's extent (a WebSocket upgrade here joins a playback session instead)")
+            .WithDescription("The channel name is one path segment, percent-encoded (a/b is a%2Fb).")
+            .Produces<ChannelDto>().WithErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+
+        app.MapGet("/channels/{channel}/histogram", HistogramAsync)
+            .WithName("GetHistogram").WithTags("channels")
+            .WithSummary("Event counts of a window in bins of step seconds")
+            .WithDescription("start and end (ISO-8601 with Z or an offset) default to the channel's extent; at most 31 days; step 1 to 86400 (default 1). Nonzero bins only.")
+            .Produces<HistogramDto>().WithErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable)
+            .AddEndpointFilterFactory(viewer);
+
+        app.MapGet("/channels/{channel}/events", async (HttpContext context, IClusterClient client, string channel, string? start, string? end, string? format, string? limit, string? after) =>
+                await ExportEndpoint.HandleAsync(context, client, start, end, format, limit, after) ?? Results.Empty)
+            .WithName("ExportEvents").WithTags("events")
+            .WithSummary("Export a window's stored events, streamed")
+            .WithDescription("The window's rows in time order, exactly as playback delivers them: NDJSON of {ts, data} (default) or CSV (format=csv: ts, then the payload's fields, flattened one level, columns from the first 1,000 rows). " +
+                "start/end default to the channel's extent. limit caps the rows of one response; the next page starts after=TS~N (the last row's ts, and how many rows at exactly that ts were received).")
+            .Produces<EventRowDto[]>(StatusCodes.Status200OK, "application/x-ndjson", "text/csv")
+            .WithErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable)
+            .AddEndpointFilterFactory(viewer);
+
+        app.MapPost("/channels/{channel}/events", IngestAsync)
+            .WithName("IngestEvents").WithTags("events")
+            .WithSummary("Ingest events into a channel (created if new)")
+            .WithDescription("A JSON array or NDJSON of {ts, data}; the whole body is validated before one store write. At most Tivo:Gateway:MaxIngestBytes (16 MiB). Browser pages from other origins are refused unless Tivo:Gateway:AllowedOrigins lists them.")
+            .Accepts<EventRowDto[]>("application/json", "application/x-ndjson")
+            .Produces<IngestResultDto>()
+            .Produces<IngestErrorDto>(StatusCodes.Status400BadRequest)
+            .WithErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status403Forbidden, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status503ServiceUnavailable)
+            .AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRoles.Controller, next));
+
         app.MapHealthChecks("/healthz");
         return app;
+    }
+
+    /// <summary>Declares the protocol's error body (<see cref="HttpErrorDto"/>) for each of <paramref name="statuses"/>.</summary>
+    private static RouteHandlerBuilder WithErrors(this RouteHandlerBuilder builder, params int[] statuses)
+    {
+        foreach (var status in statuses)
+        {
+            builder.Produces<HttpErrorDto>(status);
+        }
+
+        return builder;
     }
 
     /// <summary>The 2016 prototype's endpoint (<c>Tivo:Gateway:Prototype:Channel</c>): a WebSocket upgrade at
@@ -175,7 +229,7 @@ internal static partial class TivoEndpoints
         await result.ExecuteAsync(context);
     }
 
-    private static async Task<IResult> HistogramAsync(HttpContext context, IClusterClient client, string? start, string? end, string? step)
+    private static async Task<IResult> HistogramAsync(HttpContext context, IClusterClient client, [FromRoute(Name = "channel")] string rawChannel, string? start, string? end, string? step)
     {
         var channel = ChannelRoute.Name(context);
         // step is read here rather than bound as int?, so "step=abc" gets this error body and not an empty 400.
@@ -248,7 +302,7 @@ internal static partial class TivoEndpoints
     }
 
     /// <summary>Ingest: a JSON array or NDJSON of {ts, data}; all validated before one store write.</summary>
-    private static async Task<IResult> IngestAsync(HttpContext context, IClusterClient client, IOptions<GatewayOptions> options, OriginPolicy origins)
+    private static async Task<IResult> IngestAsync(HttpContext context, IClusterClient client, IOptions<GatewayOptions> options, OriginPolicy origins, [FromRoute(Name = "channel")] string rawChannel)
     {
         var channel = ChannelRoute.Name(context);
         if (origins.Check(context.Request) is { } refused)

@@ -21,6 +21,10 @@ internal sealed record IngestResultDto(string Channel, int Accepted, string Firs
 /// <summary>A refused ingest: the line at fault; nothing was written.</summary>
 internal sealed record IngestErrorDto(string Code, string Message, int Line);
 
+/// <summary>One event to ingest (a JSON array of these, or NDJSON with one per line): <c>ts</c> ISO-8601 with Z or an
+/// offset (or epoch milliseconds), <c>data</c> any JSON value, stored verbatim. Also one row of the export.</summary>
+internal sealed record EventRowDto(string Ts, JsonElement Data);
+
 /// <summary>Source-generated JSON for the HTTP routes (camelCase, as on the socket).</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(ChannelDto[]))]
@@ -29,4 +33,5 @@ internal sealed record IngestErrorDto(string Code, string Message, int Line);
 [JsonSerializable(typeof(HttpErrorDto))]
 [JsonSerializable(typeof(IngestResultDto))]
 [JsonSerializable(typeof(IngestErrorDto))]
+[JsonSerializable(typeof(EventRowDto[]))]
 internal sealed partial class ProtocolJsonContext : JsonSerializerContext;

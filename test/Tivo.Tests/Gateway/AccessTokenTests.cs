@@ -54,7 +54,7 @@ public sealed class AccessTokenTests : IAsyncLifetime
         await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri(_app.WsBase(), "ws?channel=clicks" + suffix.Replace('?', '&')), CancellationToken.None));
         Assert.Equal(HttpStatusCode.Unauthorized, socket.HttpStatusCode);
 
-        foreach (var route in new[] { "channels", "channels/clicks", "channels/clicks/histogram" })
+        foreach (var route in new[] { "channels", "channels/clicks", "channels/clicks/histogram", "channels/clicks/events" })
         {
             using var response = await _http.GetAsync(route + suffix);
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
@@ -78,6 +78,9 @@ public sealed class AccessTokenTests : IAsyncLifetime
 
         using var channels = await _http.GetAsync($"channels?token={ViewerToken}");
         Assert.Equal(HttpStatusCode.OK, channels.StatusCode);
+        using var export = await _http.GetAsync($"channels/clicks/events?token={ViewerToken}"); // a viewer may export
+        Assert.Equal(HttpStatusCode.OK, export.StatusCode);
+        Assert.Equal(50, (await export.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         using var ingest = await _http.PostAsync($"channels/clicks/events?token={ViewerToken}", new StringContent("""[{"ts":"2020-01-02T00:00:00Z","data":{}}]""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.Forbidden, ingest.StatusCode);
         Assert.Equal("forbidden", JsonDocument.Parse(await ingest.Content.ReadAsStringAsync()).RootElement.GetProperty("code").GetString());

@@ -92,6 +92,34 @@ public sealed class GatewayHttpTests(GatewayFixture fixture) : IClassFixture<Gat
         Assert.Equal("taxi", body.GetProperty("name").GetString());
     }
 
+    [Fact]
+    public async Task The_http_api_describes_itself_in_an_openapi_document()
+    {
+        var document = JsonDocument.Parse(await fixture.Http.GetStringAsync("openapi/v1.json")).RootElement;
+        Assert.StartsWith("3.", document.GetProperty("openapi").GetString(), StringComparison.Ordinal);
+        var paths = document.GetProperty("paths");
+        Assert.True(paths.GetProperty("/channels").TryGetProperty("get", out _));
+        Assert.True(paths.GetProperty("/channels/{channel}").TryGetProperty("get", out _));
+        var histogram = paths.GetProperty("/channels/{channel}/histogram").GetProperty("get");
+        Assert.Equal(["channel", "end", "start", "step"], histogram.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()).Order());
+        var export = paths.GetProperty("/channels/{channel}/events").GetProperty("get");
+        Assert.Superset(new HashSet<string?> { "channel", "start", "end", "format", "limit", "after" }, export.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()).ToHashSet());
+        var ingest = paths.GetProperty("/channels/{channel}/events").GetProperty("post");
+        var bodyTypes = ingest.GetProperty("requestBody").GetProperty("content").EnumerateObject().Select(c => c.Name).ToList();
+        Assert.Contains("application/json", bodyTypes);
+        Assert.Contains("application/x-ndjson", bodyTypes);
+
+        // Every route names its error responses, in the protocol's {code, message} shape.
+        foreach (var operation in new[] { histogram, export, ingest })
+        {
+            var error = operation.GetProperty("responses").GetProperty(operation.GetProperty("responses").TryGetProperty("400", out _) ? "400" : "401");
+            var schema = error.GetProperty("content").GetProperty("application/json").GetProperty("schema").GetProperty("$ref").GetString()!;
+            var properties = document.GetProperty("components").GetProperty("schemas").GetProperty(schema.Split('/')[^1]).GetProperty("properties");
+            Assert.True(properties.TryGetProperty("code", out _), schema);
+            Assert.True(properties.TryGetProperty("message", out _), schema);
+        }
+    }
+
     private SqliteEventStore Store() =>
         new(Options.Create(new EmbeddedStoreOptions { Path = fixture.StorePath }), NullLogger<SqliteEventStore>.Instance);
 }
