@@ -59,25 +59,10 @@ internal static class ExportEndpoint
             afterTicks = at;
         }
 
-        if (await client.GetGrain<ICatalogGrain>(0).FindChannel(channel) is not { } extent)
+        var window = WindowQuery.Parse(channel, await client.GetGrain<ICatalogGrain>(0).FindChannel(channel), start, end);
+        if (window.Window is not var (from, to))
         {
-            return Error(StatusCodes.Status404NotFound, ErrorCodes.UnknownChannel, $"Unknown channel '{ClientMessageParser.Shorten(channel)}'. GET /channels lists them.");
-        }
-
-        long from = extent.FirstTicks, to = extent.LastTicks + 1;
-        if (start is not null && !TimeUtil.TryParseIso(start, out from))
-        {
-            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"start '{ClientMessageParser.Shorten(start)}' is not an ISO-8601 time with Z or an offset, such as 2016-01-15T14:00:00Z.");
-        }
-
-        if (end is not null && !TimeUtil.TryParseIso(end, out to))
-        {
-            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"end '{ClientMessageParser.Shorten(end)}' is not an ISO-8601 time with Z or an offset, such as 2016-01-15T15:00:00Z.");
-        }
-
-        if (to <= from)
-        {
-            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"The window is empty: end ({TimeUtil.ToIso(to)}) must be after start ({TimeUtil.ToIso(from)}); it is [start, end).");
+            return window.Error;
         }
 
         var rows = client.GetGrain<IExportGrain>(Guid.NewGuid())

@@ -249,25 +249,10 @@ internal static partial class TivoEndpoints
             return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}).");
         }
 
-        if (found is not { } extent)
+        var window = WindowQuery.Parse(channel, found, start, end);
+        if (window.Window is not var (startTicks, endTicks))
         {
-            return Error(StatusCodes.Status404NotFound, ErrorCodes.UnknownChannel, $"Unknown channel '{ClientMessageParser.Shorten(channel)}'. GET /channels lists them.");
-        }
-
-        long startTicks = extent.FirstTicks, endTicks = extent.LastTicks + 1;
-        if (start is not null && !TimeUtil.TryParseIso(start, out startTicks))
-        {
-            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"start '{ClientMessageParser.Shorten(start)}' is not an ISO-8601 time such as 2016-01-15T14:00:00Z.");
-        }
-
-        if (end is not null && !TimeUtil.TryParseIso(end, out endTicks))
-        {
-            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"end '{ClientMessageParser.Shorten(end)}' is not an ISO-8601 time such as 2016-01-15T15:00:00Z.");
-        }
-
-        if (endTicks <= startTicks)
-        {
-            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "end must be after start: the window is [start, end).");
+            return window.Error!;
         }
 
         // Whole seconds: a window reaching into 9999-12-31's last second ends at the last whole second there is.
@@ -413,4 +398,34 @@ internal static class ChannelRoute
         var segment = at >= 0 && at + 1 < segments.Length ? segments[at + 1] : "";
         return Uri.UnescapeDataString(segment);
     }
+}
+
+/// <summary>The <c>start</c>/<c>end</c> of a channel route (histogram, export): ISO-8601 with Z or an offset,
+/// defaulting to the channel's extent, refused with the same coded errors as playback.</summary>
+internal readonly record struct WindowQuery((long Start, long End)? Window, IResult? Error)
+{
+    public static WindowQuery Parse(string channel, ChannelSummary? extent, string? start, string? end)
+    {
+        if (extent is null)
+        {
+            return Fail(StatusCodes.Status404NotFound, ErrorCodes.UnknownChannel, $"Unknown channel '{ClientMessageParser.Shorten(channel)}'. GET /channels lists them.");
+        }
+
+        long from = extent.FirstTicks, to = extent.LastTicks + 1;
+        if (start is not null && !TimeUtil.TryParseIso(start, out from))
+        {
+            return Fail(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"start '{ClientMessageParser.Shorten(start)}' is not an ISO-8601 time with Z or an offset, such as 2016-01-15T14:00:00Z.");
+        }
+
+        if (end is not null && !TimeUtil.TryParseIso(end, out to))
+        {
+            return Fail(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"end '{ClientMessageParser.Shorten(end)}' is not an ISO-8601 time with Z or an offset, such as 2016-01-15T15:00:00Z.");
+        }
+
+        return to <= from
+            ? Fail(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"end ({TimeUtil.ToIso(to)}) must be after start ({TimeUtil.ToIso(from)}): the window is [start, end).")
+            : new WindowQuery((from, to), null);
+    }
+
+    private static WindowQuery Fail(int status, string code, string message) => new(null, TivoHttpErrors.Error(status, code, message));
 }

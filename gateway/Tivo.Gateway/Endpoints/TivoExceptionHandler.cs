@@ -48,6 +48,8 @@ internal sealed partial class TivoExceptionHandler(ILogger<TivoExceptionHandler>
             StatusCodes.Status401Unauthorized => (ErrorCodes.Unauthorized, "A valid token is needed."),
             StatusCodes.Status403Forbidden => (ErrorCodes.Forbidden, "This request is not allowed."),
             StatusCodes.Status413PayloadTooLarge => (ErrorCodes.TooLarge, "The request is too large."),
+            StatusCodes.Status415UnsupportedMediaType => (ErrorCodes.BadRequest,
+                $"Content-Type '{ClientMessageParser.Shorten(context.Request.ContentType ?? "")}' is not accepted by {context.Request.Method} {ClientMessageParser.Shorten(context.Request.Path.Value ?? "")}: ingest takes application/json (an array) or application/x-ndjson (one event per line); GET /openapi/v1.json lists every route's."),
             StatusCodes.Status429TooManyRequests => (ErrorCodes.RateLimited, "Too many requests; slow down."),
             >= 500 => (ErrorCodes.Internal, "The server failed to answer; try again."),
             _ => (ErrorCodes.BadRequest, $"The request was refused (HTTP {code})."),

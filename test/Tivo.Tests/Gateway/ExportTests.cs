@@ -19,7 +19,7 @@ public sealed class ExportTests(GatewayFixture fixture) : IClassFixture<GatewayF
     public async Task The_export_returns_exactly_the_stored_rows_in_order()
     {
         var channel = await IngestAsync("export-exact");
-        var stored = await ReadStoreAsync(channel);
+        var stored = await fixture.ReadStoreAsync(channel, Start, End);
         using var response = await fixture.Http.GetAsync($"channels/{channel}/events?start={Start}&end={End}");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/x-ndjson", response.Content.Headers.ContentType?.MediaType);
@@ -109,20 +109,6 @@ public sealed class ExportTests(GatewayFixture fixture) : IClassFixture<GatewayF
         using var response = await fixture.Http.PostAsync($"channels/{channel}/events", new StringContent(string.Join('\n', lines), Encoding.UTF8, "application/x-ndjson"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return channel;
-    }
-
-    private async Task<List<StoredEvent>> ReadStoreAsync(string channel)
-    {
-        var store = new SqliteEventStore(Options.Create(new EmbeddedStoreOptions { Path = fixture.StorePath }), NullLogger<SqliteEventStore>.Instance);
-        TimeUtil.TryParseIso(Start, out var from);
-        TimeUtil.TryParseIso(End, out var to);
-        var events = new List<StoredEvent>();
-        await foreach (var e in store.ReadAsync(channel, from, to, CancellationToken.None))
-        {
-            events.Add(e);
-        }
-
-        return events;
     }
 
     private static List<JsonElement> Lines(string ndjson) =>

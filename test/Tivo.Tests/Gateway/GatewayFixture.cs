@@ -35,6 +35,23 @@ public sealed class GatewayFixture : IAsyncLifetime
         Http.BaseAddress = HttpBase;
     }
 
+    /// <summary>The rows the store holds for <paramref name="channel"/> in [start, end): the ground truth tests compare against.</summary>
+    public async Task<List<Tivo.Stores.StoredEvent>> ReadStoreAsync(string channel, string start, string end)
+    {
+        var store = new Tivo.Stores.Embedded.SqliteEventStore(
+            Microsoft.Extensions.Options.Options.Create(new Tivo.Stores.Embedded.EmbeddedStoreOptions { Path = StorePath }),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<Tivo.Stores.Embedded.SqliteEventStore>.Instance);
+        Tivo.Stores.TimeUtil.TryParseIso(start, out var from);
+        Tivo.Stores.TimeUtil.TryParseIso(end, out var to);
+        var events = new List<Tivo.Stores.StoredEvent>();
+        await foreach (var e in store.ReadAsync(channel, from, to, CancellationToken.None))
+        {
+            events.Add(e);
+        }
+
+        return events;
+    }
+
     public async Task DisposeAsync()
     {
         Http.Dispose();

@@ -35,7 +35,7 @@ public sealed class GatewayProtocolTests(GatewayFixture fixture) : IClassFixture
         Assert.Equal("2016-01-15T14:32:24Z", state.GetProperty("window").GetProperty("start").GetString());
         Assert.Equal("2016-01-15T14:33:24Z", state.GetProperty("window").GetProperty("end").GetString());
 
-        var expected = await ReadStoreAsync("taxi", "2016-01-15T14:32:24Z", "2016-01-15T14:33:24Z");
+        var expected = await fixture.ReadStoreAsync("taxi", "2016-01-15T14:32:24Z", "2016-01-15T14:33:24Z");
         Assert.True(expected.Count >= 3, "the demo data has events in the seed's window");
         var events = new List<JsonElement>();
         for (var i = 0; i < 3; i++)
@@ -92,8 +92,8 @@ public sealed class GatewayProtocolTests(GatewayFixture fixture) : IClassFixture
             await socket.NextAsync("ack");
         }
 
-        var expected = (await ReadStoreAsync("sensors", "2016-01-15T12:00:00Z", "2016-01-15T12:30:00Z"))[^1];
-        var after = (await ReadStoreAsync("sensors", "2016-01-15T12:30:00Z", "2016-01-15T13:00:00Z"))[0];
+        var expected = (await fixture.ReadStoreAsync("sensors", "2016-01-15T12:00:00Z", "2016-01-15T12:30:00Z"))[^1];
+        var after = (await fixture.ReadStoreAsync("sensors", "2016-01-15T12:30:00Z", "2016-01-15T13:00:00Z"))[0];
         await socket.SendAsync("""{"action":"seek","to":"2016-01-15T12:30:00Z","id":"s"}""");
         Assert.Equal("s", (await socket.NextAsync("ack")).GetProperty("id").GetString());
         var snapshot = await socket.NextAsync("event");
@@ -323,19 +323,5 @@ public sealed class GatewayProtocolTests(GatewayFixture fixture) : IClassFixture
         var socket = await TestSocket.ConnectAsync(new Uri(fixture.WsBase, $"ws?channel={channel}"));
         await socket.NextAsync("hello");
         return socket;
-    }
-
-    private async Task<List<StoredEvent>> ReadStoreAsync(string channel, string start, string end)
-    {
-        var store = new SqliteEventStore(Options.Create(new EmbeddedStoreOptions { Path = fixture.StorePath }), NullLogger<SqliteEventStore>.Instance);
-        TimeUtil.TryParseIso(start, out var from);
-        TimeUtil.TryParseIso(end, out var to);
-        var events = new List<StoredEvent>();
-        await foreach (var e in store.ReadAsync(channel, from, to, CancellationToken.None))
-        {
-            events.Add(e);
-        }
-
-        return events;
     }
 }

@@ -112,12 +112,15 @@ public sealed class HardeningTests(GatewayFixture fixture) : IClassFixture<Gatew
         await own.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
 
         const string Forged = """[{"ts":"2016-01-15T00:00:00Z","data":{"forged":true}}]""";
-        using (var csrf = new HttpRequestMessage(HttpMethod.Post, "channels/forged/events") { Content = new StringContent(Forged, Encoding.UTF8, "text/plain") })
+        // A cross-site form or text/plain POST (what a page can send without a CORS preflight) is refused for its
+        // media type; a JSON POST from a page of another origin for that origin.
+        foreach (var (type, status, says) in new[] { ("text/plain", HttpStatusCode.UnsupportedMediaType, "application/x-ndjson"), ("application/json", HttpStatusCode.Forbidden, "Tivo:Gateway:AllowedOrigins") })
         {
+            using var csrf = new HttpRequestMessage(HttpMethod.Post, "channels/forged/events") { Content = new StringContent(Forged, Encoding.UTF8, type) };
             csrf.Headers.Add("Origin", "http://evil.example");
             using var response = await fixture.Http.SendAsync(csrf);
-            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-            Assert.Contains("Tivo:Gateway:AllowedOrigins", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Equal(status, response.StatusCode);
+            Assert.Contains(says, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
         using (var plain = await fixture.Http.PostAsync("channels/forged/events", new StringContent(Forged, Encoding.UTF8, "text/plain")))
