@@ -56,6 +56,10 @@ if [ ! -d clients/js/node_modules/playwright-core ]; then
   echo "test.sh: installing playwright-core (npm ci --prefix clients/js)"
   npm ci --prefix clients/js --no-audit --no-fund --loglevel=error
 fi
+if [ ! -f test/asyncapi/node_modules/@asyncapi/specs/package.json ]; then
+  echo "test.sh: installing the AsyncAPI schema check (npm ci --prefix test/asyncapi)"
+  npm ci --prefix test/asyncapi --no-audit --no-fund --loglevel=error
+fi
 if [ ! -f test/dynalite/node_modules/dynalite/cli.js ]; then
   echo "test.sh: installing dynalite (npm ci --prefix test/dynalite)"
   npm ci --prefix test/dynalite --no-audit --no-fund --loglevel=error
@@ -72,12 +76,13 @@ status=0
 dotnet test Tivo.sln --configuration Release --no-build --logger "trx" --results-directory "$results" "$@" || status=$?
 
 # The JavaScript client's tests (node:test) run against a real gateway they start from the Release build;
-# the demo page's test drives Debian's Chromium through playwright-core.
+# the demo page's and the 2016 prototype page's tests drive Debian's Chromium through playwright-core;
+# test/asyncapi validates docs/asyncapi.yaml against the AsyncAPI 3.0 schema.
 node_flags=()
 if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 22 ]; then node_flags+=(--experimental-websocket); fi
 js_log="$results/js-client.txt"
 js_status=0
-node "${node_flags[@]}" --test clients/js/test/ > "$js_log" 2>&1 || js_status=$?
+node "${node_flags[@]}" --test clients/js/test/ test/asyncapi/ > "$js_log" 2>&1 || js_status=$?
 grep -E '^(not ok|# (tests|pass|fail))' "$js_log" || true
 if [ "$js_status" -ne 0 ]; then
   # Show why: node:test's TAP output puts each failure's details (error, expected, stack) under "not ok".
