@@ -48,6 +48,16 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
     exit 1
   fi
 fi
+# Debian's Python packages for the Python client (these machines reach Debian's packages, not the Python index).
+if ! /usr/bin/python3 -c 'import websockets, pandas, pytest, venv' >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing Debian's python3-websockets, python3-pandas, python3-pytest, python3-venv"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-websockets python3-pandas python3-pytest python3-venv python3-pip >/dev/null
+  else
+    echo "test.sh: the Python client's tests need Debian's python3-websockets python3-pandas python3-pytest python3-venv" >&2
+    exit 1
+  fi
+fi
 if [ ! -f bench/peers/node_modules/ws/package.json ]; then
   echo "test.sh: installing the benchmark's naive peer (npm ci --prefix bench/peers)"
   npm ci --prefix bench/peers --no-audit --no-fund --loglevel=error
@@ -96,6 +106,28 @@ if [ -z "$js_passed" ]; then
   js_passed=0; js_failed=1
 fi
 
+# The Python client: built with Debian's setuptools into a venv that sees Debian's packages, tested with pytest
+# against a real gateway its fixture starts.
+py_status=0
+py_env="$results/python-venv"
+py_xml="$results/python-client.xml"
+{ /usr/bin/python3 -m venv --system-site-packages "$py_env" \
+  && "$py_env/bin/pip" install -q --no-index --no-build-isolation --no-deps ./clients/python \
+  && (cd clients/python && "$py_env/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$py_xml" tests); } > "$results/python-client.txt" 2>&1 || py_status=$?
+tail -3 "$results/python-client.txt"
+py_passed=0; py_failed=0
+if [ -f "$py_xml" ]; then
+  suite=$(grep -o '<testsuite [^>]*>' "$py_xml" | head -1)
+  attr() { echo "$suite" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+  py_failed=$(( $(attr failures) + $(attr errors) ))
+  py_passed=$(( $(attr tests) - py_failed - $(attr skipped) ))
+fi
+if [ "$py_status" -ne 0 ] && [ "$py_failed" -eq 0 ]; then
+  echo "test.sh: the Python client's tests did not run:" >&2
+  tail -20 "$results/python-client.txt" >&2
+  py_failed=1
+fi
+
 # The benchmark suite in smoke mode: seconds-long runs that must produce every figure (never timed pass/fail).
 bench_log="$results/bench-smoke.txt"
 bench_status=0
@@ -127,10 +159,10 @@ if [ "$found" -eq 0 ]; then
   exit 1
 fi
 
-passed=$((passed + js_passed))
-failed=$((failed + js_failed))
+passed=$((passed + js_passed + py_passed))
+failed=$((failed + js_failed + py_failed))
 if [ "$bench_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
-if [ "$status" -ne 0 ] || [ "$js_status" -ne 0 ] || [ "$bench_status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
+if [ "$status" -ne 0 ] || [ "$js_status" -ne 0 ] || [ "$py_status" -ne 0 ] || [ "$bench_status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
   exit 1
 fi

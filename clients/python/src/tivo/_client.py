@@ -1,0 +1,285 @@
+"""The client: HTTP routes through the standard library, playback through ``websockets``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, Iterator, List, Optional, Union
+
+import websockets
+
+if TYPE_CHECKING:  # pandas is an optional extra: pip install tivo-client[pandas]
+    import pandas
+
+Time = Union[str, datetime]
+"""An instant: an ISO-8601 string with ``Z`` or an offset, or a timezone-aware ``datetime``."""
+
+
+class TivoError(Exception):
+    """A refusal from the server, with its protocol code (``bad_request``, ``unknown_channel``, …)."""
+
+    def __init__(self, code: str, message: str, status: Optional[int] = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def _iso(value: Optional[Time]) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        raise ValueError("a datetime must be timezone-aware (Tivo needs to know which instant it is)")
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class Client:
+    """A Tivo gateway at ``url`` (``http://host:8080``); ``token`` when the server requires access tokens."""
+
+    def __init__(self, url: str, token: Optional[str] = None, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    # ───────────────────────── HTTP ─────────────────────────
+
+    def channels(self) -> List[Dict[str, Any]]:
+        """Every channel: ``{"name", "first", "last", "count"}`` (extent in ISO-8601 UTC)."""
+        with self._get("channels") as response:
+            return json.load(response)
+
+    def histogram(self, channel: str, start: Optional[Time] = None, end: Optional[Time] = None, step: int = 1) -> Dict[str, Any]:
+        """Event counts of a window in bins of ``step`` seconds (at most 31 days; nonzero bins only)."""
+        with self._get(f"channels/{_segment(channel)}/histogram", start=_iso(start), end=_iso(end), step=str(step)) as response:
+            return json.load(response)
+
+    def events(self, channel: str, start: Optional[Time] = None, end: Optional[Time] = None, page_size: Optional[int] = None) -> Iterator[Dict[str, Any]]:
+        """The window's stored events in time order, as ``{"ts", "data"}`` dicts, streamed from the export route.
+
+        ``page_size`` fetches the window in pages of that many rows (each a request resuming after the last row),
+        for proxies that cut long responses; by default one streamed response carries the whole window.
+        """
+        after: Optional[str] = None
+        while True:
+            query = {"start": _iso(start), "end": _iso(end)}
+            if page_size is not None:
+                query["limit"] = str(page_size)
+            if after is not None:
+                query["after"] = after
+            rows = 0
+            last: Optional[str] = None
+            ties = 0
+            with self._get(f"channels/{_segment(channel)}/events", **query) as response:
+                for line in response:
+                    if not line.strip():
+                        continue
+                    row = json.loads(line)
+                    rows += 1
+                    ties = ties + 1 if row["ts"] == last else 1
+                    last = row["ts"]
+                    yield row
+            if page_size is None or rows < page_size or last is None:
+                return
+            # The next page starts after the last row: its ts, and how many rows at exactly that ts were received
+            # (counting those of earlier pages when a whole page shared one ts).
+            previous = after.split("~")[0] if after else None
+            carried = int(after.split("~")[1]) if after and "~" in after and previous == last and ties == rows else 0
+            after = f"{last}~{ties + carried}"
+
+    def frame(self, channel: str, start: Optional[Time] = None, end: Optional[Time] = None) -> "pandas.DataFrame":
+        """The window as a pandas DataFrame: a timezone-aware UTC ``ts`` column and the payload's fields as columns
+        (a payload that is not an object is one ``data`` column). Needs pandas (``tivo-client[pandas]``)."""
+        import pandas as pd
+
+        records = []
+        for row in self.events(channel, start, end):
+            data = row["data"]
+            record = dict(data) if isinstance(data, dict) else {"data": data}
+            record["ts"] = row["ts"]
+            records.append(record)
+        frame = pd.DataFrame.from_records(records)
+        if frame.empty:
+            return pd.DataFrame({"ts": pd.Series([], dtype="datetime64[ns, UTC]")})
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+        return frame[["ts"] + [c for c in frame.columns if c != "ts"]]
+
+    # ───────────────────────── playback ─────────────────────────
+
+    def play(
+        self,
+        channel: Union[str, List[str]],
+        start: Optional[Time] = None,
+        end: Optional[Time] = None,
+        *,
+        speed: Optional[float] = None,
+        duration: Optional[float] = None,
+        rate: Optional[float] = None,
+        max_gap: Optional[float] = None,
+        loop: bool = False,
+        session: Optional[str] = None,
+    ) -> "Playback":
+        """Plays a window over the WebSocket: ``async with client.play(...) as p: async for event in p``.
+
+        Events arrive at their due times. ``p.pause()``, ``p.resume()``, ``p.seek(to)``, ``p.speed(x)`` control the
+        session; ``session`` joins (or names) a shared session. A dropped connection is resumed by ``lastSeq``:
+        nothing is missed or repeated while the session still holds the events.
+        """
+        channels = [channel] if isinstance(channel, str) else list(channel)
+        play: Dict[str, Any] = {"action": "play", "channels": channels, "start": _iso(start), "end": _iso(end), "loop": loop}
+        for key, value in (("speed", speed), ("duration", duration), ("rate", rate), ("maxGap", max_gap)):
+            if value is not None:
+                play[key] = value
+        return Playback(self, channels, play, session)
+
+    # ───────────────────────── internals ─────────────────────────
+
+    def _get(self, path: str, **query: Optional[str]):
+        params = {k: v for k, v in query.items() if v is not None}
+        if self.token:
+            params["token"] = self.token
+        url = f"{self.url}/{path}" + ("?" + urllib.parse.urlencode(params) if params else "")
+        try:
+            return urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "application/json"}), timeout=self.timeout)
+        except urllib.error.HTTPError as error:
+            body = error.read().decode("utf-8", "replace")
+            try:
+                problem = json.loads(body)
+                raise TivoError(problem.get("code", "internal"), problem.get("message", body), error.code) from None
+            except ValueError:
+                raise TivoError("internal", body or str(error), error.code) from None
+        except urllib.error.URLError as error:
+            raise TivoError("unavailable", f"cannot reach the Tivo server at {self.url}: {error.reason}") from None
+
+    def _socket_url(self, query: Dict[str, str]) -> str:
+        base = self.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        if self.token:
+            query = {**query, "token": self.token}
+        return f"{base}/ws?" + urllib.parse.urlencode(query, doseq=True)
+
+
+def _segment(channel: str) -> str:
+    return urllib.parse.quote(channel, safe="")
+
+
+class Playback:
+    """One participant of a playback session: an async iterator of events at their due times, with controls."""
+
+    def __init__(self, client: Client, channels: List[str], play: Dict[str, Any], session: Optional[str]) -> None:
+        self._client = client
+        self._channels = channels
+        self._play = play
+        self.session = session
+        self.last_seq: Optional[int] = None
+        self.state: Optional[Dict[str, Any]] = None
+        self._socket: Any = None
+        self._events: "asyncio.Queue[Optional[Dict[str, Any]]]" = asyncio.Queue()
+        self._pending: Dict[str, "asyncio.Future[Dict[str, Any]]"] = {}
+        self._next_id = 0
+        self._reader: Optional["asyncio.Task[None]"] = None
+        self._closing = False
+        self._ended = False
+
+    async def __aenter__(self) -> "Playback":
+        await self._connect()
+        await self._control(self._play)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def __aiter__(self) -> AsyncIterator[Dict[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Dict[str, Any]]:
+        while True:
+            event = await self._events.get()
+            if event is None:
+                return
+            yield event
+
+    async def pause(self) -> Dict[str, Any]:
+        return await self._control({"action": "pause"})
+
+    async def resume(self) -> Dict[str, Any]:
+        return await self._control({"action": "resume"})
+
+    async def seek(self, to: Time) -> Dict[str, Any]:
+        return await self._control({"action": "seek", "to": _iso(to)})
+
+    async def speed(self, speed: float) -> Dict[str, Any]:
+        return await self._control({"action": "speed", "speed": speed})
+
+    async def stop(self) -> Dict[str, Any]:
+        return await self._control({"action": "stop"})
+
+    async def status(self) -> Dict[str, Any]:
+        await self._control({"action": "status"})
+        return self.state or {}
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._socket is not None:
+            await self._socket.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        self._events.put_nowait(None)
+
+    async def _connect(self) -> None:
+        query: Dict[str, Any] = {"channel": self._channels}
+        if self.session:
+            query["session"] = self.session
+        if self.last_seq is not None:
+            query["lastSeq"] = str(self.last_seq)
+        self._socket = await websockets.connect(self._client._socket_url(query), max_size=None, open_timeout=self._client.timeout)
+        hello = json.loads(await self._socket.recv())
+        if hello.get("type") == "error":
+            raise TivoError(hello["code"], hello["message"])
+        self.session = hello["session"]
+        self.state = hello.get("state")
+        self._reader = asyncio.ensure_future(self._read(self._socket))
+
+    async def _control(self, message: Dict[str, Any]) -> Dict[str, Any]:
+        self._next_id += 1
+        identifier = f"py-{self._next_id}"
+        future: "asyncio.Future[Dict[str, Any]]" = asyncio.get_running_loop().create_future()
+        self._pending[identifier] = future
+        await self._socket.send(json.dumps({**message, "id": identifier}))
+        return await asyncio.wait_for(future, self._client.timeout)
+
+    async def _read(self, socket: Any) -> None:
+        try:
+            async for frame in socket:
+                message = json.loads(frame)
+                kind = message.get("type")
+                if kind == "event":
+                    if message.get("seq", 0) > 0:
+                        self.last_seq = message["seq"]
+                    self._events.put_nowait(message)
+                elif kind == "state":
+                    self.state = message
+                    if message.get("status") == "ended" and not message.get("loop"):
+                        self._ended = True
+                        self._events.put_nowait(None)
+                elif kind in ("ack", "error"):
+                    future = self._pending.pop(str(message.get("id")), None)
+                    if future is not None and not future.done():
+                        if kind == "ack":
+                            future.set_result(message)
+                        else:
+                            future.set_exception(TivoError(message["code"], message["message"]))
+                    elif kind == "error" and message.get("code") not in ("store_unavailable",):
+                        self._events.put_nowait(None)
+                        return
+        except websockets.ConnectionClosed:
+            pass
+        if not self._closing and not self._ended:
+            # Dropped: rejoin the same session after the last seq received; the session replays what was missed.
+            await asyncio.sleep(0.2)
+            try:
+                await self._connect()
+            except (OSError, websockets.WebSocketException, TivoError):
+                self._events.put_nowait(None)
