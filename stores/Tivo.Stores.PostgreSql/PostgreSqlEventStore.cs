@@ -157,8 +157,8 @@ public sealed partial class PostgreSqlEventStore : IEventStore, IAsyncDisposable
             $"SELECT {Quote(source.TimeColumn)}, {PayloadSelect(source)} FROM {Q(source.Table)} AS t " +
             $"WHERE {filter}{Quote(source.TimeColumn)} >= @f AND {Quote(source.TimeColumn)} < @t ORDER BY {Quote(source.TimeColumn)}{order}";
         AddChannel(command, source, channel);
-        command.Parameters.Add(new NpgsqlParameter("f", NpgsqlDbType.TimestampTz) { Value = ToDateTime(fromTicks) });
-        command.Parameters.Add(new NpgsqlParameter("t", NpgsqlDbType.TimestampTz) { Value = ToDateTime(toTicks) });
+        command.Parameters.Add(new NpgsqlParameter("f", NpgsqlDbType.TimestampTz) { Value = ToBound(fromTicks) });
+        command.Parameters.Add(new NpgsqlParameter("t", NpgsqlDbType.TimestampTz) { Value = ToBound(toTicks) });
         NpgsqlDataReader reader;
         try
         {
@@ -502,6 +502,17 @@ public sealed partial class PostgreSqlEventStore : IEventStore, IAsyncDisposable
     }
 
     private static DateTime ToDateTime(long ticks) => new(ticks, DateTimeKind.Utc);
+
+    /// <summary>A window bound for a comparison with stored times. PostgreSQL keeps microseconds and Npgsql truncates
+    /// the 100-ns ticks beyond them, so <c>ts &lt; last + 1 tick</c> became <c>ts &lt; last</c> and the window's last
+    /// event was lost (an export of a whole channel missed its last row). Rounding the bound up to the next
+    /// microsecond keeps <c>ts &gt;= from</c> and <c>ts &lt; to</c> exact for every stored time.</summary>
+    private static DateTime ToBound(long ticks)
+    {
+        const long TicksPerMicrosecond = 10;
+        var remainder = ticks % TicksPerMicrosecond;
+        return ToDateTime(remainder == 0 ? ticks : Math.Min(ticks - remainder + TicksPerMicrosecond, DateTime.MaxValue.Ticks));
+    }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 

@@ -67,6 +67,19 @@ public abstract class EventStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_window_ending_one_tick_after_an_event_includes_it()
+    {
+        // What "the whole channel" asks for: [first, last + 1 tick). PostgreSQL's microseconds once turned that end
+        // into "< last" and dropped the channel's last event (found by the export benchmark).
+        var times = new[] { T0 + Sec(1), T0 + Sec(2) + 3_000 };
+        await Store.AppendAsync("edges", [.. times.Select(t => new StoredEvent(t, "{}"))], CancellationToken.None);
+        var stored = times.Select(RoundToStorePrecision).ToArray();
+        Assert.Equal(stored, (await ReadAsync("edges", stored[0], stored[1] + 1)).Select(e => e.Ticks));
+        Assert.Equal(stored[..1], (await ReadAsync("edges", stored[0], stored[1])).Select(e => e.Ticks));
+        Assert.Equal(stored[1..], (await ReadAsync("edges", stored[0] + 1, stored[1] + 1)).Select(e => e.Ticks));
+    }
+
+    [Fact]
     public async Task Unicode_and_nested_json_payloads_come_back_intact()
     {
         const string payload = "{\"name\":\"Zoë 東京 🚕\",\"nested\":{\"list\":[1,2.5,{\"deep\":[true,null]}],\"quote\":\"\\\"hi\\\"\"}}";
