@@ -92,7 +92,9 @@ public sealed record SessionState(
     [property: Id(11)] double? MaxGapSeconds,
     [property: Id(12)] double? BufferAheadSeconds,
     [property: Id(13)] long LastOrder = 0,
-    [property: Id(14)] double? BehindLiveSeconds = null);
+    [property: Id(14)] double? BehindLiveSeconds = null,
+    [property: Id(15)] int Participants = 0,
+    [property: Id(16)] int Controllers = 0);
 
 /// <summary>The answer to a control: success with the new state, or an error code and an actionable message.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.ControlResult")]

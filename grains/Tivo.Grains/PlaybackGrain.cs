@@ -1280,7 +1280,9 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _maxGap,
         BufferAhead(status),
         _order,
-        _live && playhead is { } head ? Math.Max(0, (Now - head) / (double)TimeUtil.TicksPerSecond) : null);
+        _live && playhead is { } head ? Math.Max(0, (Now - head) / (double)TimeUtil.TicksPerSecond) : null,
+        _participants.Count,
+        _participants.Values.Count(p => p.Role == ParticipantRoles.Controller));
 
     private double? BufferAhead(string status)
     {

@@ -180,6 +180,12 @@ internal static class ServerMessageWriter
         {
             w.WriteNumber("behindLive", Math.Round(behind, 3));
         }
+
+        w.WritePropertyName("participants");
+        w.WriteStartObject();
+        w.WriteNumber("total", s.Participants);
+        w.WriteNumber("controllers", s.Controllers);
+        w.WriteEndObject();
     }
 
     private static void WriteOptional(Utf8JsonWriter w, string name, double? value)

@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Tivo.Tests.Infrastructure;
 using Xunit;
 
 namespace Tivo.Tests.Gateway;
@@ -233,5 +234,27 @@ public sealed class SharedSessionTests(GatewayFixture fixture) : IClassFixture<G
                     return events;
             }
         }
+    }
+
+    [Fact]
+    public async Task State_says_how_many_watch_and_how_many_control()
+    {
+        var session = NewSession();
+        await using var controller = await TestSocket.ConnectAsync(Ws($"ws?channel=taxi&session={session}"));
+        await controller.NextAsync("hello");
+        await using (var viewer = await TestSocket.ConnectAsync(Ws($"ws?channel=taxi&session={session}&role=viewer")))
+        {
+            await viewer.NextAsync("hello");
+            await viewer.SendAsync("""{"action":"status"}""");
+            var participants = (await viewer.NextAsync("state")).GetProperty("participants");
+            Assert.Equal(2, participants.GetProperty("total").GetInt32());
+            Assert.Equal(1, participants.GetProperty("controllers").GetInt32());
+        }
+
+        await Eventually.WaitAsync(async () =>
+        {
+            await controller.SendAsync("""{"action":"status"}""");
+            return (await controller.NextAsync("state")).GetProperty("participants").GetProperty("total").GetInt32() == 1;
+        }, "the viewer's leaving is counted");
     }
 }
