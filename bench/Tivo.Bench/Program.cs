@@ -14,6 +14,7 @@ const string Usage = """
       memory        heap per idle session, per playing session, per connection; cache bound under a sweep [--sessions 1000]
       drift         playhead against wall time x speed over a long run                                   [--seconds 120]
       hostile       the hardening probes: answer and RSS before/peak/after each hostile play and a status flood; the fuzzer  [--flood-seconds 20] [--fuzz-frames 100000] [--fuzz-requests 10000]
+      live          live ingest → socket latency; the first event of a play on a fresh server, arrival − due            [--posts 50]
       export        GET /channels/{channel}/events of an N-event window, embedded and PostgreSQL, against raw Npgsql  [--events 1000000] [--repetitions 3]
       stores        one-hour window read from every backend                                              [--events 360000] [--dynamo-events N] [--repetitions 5]
       micro         BenchmarkDotNet: warp, message writing, delivery queue, control parsing               [BenchmarkDotNet options after --]
@@ -56,6 +57,7 @@ async Task Memory() => results["memory"] = await MemoryBenchmark.RunAsync(Option
 async Task Hostile() => results["hostile"] = await HostileBenchmark.RunAsync(
     TimeSpan.FromSeconds(Option("--flood-seconds", smoke ? 3 : 20)), Option("--fuzz-frames", smoke ? 2_000 : 100_000), Option("--fuzz-requests", smoke ? 200 : 10_000));
 async Task Export() => results["export"] = await ExportBenchmark.RunAsync(Option("--events", smoke ? 10_000 : 1_000_000), Option("--repetitions", smoke ? 1 : 3));
+async Task Live() => results["live"] = await LiveBenchmark.RunAsync(Option("--posts", smoke ? 10 : 50));
 async Task Drift() => results["drift"] = await DriftBenchmark.RunAsync(Option("--seconds", smoke ? 4 : 120));
 
 var started = DateTime.UtcNow;
@@ -77,6 +79,8 @@ switch (args[0])
         await Hostile();
         Console.WriteLine("\n## export");
         await Export();
+        Console.WriteLine("\n## live and the first play");
+        await Live();
         break;
     case "delivery":
         await Delivery();
@@ -98,6 +102,9 @@ switch (args[0])
         break;
     case "export":
         await Export();
+        break;
+    case "live":
+        await Live();
         break;
     case "stores":
         return await StoreBenchmark.RunAsync(

@@ -22,6 +22,11 @@ public interface IChannelGrain : IGrainWithStringKey
     [Alias("GetHistogram")]
     Task<ImmutableArray<HistogramBin>> GetHistogram(long fromSecond, long toSecond, int stepSeconds);
 
+    /// <summary>A session following this channel live asks to be told of ingests through Tivo
+    /// (<see cref="IPlaybackGrain.OnChannelAppended"/>) for the next two minutes; it renews while it follows.</summary>
+    [Alias("WatchLive")]
+    Task WatchLive(string sessionId);
+
     /// <summary>Appends events to the channel in one store write and drops the cached chunks they touch.</summary>
     /// <exception cref="StoreUnavailableGrainException">The store failed; see the message for what was written.</exception>
     /// <exception cref="NotSupportedException">The store does not accept writes for this channel.</exception>

@@ -47,6 +47,11 @@ public interface IPlaybackGrain : IGrainWithStringKey
     /// <summary>The session's state now.</summary>
     [Alias("GetState")]
     Task<SessionState> GetState();
+
+    /// <summary>Called by a channel's grain when events were ingested through Tivo into <paramref name="channel"/>,
+    /// which this session follows live: it reads the newest chunk now instead of at its next poll.</summary>
+    [Alias("OnChannelAppended"), Orleans.Concurrency.OneWay]
+    Task OnChannelAppended(string channel);
 }
 
 /// <summary>Receives a session's pushes. Implemented by the gateway, one per connection.</summary>

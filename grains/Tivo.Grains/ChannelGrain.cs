@@ -136,6 +136,59 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
         }
     }
 
+    /// <summary>Sessions following this channel live, with when their watch expires (wall ticks).</summary>
+    private readonly Dictionary<string, long> _liveWatchers = new(StringComparer.Ordinal);
+
+    /// <summary>How long a live watch lasts without renewal; sessions renew every <see cref="LiveWatchRenewal"/>.</summary>
+    public static readonly TimeSpan LiveWatchExpiry = TimeSpan.FromMinutes(2);
+
+    /// <summary>How often a live session renews its watch.</summary>
+    public static readonly TimeSpan LiveWatchRenewal = TimeSpan.FromSeconds(30);
+
+    /// <summary>At most this many live watchers per channel (a bound on what one channel's grain holds).</summary>
+    private const int MaxLiveWatchers = 10_000;
+
+    public Task WatchLive(string sessionId)
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        if (_liveWatchers.Count >= MaxLiveWatchers && !_liveWatchers.ContainsKey(sessionId))
+        {
+            foreach (var expired in _liveWatchers.Where(w => w.Value < now).Select(w => w.Key).ToList())
+            {
+                _liveWatchers.Remove(expired);
+            }
+        }
+
+        if (_liveWatchers.Count < MaxLiveWatchers || _liveWatchers.ContainsKey(sessionId))
+        {
+            _liveWatchers[sessionId] = now + LiveWatchExpiry.Ticks;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Tells the sessions following this channel live that events were ingested (one-way calls).</summary>
+    private void NotifyLiveWatchers()
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        List<string>? expired = null;
+        foreach (var (session, expires) in _liveWatchers)
+        {
+            if (expires < now)
+            {
+                (expired ??= []).Add(session);
+                continue;
+            }
+
+            _ = GrainFactory.GetGrain<IPlaybackGrain>(session).OnChannelAppended(Channel);
+        }
+
+        foreach (var session in expired ?? [])
+        {
+            _liveWatchers.Remove(session);
+        }
+    }
+
     public async Task<int> Append(ImmutableArray<ChunkEvent> events)
     {
         if (events.IsDefaultOrEmpty)
@@ -167,6 +220,7 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
             _cache.Invalidate(Channel, first, last);
         }
 
+        NotifyLiveWatchers();
         return events.Length;
     }
 

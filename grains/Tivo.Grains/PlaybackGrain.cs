@@ -81,6 +81,8 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private long _skipBeforeTicks;
     private int _loadGeneration;
     private Task? _loader;
+    private TaskCompletionSource? _liveAppended;
+    private long _liveWatchRenewedAt = long.MinValue / 2;
     private bool _storeFailing;
 
     // Achieved speed: buffering time over the last few seconds.
@@ -1075,7 +1077,9 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
                 delay = TimeSpan.FromMilliseconds(250);
                 if (_atLiveEdge)
                 {
-                    await Task.Delay(_options.LivePollInterval, _time); // the newest chunk is read again for new events
+                    // What the read found is handed on now, not at the next tick: at the live edge it is due already.
+                    Emit(Now);
+                    await WaitForLiveDataAsync();
                 }
             }
             catch (StoreUnavailableGrainException ex)
@@ -1097,6 +1101,30 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
         }
+    }
+
+    /// <summary>
+    /// At the live edge, waits until the newest chunk should be read again: at once when a channel's grain says
+    /// events were ingested through Tivo (<see cref="OnChannelAppended"/>), else after
+    /// <see cref="PlaybackOptions.LivePollInterval"/> (for rows written straight into the store).
+    /// </summary>
+    private async Task WaitForLiveDataAsync()
+    {
+        var now = Now;
+        if (now - _liveWatchRenewedAt >= ChannelGrain.LiveWatchRenewal.Ticks)
+        {
+            _liveWatchRenewedAt = now;
+            await Task.WhenAll(_channels.Select(c => GrainFactory.GetGrain<IChannelGrain>(c).WatchLive(SessionId)));
+        }
+
+        var appended = _liveAppended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await Task.WhenAny(appended.Task, Task.Delay(_options.LivePollInterval, _time));
+    }
+
+    public Task OnChannelAppended(string channel)
+    {
+        _liveAppended?.TrySetResult();
+        return Task.CompletedTask;
     }
 
     /// <summary>Chunks to ask for at once: enough to cover the read-ahead at the current pace, within one pass.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Tivo.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -83,6 +84,33 @@ public sealed class LiveTailTests(GatewayFixture fixture, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task An_ingest_through_Tivo_reaches_a_live_session_at_once_not_at_its_next_poll()
+    {
+        // The poll is set to a minute, so only the channel's notice can bring the event within the 10 s waited here.
+        // (Before: live sessions learned of ingests only by polling, 157-236 ms at the default 250 ms.)
+        using var directory = new TempDirectory();
+        await using var app = await TestHosts.StartGatewayAsync("--Tivo:Store:Path", directory.File("tivo.db"), "--Tivo:Store:SeedDemoData", "false",
+            "--Tivo:Playback:LivePollInterval", "00:01:00");
+        using var http = new HttpClient { BaseAddress = app.HttpBase() };
+        await IngestAsync(http, "live-c", [DateTime.UtcNow.AddSeconds(-1)]);
+        await using var socket = await TestSocket.ConnectAsync(new Uri(app.WsBase(), "channels/live-c"));
+        await socket.NextAsync("hello");
+        await socket.SendAsync($$"""{"action":"play","start":"{{Iso(DateTime.UtcNow.AddSeconds(-2))}}","speed":1}""");
+        await socket.NextAsync("event"); // at the live edge now, waiting
+
+        for (var i = 0; i < 3; i++)
+        {
+            var fresh = DateTime.UtcNow;
+            await IngestAsync(http, "live-c", [fresh]);
+            var arrived = await socket.NextAsync("event", TimeSpan.FromSeconds(10));
+            Assert.Equal(Iso(fresh), arrived.GetProperty("ts").GetString());
+            output.WriteLine($"ingest → delivery with a 1-minute poll: {(DateTime.UtcNow - fresh).TotalMilliseconds:F0} ms");
+        }
+
+        await app.StopAsync();
+    }
+
+    [Fact]
     public async Task Live_play_refuses_options_that_need_an_end()
     {
         await using var socket = await TestSocket.ConnectAsync(new Uri(fixture.WsBase, "channels/taxi"));
@@ -96,10 +124,12 @@ public sealed class LiveTailTests(GatewayFixture fixture, ITestOutputHelper outp
     // Ingest keeps microseconds in the embedded store as ticks; compare with 7-digit precision.
     private static string Iso(DateTime t) => Tivo.Stores.TimeUtil.ToIso(t.Ticks);
 
-    private async Task IngestAsync(string channel, IEnumerable<DateTime> times)
+    private Task IngestAsync(string channel, IEnumerable<DateTime> times) => IngestAsync(fixture.Http, channel, times);
+
+    private static async Task IngestAsync(HttpClient http, string channel, IEnumerable<DateTime> times)
     {
         var body = string.Join('\n', times.Select(t => $"{{\"ts\":\"{t.ToString("O", CultureInfo.InvariantCulture)}\",\"data\":{{\"v\":1}}}}"));
-        using var response = await fixture.Http.PostAsync($"channels/{channel}/events", new StringContent(body, Encoding.UTF8, "application/x-ndjson"));
+        using var response = await http.PostAsync($"channels/{channel}/events", new StringContent(body, Encoding.UTF8, "application/x-ndjson"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 }
