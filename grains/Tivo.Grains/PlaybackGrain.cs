@@ -82,6 +82,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private int _loadGeneration;
     private Task? _loader;
     private TaskCompletionSource? _liveAppended;
+    private bool _saveDue;
     private long _liveWatchRenewedAt = long.MinValue / 2;
     private bool _storeFailing;
 
@@ -461,12 +462,17 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             return failure;
         }
 
-        // The clock starts once the first chunk is in hand, so the first event is not born late.
+        // The clock starts once the first chunk is in hand and the session is saved, so the first event is not
+        // born late: nothing is awaited between anchoring and the first push (on a fresh silo the first save
+        // activates the storage and took tens of ms, by which the first event was overdue). The anchor moves by
+        // the save's duration at most; the next tick saves it again.
         _wallAnchor = Math.Max(_wallAnchor, Now);
         _status = SessionStatus.Playing;
-        var started = StartPlaying();
         await SaveAsync();
-        return started;
+        var anchored = Math.Max(_wallAnchor, Now);
+        _saveDue = anchored != _wallAnchor;
+        _wallAnchor = anchored;
+        return StartPlaying();
     }
 
     public async Task<ControlResult> Pause()
@@ -737,9 +743,10 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
 
     private async Task OnTickAsync(CancellationToken cancellationToken)
     {
-        if (_nextSeq + SeqBlock / 2 > _seqReservedUntil)
+        if (_nextSeq + SeqBlock / 2 > _seqReservedUntil || _saveDue)
         {
-            await SaveAsync(); // reserve the next block before handing more seq numbers out
+            _saveDue = false;
+            await SaveAsync(); // reserve the next block before handing more seq numbers out, or record a moved anchor
         }
 
         var now = Now;
