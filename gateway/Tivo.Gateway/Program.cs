@@ -85,6 +85,7 @@ public static partial class GatewayApp
             builder.UseOrleans(silo => silo.AddTivoSilo(builder.Configuration));
         }
 
+        builder.Services.AddHostedService<Tivo.Gateway.Connections.DeliveryWarmUp>();
         configure?.Invoke(builder);
         var app = builder.Build();
         // TivoExceptionHandler answers first; this delegate only runs should it decline.
