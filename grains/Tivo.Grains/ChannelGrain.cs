@@ -113,27 +113,20 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
     public async Task<ImmutableArray<HistogramBin>> GetHistogram(long fromSecond, long toSecond, int stepSeconds)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(stepSeconds, 1);
-        try
+        var counts = await _store.CountPerSecondAsync(Channel, fromSecond, toSecond, CancellationToken.None);
+        if (stepSeconds == 1)
         {
-            var counts = await _store.CountPerSecondAsync(Channel, fromSecond, toSecond, CancellationToken.None);
-            if (stepSeconds == 1)
-            {
-                return [.. counts.Select(c => new HistogramBin(c.Second, c.Count))];
-            }
-
-            var bins = new Dictionary<long, int>();
-            foreach (var c in counts)
-            {
-                var bin = fromSecond + (c.Second - fromSecond) / stepSeconds * stepSeconds;
-                bins[bin] = checked(bins.GetValueOrDefault(bin) + c.Count);
-            }
-
-            return [.. bins.OrderBy(b => b.Key).Select(b => new HistogramBin(b.Key, b.Value))];
+            return [.. counts.Select(c => new HistogramBin(c.Second, c.Count))];
         }
-        catch (StoreUnavailableException ex)
+
+        var bins = new Dictionary<long, int>();
+        foreach (var c in counts)
         {
-            throw new StoreUnavailableGrainException(ex.Message);
+            var bin = fromSecond + (c.Second - fromSecond) / stepSeconds * stepSeconds;
+            bins[bin] = checked(bins.GetValueOrDefault(bin) + c.Count);
         }
+
+        return [.. bins.OrderBy(b => b.Key).Select(b => new HistogramBin(b.Key, b.Value))];
     }
 
     /// <summary>Sessions following this channel live, with when their watch expires (wall ticks).</summary>
@@ -205,10 +198,6 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
         {
             _writeVersion++;
             await _store.AppendAsync(Channel, [.. events.Select(e => new StoredEvent(e.Ticks, e.Data))], CancellationToken.None);
-        }
-        catch (StoreUnavailableException ex)
-        {
-            throw new StoreUnavailableGrainException(ex.Message);
         }
         finally
         {
@@ -291,11 +280,6 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
 
             return chunks;
         }
-        catch (StoreUnavailableException ex)
-        {
-            LogStoreFailed(_logger, Channel, firstIndex, ex.Message);
-            throw new StoreUnavailableGrainException(ex.Message);
-        }
         finally
         {
             for (var i = 0; i < count; i++)
@@ -304,9 +288,6 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
             }
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Channel {Channel}: chunk {Chunk} could not be read: {Reason}")]
-    private static partial void LogStoreFailed(ILogger logger, string channel, long chunk, string reason);
 }
 
 /// <summary>Lists channels from the store, on every silo, cached for two seconds or until events are
@@ -337,17 +318,10 @@ public sealed class CatalogGrain(IEventStore store, TimeProvider time, ChunkCach
             return _channels;
         }
 
-        try
-        {
-            var list = await store.ListChannelsAsync(CancellationToken.None);
-            _channels = [.. list.Select(c => new ChannelSummary(c.Name, c.FirstTicks, c.LastTicks, c.Count))];
-            _fetchedAt = now;
-            _fetchedWrites = writes;
-            return _channels;
-        }
-        catch (StoreUnavailableException ex)
-        {
-            throw new StoreUnavailableGrainException(ex.Message);
-        }
+        var list = await store.ListChannelsAsync(CancellationToken.None);
+        _channels = [.. list.Select(c => new ChannelSummary(c.Name, c.FirstTicks, c.LastTicks, c.Count))];
+        _fetchedAt = now;
+        _fetchedWrites = writes;
+        return _channels;
     }
 }
