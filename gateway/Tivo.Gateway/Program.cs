@@ -37,8 +37,7 @@ public static partial class GatewayApp
 
         builder.Services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
-        builder.Services.AddOptions<TivoOrleansOptions>().BindConfiguration(TivoOrleansOptions.SectionName).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<TivoOrleansOptions>, TivoOrleansOptionsValidator>();
+        builder.Services.AddTivoOrleansOptions();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<Tivo.Gateway.Connections.SessionFanoutRegistry>();
         builder.Services.AddSingleton<Tivo.Gateway.Connections.ReleaseScheduler>();

@@ -23,6 +23,7 @@ public static class SiloProgram
     public static IHost CreateHost(string[] args, Action<HostApplicationBuilder>? configure = null)
     {
         var builder = Host.CreateApplicationBuilder(args);
+        builder.Services.AddTivoOrleansOptions(); // validated at start, as in the gateway's embedded host
         builder.UseOrleans(silo => silo.AddTivoSilo(builder.Configuration));
         configure?.Invoke(builder);
         return builder.Build();

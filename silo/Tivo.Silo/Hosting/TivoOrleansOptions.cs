@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Tivo.Silo.Hosting;
@@ -93,5 +95,17 @@ public sealed class TivoOrleansOptionsValidator : IValidateOptions<TivoOrleansOp
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>Registers <see cref="TivoOrleansOptions"/> with its validation at start: the silo host and the gateway
+/// (embedded or client) fail alike on a bad <c>Tivo:Orleans</c> setting, naming it.</summary>
+public static class TivoOrleansOptionsServiceCollectionExtensions
+{
+    public static IServiceCollection AddTivoOrleansOptions(this IServiceCollection services)
+    {
+        services.AddOptions<TivoOrleansOptions>().BindConfiguration(TivoOrleansOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TivoOrleansOptions>, TivoOrleansOptionsValidator>());
+        return services;
     }
 }

@@ -117,4 +117,21 @@ public sealed class TwoHostTests(Xunit.Abstractions.ITestOutputHelper output)
         TestHosts.StartGatewayAsync("--Tivo:Orleans:Mode", "Client", "--Tivo:Orleans:ClusterId", cluster, "--Tivo:Orleans:Gateways:0", $"127.0.0.1:{gatewayPort}");
 
     private static Uri WsUri(Microsoft.AspNetCore.Builder.WebApplication app, string pathAndQuery) => new(app.WsBase(), pathAndQuery);
+
+    [Fact]
+    public async Task The_standalone_silo_validates_its_orleans_settings_at_start_like_the_gateway()
+    {
+        // Before: only the gateway validated Tivo:Orleans; a silo started with a bad value and failed later.
+        using var directory = new TempDirectory();
+        using var silo = Tivo.Silo.SiloProgram.CreateHost(
+        [
+            "--Tivo:Orleans:SiloPort", Tivo.Testing.TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Tivo:Orleans:GatewayPort", Tivo.Testing.TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Tivo:Orleans:Persistence", "Cassandra",
+            "--Tivo:Store:Path", directory.File("tivo.db"),
+            "--Logging:LogLevel:Default", "None",
+        ]);
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => silo.StartAsync());
+        Assert.Contains("Tivo:Orleans:Persistence is 'Cassandra'; use Memory or AdoNet.", error.Message, StringComparison.Ordinal);
+    }
 }
