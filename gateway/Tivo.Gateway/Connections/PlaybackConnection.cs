@@ -7,12 +7,13 @@ using Tivo.GrainInterfaces;
 namespace Tivo.Gateway.Connections;
 
 /// <summary>
-/// One WebSocket = one participant of one session. A single receive loop assembles frames and runs
-/// controls in order; a single send loop owns every write and releases queued messages at their
-/// due time (events arrive from the grain ahead of due). Pushes arrive through the gateway's
-/// <see cref="SessionFanout"/> for the session: <see cref="Deliver"/> enqueues, applying the epoch rule.
+/// One WebSocket = one participant of one session: its membership (join, catch-up, renewal, leave, and the one
+/// copy of its channel set), and a single receive loop that assembles frames, rate-limits them and runs controls in
+/// order (the role check; replies before what they cause). Everything sent goes through its
+/// <see cref="ConnectionOutbox"/>, whose single send loop owns every write; the session's pushes reach the outbox
+/// through the gateway's <see cref="SessionFanout"/>.
 /// </summary>
-internal sealed partial class PlaybackConnection : IReleaseWaiter
+internal sealed partial class PlaybackConnection
 {
     private readonly WebSocket _socket;
     private readonly IClusterClient _client;
@@ -21,25 +22,16 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
     private readonly ILogger _logger;
     private readonly string _sessionId;
     private readonly string _participantId = Guid.NewGuid().ToString("n");
-    private readonly Lock _lock = new();
-    private readonly DeliveryQueue<ReadOnlyMemory<byte>> _queue = new();
-    private readonly AsyncSignal _wake = new();
-    private readonly HashSet<string> _channels;
-    private (WebSocketCloseStatus Status, string Reason)? _close;
-    private bool _slowConsumer;
-    private int _controlsInFlight;
-
-    /// <summary>Timestamp (<see cref="TimeProvider.GetTimestamp"/>) of the send in progress, 0 when none: a send
-    /// that does not complete means the client stopped reading.</summary>
-    private long _sendingSince;
+    /// <summary>The channels this participant receives (empty: all its session plays); swapped whole, read lock-free
+    /// by the outbox for every push.</summary>
+    private ImmutableHashSet<string> _channels;
     private readonly CommandRateGuard _rateGuard;
     private readonly WireFormat _format;
-    private readonly TaskCompletionSource _firstSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ConnectionOutbox _outbox;
 
     private readonly string _role;
     private readonly long? _lastSeq;
     private readonly SessionFanoutRegistry _fanouts;
-    private readonly ReleaseScheduler _scheduler;
     private readonly Diagnostics.GatewayMetrics _metrics;
 
     public PlaybackConnection(WebSocket socket, IClusterClient client, SessionFanoutRegistry fanouts, ReleaseScheduler scheduler, Diagnostics.GatewayMetrics metrics,
@@ -48,7 +40,6 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         _format = format;
         _metrics = metrics;
         _fanouts = fanouts;
-        _scheduler = scheduler;
         _role = role;
         _lastSeq = lastSeq;
         _socket = socket;
@@ -57,11 +48,21 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         _time = time;
         _logger = logger;
         _sessionId = sessionId;
-        _channels = new HashSet<string>(channels, StringComparer.Ordinal);
+        _channels = ImmutableHashSet.CreateRange(StringComparer.Ordinal, channels);
         _rateGuard = new CommandRateGuard(options, time);
+        _outbox = new ConnectionOutbox(socket, options, time, scheduler, metrics, format, Receives);
     }
 
     private IPlaybackGrain Session => _client.GetGrain<IPlaybackGrain>(_sessionId);
+
+    /// <summary>Where the session's pushes for this participant go.</summary>
+    public ConnectionOutbox Outbox => _outbox;
+
+    private bool Receives(SessionEvent e)
+    {
+        var channels = Volatile.Read(ref _channels);
+        return channels.Count == 0 || channels.Contains(e.Channel);
+    }
 
     /// <summary>Runs the connection until the client leaves or <paramref name="aborted"/> fires. When
     /// <paramref name="stopping"/> fires (the gateway shuts down) the client is told with close 1001.</summary>
@@ -75,12 +76,9 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             stop.CancelAfter(TimeSpan.FromSeconds(2));
         });
         _metrics.ConnectionOpened();
-        lock (_lock)
-        {
-            _queue.BeginJoin(); // attached before joining: the shared stream waits for the join's catch-up (DeliveryQueue.BeginJoin)
-        }
+        _outbox.BeginJoin(); // attached before joining: the shared stream waits for the join's catch-up (DeliveryQueue.BeginJoin)
 
-        var reference = _fanouts.Attach(_sessionId, _participantId, this).Reference;
+        var reference = _fanouts.Attach(_sessionId, _participantId, _outbox).Reference;
         // The send loop starts once hello is queued: a joiner's catch-up may arrive before Join returns,
         // and hello must still be the first message on the socket.
         var sender = Task.CompletedTask;
@@ -91,7 +89,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             var joined = await Session.Join(_participantId, reference, new JoinRequest([.. _channels], _role, _lastSeq));
             if (!joined.CatchUpSent)
             {
-                EndJoin();
+                _outbox.EndJoin();
             }
             else
             {
@@ -100,18 +98,18 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
 
             if (!EnqueueLocal(buffer => _format.WriteHello(buffer, _sessionId, [.. _channels], joined.Role, joined.State)))
             {
-                _firstSent.TrySetResult(); // no hello in this wire format: nothing to wait for before reading
+                _outbox.NothingToSendFirst(); // no hello in this wire format: nothing to wait for before reading
             }
             foreach (var name in unknown)
             {
                 EnqueueError(null, ErrorCodes.UnknownChannel, $"Unknown channel '{ClientMessageParser.Shorten(name)}'. GET /channels lists the channels this server has.");
             }
 
-            sender = SendLoopAsync(stop.Token);
+            sender = _outbox.SendLoopAsync(stop.Token);
             renewer = RenewLoopAsync(reference, stop.Token);
             // Read the client only once hello is on the wire: a frame the socket itself refuses (invalid UTF-8)
             // makes it send its close (1007) and abort, and a close raced by hello's send was lost (1006).
-            await _firstSent.Task.WaitAsync(stop.Token);
+            await _outbox.FirstSent.WaitAsync(stop.Token);
             await ReceiveLoopAsync(stop.Token);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -142,15 +140,10 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         }
         finally
         {
-            lock (_lock)
-            {
-                _close ??= (WebSocketCloseStatus.NormalClosure, "bye");
-            }
-
-            Wake();
+            _outbox.RequestClose(WebSocketCloseStatus.NormalClosure, "bye");
             if (sender == Task.CompletedTask && !stop.IsCancellationRequested)
             {
-                sender = SendLoopAsync(stop.Token); // joining failed: still send what is queued and a close frame
+                sender = _outbox.SendLoopAsync(stop.Token); // joining failed: still send what is queued and a close frame
             }
 
             try
@@ -196,7 +189,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             // Wait for the next message without holding a buffer (a zero-byte read): an idle connection
             // then costs no receive memory. Controls are rare; their buffers are rented per message.
             var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
-            if (peek.MessageType == WebSocketMessageType.Close || Closing)
+            if (peek.MessageType == WebSocketMessageType.Close || _outbox.Closing)
             {
                 return; // once a close is decided (slow consumer, abuse, too large) nothing more is read
             }
@@ -250,17 +243,6 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         }
     }
 
-    private bool Closing
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _close is not null;
-            }
-        }
-    }
-
     /// <summary>One whole client message: rate-limited, then refused (binary, empty) or handled.</summary>
     private async Task HandleFrameAsync(WebSocketMessageType type, ReadOnlyMemory<byte> utf8)
     {
@@ -300,7 +282,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             return;
         }
 
-        Interlocked.Increment(ref _controlsInFlight);
+        _outbox.ControlStarted();
         try
         {
             var result = await DispatchAsync(message!);
@@ -329,8 +311,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         }
         finally
         {
-            Interlocked.Decrement(ref _controlsInFlight);
-            Wake();
+            _outbox.ControlEnded();
         }
     }
 
@@ -349,10 +330,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
                 var channels = m.Channels.IsDefaultOrEmpty ? [] : m.Channels;
                 if (!m.Channels.IsDefaultOrEmpty)
                 {
-                    lock (_lock)
-                    {
-                        _channels.UnionWith(m.Channels);
-                    }
+                    ImmutableInterlocked.Update(ref _channels, (current, added) => current.Union(added), m.Channels);
                 }
 
                 return await Session.Play(new PlayRequest(channels, m.Start, m.End, m.Speed, m.Loop, m.Duration, m.Rate, m.MaxGap));
@@ -391,7 +369,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             }
         }
 
-        _channels.ExceptWith(unknown);
+        ImmutableInterlocked.Update(ref _channels, (current, removed) => current.Except(removed), unknown);
         return unknown;
     }
 
@@ -402,11 +380,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         {
             try
             {
-                string[] channels;
-                lock (_lock)
-                {
-                    channels = [.. _channels];
-                }
+                string[] channels = [.. Volatile.Read(ref _channels)];
 
                 await Session.Join(_participantId, reference, new JoinRequest([.. channels], _role, Renewal: true));
             }
@@ -417,105 +391,7 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
         }
     }
 
-    // ───────────────────────── observer ─────────────────────────
-
-    /// <summary>Queues a batch of the session's pushes for this connection.</summary>
-    public void Deliver(PlaybackBatch batch)
-    {
-        lock (_lock)
-        {
-            if (_close is not null)
-            {
-                return;
-            }
-
-            _queue.Add(batch, e => _channels.Count == 0 || _channels.Contains(e.Channel));
-            CheckSlowConsumerLocked();
-        }
-
-        Wake();
-    }
-
-    /// <summary>
-    /// Every queue of this connection is bounded: more than <see cref="GatewayOptions.SendQueueLimit"/> messages
-    /// waiting (events and replies alike), the oldest one more than <see cref="GatewayOptions.SlowConsumerLag"/>
-    /// past its due, or a send stuck that long (the client stopped reading) make it a slow consumer: what waits
-    /// is dropped, <c>slow_consumer</c> is the last message and the socket closes with 1008.
-    /// </summary>
-    private void CheckSlowConsumerLocked()
-    {
-        if (_slowConsumer || _close is not null)
-        {
-            return;
-        }
-
-        string? why = null;
-        if (_queue.Count > _options.SendQueueLimit)
-        {
-            why = $"fell more than {_options.SendQueueLimit} messages behind (Tivo:Gateway:SendQueueLimit)";
-        }
-        else
-        {
-            var lag = _options.SlowConsumerLag;
-            var sendingSince = Volatile.Read(ref _sendingSince);
-            var oldest = _queue.NextRelease;
-            if (sendingSince != 0 && _time.GetElapsedTime(sendingSince) > lag)
-            {
-                why = $"has not read for over {lag.TotalSeconds} s (Tivo:Gateway:SlowConsumerLag)";
-            }
-            else if (oldest is { } due && due != long.MinValue && _time.GetUtcNow().UtcTicks - due > lag.Ticks)
-            {
-                why = $"fell more than {lag.TotalSeconds} s behind (Tivo:Gateway:SlowConsumerLag)";
-            }
-        }
-
-        if (why is null)
-        {
-            return;
-        }
-
-        _slowConsumer = true;
-        _metrics.SlowConsumer();
-        CloseWithErrorLocked(ErrorCodes.SlowConsumer, $"This connection {why} and is closed (1008); reconnect (with lastSeq to resume), or play at a lower speed or rate.",
-            WebSocketCloseStatus.PolicyViolation, "slow consumer");
-    }
-
-    /// <summary>Closes the connection for a reason the client must hear: whatever waits is dropped, so the coded error
-    /// is the last message before the close frame.</summary>
-    private void CloseWithError(string code, string message, WebSocketCloseStatus status, string reason)
-    {
-        lock (_lock)
-        {
-            CloseWithErrorLocked(code, message, status, reason);
-        }
-
-        Wake();
-    }
-
-    private void CloseWithErrorLocked(string code, string message, WebSocketCloseStatus status, string reason)
-    {
-        if (_close is not null)
-        {
-            return;
-        }
-
-        _queue.Clear();
-        var buffer = new ArrayBufferWriter<byte>(256);
-        _format.WriteError(buffer, null, code, message);
-        _queue.AddLocal(buffer.WrittenMemory);
-        _close = (status, reason);
-    }
-
-    /// <summary>Releases what the shared stream queued while joining (the catch-up came, or none comes).</summary>
-    private void EndJoin()
-    {
-        lock (_lock)
-        {
-            _queue.EndJoin();
-        }
-
-        Wake();
-    }
+    // ───────────────────────── joining ─────────────────────────
 
     /// <summary>A catch-up is one message sent before the join's reply; should it be lost with its silo,
     /// the shared stream is not held back for longer than <see cref="JoinCatchUpTimeout"/>.</summary>
@@ -530,196 +406,24 @@ internal sealed partial class PlaybackConnection : IReleaseWaiter
             return;
         }
 
-        bool stillJoining;
-        lock (_lock)
-        {
-            stillJoining = _queue.Joining;
-        }
-
-        if (stillJoining)
+        if (_outbox.Joining)
         {
             LogCatchUpMissing(_logger, _sessionId, JoinCatchUpTimeout.TotalSeconds);
-            EndJoin();
+            _outbox.EndJoin();
         }
     }
 
     private static readonly TimeSpan JoinCatchUpTimeout = TimeSpan.FromSeconds(10);
 
-    // ───────────────────────── sending ─────────────────────────
+    // ───────────────────────── replies (through the outbox) ─────────────────────────
 
-    private void EnqueueError(string? idJson, string code, string message) =>
-        EnqueueLocal(buffer => _format.WriteError(buffer, idJson, code, message));
+    private void EnqueueError(string? idJson, string code, string message) => _outbox.EnqueueError(idJson, code, message);
 
-    /// <summary>Queues a reply; false when nothing was queued (closing, or the wire format has no such message).</summary>
-    private bool EnqueueLocal(Action<IBufferWriter<byte>> write)
-    {
-        bool queued;
-        lock (_lock)
-        {
-            if (_close is not null)
-            {
-                // Closing: what was queued before (e.g. the slow_consumer error) stays the last message.
-                return false;
-            }
+    private bool EnqueueLocal(Action<IBufferWriter<byte>> write) => _outbox.EnqueueLocal(write);
 
-            queued = EnqueueLocalLocked(write);
-        }
+    private void RequestClose(WebSocketCloseStatus status, string reason) => _outbox.RequestClose(status, reason);
 
-        Wake();
-        return queued;
-    }
-
-    private bool EnqueueLocalLocked(Action<IBufferWriter<byte>> write)
-    {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        write(buffer);
-        if (buffer.WrittenCount == 0)
-        {
-            return false; // the connection's wire format has no such message (the prototype's has no hello or ack)
-        }
-
-        // Replies of this connection (hello, ack, error, status) go out at once, in the order they were made,
-        // and count against the same bound as pushes: a client that asks without reading is a slow consumer too.
-        _queue.AddLocal(buffer.WrittenMemory);
-        CheckSlowConsumerLocked();
-        return true;
-    }
-
-    private void RequestClose(WebSocketCloseStatus status, string reason)
-    {
-        lock (_lock)
-        {
-            _close ??= (status, reason);
-        }
-
-        Wake();
-    }
-
-    long IReleaseWaiter.ScheduledWake { get; set; } = long.MaxValue;
-
-    public void Wake() => _wake.Set();
-
-    private async Task SendLoopAsync(CancellationToken cancellationToken)
-    {
-        var buffer = new ArrayBufferWriter<byte>(4096);
-        var tolerance = _options.ReleaseTolerance.Ticks;
-        using var cancelled = cancellationToken.Register(static s => ((PlaybackConnection)s!).Wake(), this);
-        try
-        {
-            while (!cancellationToken.IsCancellationRequested)
-            {
-                Delivery<ReadOnlyMemory<byte>> next = default;
-                var hasNext = false;
-                long? wakeAt = null;
-                (WebSocketCloseStatus Status, string Reason)? close = null;
-                lock (_lock)
-                {
-                    var now = _time.GetUtcNow().UtcTicks;
-                    if (Volatile.Read(ref _controlsInFlight) > 0 && _queue.TryPeek(out var peeked) && !peeked.IsLocal)
-                    {
-                        // While this connection's control is in flight only replies go out: what the session pushed
-                        // because of it (its state, the first clock, the first events) waits for its ack, so the
-                        // order is always ack, state, then clock and events.
-                        wakeAt = null;
-                    }
-                    else if (_queue.TryTake(now + tolerance, out next))
-                    {
-                        hasNext = true;
-                    }
-                    else if (_close is not null)
-                    {
-                        close = _close;
-                    }
-                    else if (_queue.NextRelease is { } release)
-                    {
-                        wakeAt = release - tolerance;
-                    }
-                }
-
-                if (close is { } c)
-                {
-                    if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-                    {
-                        await _socket.CloseOutputAsync(c.Status, c.Reason, cancellationToken);
-                    }
-
-                    return;
-                }
-
-                if (hasNext)
-                {
-                    buffer.ResetWrittenCount();
-                    var payload = Render(next, buffer);
-                    if (payload.IsEmpty)
-                    {
-                        continue; // nothing to say in this connection's wire format (e.g. a clock tick to a prototype client)
-                    }
-
-                    if (next.Event is not null)
-                    {
-                        _metrics.EventSent();
-                    }
-
-                    // No token here: a cancellable send takes the WebSocket's slow path (an async lock and a registration
-                    // per frame). A send stuck on a dead peer ends when the connection is aborted or the socket disposed.
-                    Volatile.Write(ref _sendingSince, _time.GetTimestamp());
-                    await _socket.SendAsync(payload, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
-                    Volatile.Write(ref _sendingSince, 0);
-                    _firstSent.TrySetResult();
-                    continue;
-                }
-
-                if (wakeAt is { } at)
-                {
-                    // The gateway's one release timer wakes this loop then; a push or a reply wakes it sooner.
-                    _scheduler.WakeAt(this, at);
-                }
-
-                await _wake.WaitAsync();
-                cancellationToken.ThrowIfCancellationRequested();
-            }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
-        {
-        }
-        finally
-        {
-            _firstSent.TrySetResult(); // the receive loop waits for hello; it must not wait for a sender that ended
-        }
-    }
-
-    private ReadOnlyMemory<byte> Render(Delivery<ReadOnlyMemory<byte>> item, ArrayBufferWriter<byte> buffer)
-    {
-        if (item.IsLocal)
-        {
-            return item.Local;
-        }
-
-        if (item.Event is { } e)
-        {
-            _format.WriteEvent(buffer, e);
-            return buffer.WrittenMemory;
-        }
-
-        var s = item.Signal!;
-        switch (s.Kind)
-        {
-            case SignalKind.Clock:
-                _format.WriteClock(buffer, s.PlayheadTicks, s.Speed, s.Iteration);
-                break;
-            case SignalKind.Loop:
-                _format.WriteLoop(buffer, s.Iteration);
-                break;
-            case SignalKind.Error:
-                _format.WriteError(buffer, null, s.ErrorCode ?? ErrorCodes.Internal, s.Message ?? "");
-                break;
-            default:
-                _format.WriteState(buffer, s.State!);
-                break;
-        }
-
-        return buffer.WrittenMemory;
-    }
+    private void CloseWithError(string code, string message, WebSocketCloseStatus status, string reason) => _outbox.CloseWithError(code, message, status, reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Session {Session}: socket failed: {Reason}")]
     private static partial void LogSocketFailed(ILogger logger, string session, string reason);

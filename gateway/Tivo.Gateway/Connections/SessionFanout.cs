@@ -10,7 +10,7 @@ namespace Tivo.Gateway.Connections;
 /// </summary>
 internal sealed class SessionFanout : IPlaybackObserver
 {
-    private readonly ConcurrentDictionary<string, PlaybackConnection> _connections = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConnectionOutbox> _connections = new(StringComparer.Ordinal);
     private long _batches;
     private long _events;
 
@@ -24,7 +24,7 @@ internal sealed class SessionFanout : IPlaybackObserver
 
     public int Count => _connections.Count;
 
-    public void Add(string participantId, PlaybackConnection connection) => _connections[participantId] = connection;
+    public void Add(string participantId, ConnectionOutbox connection) => _connections[participantId] = connection;
 
     public bool Remove(string participantId) => _connections.TryRemove(participantId, out _);
 
@@ -57,7 +57,7 @@ internal sealed class SessionFanoutRegistry(IClusterClient client)
     private readonly Lock _lock = new();
     private readonly Dictionary<string, SessionFanout> _sessions = new(StringComparer.Ordinal);
 
-    public SessionFanout Attach(string sessionId, string participantId, PlaybackConnection connection)
+    public SessionFanout Attach(string sessionId, string participantId, ConnectionOutbox connection)
     {
         lock (_lock)
         {

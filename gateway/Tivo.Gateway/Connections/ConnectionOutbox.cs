@@ -1,0 +1,374 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using Tivo.Gateway.Protocol;
+using Tivo.GrainInterfaces;
+
+namespace Tivo.Gateway.Connections;
+
+/// <summary>
+/// What one connection sends, and its one writer: the <see cref="DeliveryQueue{TLocal}"/> of the session's pushes
+/// and this connection's replies (ordered by release time, epochs applied), the bounds on it (the slow-consumer
+/// policy: <see cref="GatewayOptions.SendQueueLimit"/>, <see cref="GatewayOptions.SlowConsumerLag"/>), closing with
+/// a coded error as the last message, and the send loop, woken by pushes, replies and the gateway's one
+/// <see cref="ReleaseScheduler"/>. The session's fan-out calls <see cref="Deliver"/>; the connection queues replies.
+/// </summary>
+internal sealed class ConnectionOutbox : IReleaseWaiter
+{
+    private readonly WebSocket _socket;
+    private readonly GatewayOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ReleaseScheduler _scheduler;
+    private readonly Diagnostics.GatewayMetrics _metrics;
+    private readonly WireFormat _format;
+    private readonly Func<SessionEvent, bool> _accept;
+    private readonly Lock _lock = new();
+    private readonly DeliveryQueue<ReadOnlyMemory<byte>> _queue = new();
+    private readonly AsyncSignal _wake = new();
+    private readonly TaskCompletionSource _firstSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private (WebSocketCloseStatus Status, string Reason)? _close;
+    private bool _slowConsumer;
+    private int _controlsInFlight;
+
+    /// <summary>Timestamp (<see cref="TimeProvider.GetTimestamp"/>) of the send in progress, 0 when none: a send
+    /// that does not complete means the client stopped reading.</summary>
+    private long _sendingSince;
+
+    /// <summary>An outbox writing to <paramref name="socket"/> in <paramref name="format"/>; <paramref name="accept"/>
+    /// says which of the session's events this connection receives (its channels).</summary>
+    public ConnectionOutbox(WebSocket socket, GatewayOptions options, TimeProvider time, ReleaseScheduler scheduler, Diagnostics.GatewayMetrics metrics,
+        WireFormat format, Func<SessionEvent, bool> accept)
+    {
+        _socket = socket;
+        _options = options;
+        _time = time;
+        _scheduler = scheduler;
+        _metrics = metrics;
+        _format = format;
+        _accept = accept;
+    }
+
+    /// <summary>Completes when the first message is on the wire (or the send loop ended): the connection reads
+    /// the client only after hello is out.</summary>
+    public Task FirstSent => _firstSent.Task;
+
+    /// <summary>Nothing is queued to send: the first message counts as sent (the prototype's format has no hello).</summary>
+    public void NothingToSendFirst() => _firstSent.TrySetResult();
+
+    /// <summary>A close is decided; nothing more is queued or read.</summary>
+    public bool Closing
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _close is not null;
+            }
+        }
+    }
+
+    /// <summary>While joining, only replies go out: the shared stream waits for the join's catch-up.</summary>
+    public void BeginJoin()
+    {
+        lock (_lock)
+        {
+            _queue.BeginJoin();
+        }
+    }
+
+    /// <summary>Releases what the shared stream queued while joining (the catch-up came, or none comes).</summary>
+    public void EndJoin()
+    {
+        lock (_lock)
+        {
+            _queue.EndJoin();
+        }
+
+        Wake();
+    }
+
+    /// <summary>Still waiting for the join's catch-up.</summary>
+    public bool Joining
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _queue.Joining;
+            }
+        }
+    }
+
+    /// <summary>A control of this connection is being handled: what the session pushes waits for its reply.</summary>
+    public void ControlStarted() => Interlocked.Increment(ref _controlsInFlight);
+
+    /// <summary>The control's reply is queued: what waited may go.</summary>
+    public void ControlEnded()
+    {
+        Interlocked.Decrement(ref _controlsInFlight);
+        Wake();
+    }
+
+    /// <summary>Queues a batch of the session's pushes for this connection.</summary>
+    public void Deliver(PlaybackBatch batch)
+    {
+        lock (_lock)
+        {
+            if (_close is not null)
+            {
+                return;
+            }
+
+            _queue.Add(batch, _accept);
+            CheckSlowConsumerLocked();
+        }
+
+        Wake();
+    }
+
+    /// <summary>
+    /// Every queue of this connection is bounded: more than <see cref="GatewayOptions.SendQueueLimit"/> messages
+    /// waiting (events and replies alike), the oldest one more than <see cref="GatewayOptions.SlowConsumerLag"/>
+    /// past its due, or a send stuck that long (the client stopped reading) make it a slow consumer: what waits
+    /// is dropped, <c>slow_consumer</c> is the last message and the socket closes with 1008.
+    /// </summary>
+    private void CheckSlowConsumerLocked()
+    {
+        if (_slowConsumer || _close is not null)
+        {
+            return;
+        }
+
+        string? why = null;
+        if (_queue.Count > _options.SendQueueLimit)
+        {
+            why = $"fell more than {_options.SendQueueLimit} messages behind (Tivo:Gateway:SendQueueLimit)";
+        }
+        else
+        {
+            var lag = _options.SlowConsumerLag;
+            var sendingSince = Volatile.Read(ref _sendingSince);
+            var oldest = _queue.NextRelease;
+            if (sendingSince != 0 && _time.GetElapsedTime(sendingSince) > lag)
+            {
+                why = $"has not read for over {lag.TotalSeconds} s (Tivo:Gateway:SlowConsumerLag)";
+            }
+            else if (oldest is { } due && due != long.MinValue && _time.GetUtcNow().UtcTicks - due > lag.Ticks)
+            {
+                why = $"fell more than {lag.TotalSeconds} s behind (Tivo:Gateway:SlowConsumerLag)";
+            }
+        }
+
+        if (why is null)
+        {
+            return;
+        }
+
+        _slowConsumer = true;
+        _metrics.SlowConsumer();
+        CloseWithErrorLocked(ErrorCodes.SlowConsumer, $"This connection {why} and is closed (1008); reconnect (with lastSeq to resume), or play at a lower speed or rate.",
+            WebSocketCloseStatus.PolicyViolation, "slow consumer");
+    }
+
+    /// <summary>Closes the connection for a reason the client must hear: whatever waits is dropped, so the coded error
+    /// is the last message before the close frame.</summary>
+    public void CloseWithError(string code, string message, WebSocketCloseStatus status, string reason)
+    {
+        lock (_lock)
+        {
+            CloseWithErrorLocked(code, message, status, reason);
+        }
+
+        Wake();
+    }
+
+    private void CloseWithErrorLocked(string code, string message, WebSocketCloseStatus status, string reason)
+    {
+        if (_close is not null)
+        {
+            return;
+        }
+
+        _queue.Clear();
+        var buffer = new ArrayBufferWriter<byte>(256);
+        _format.WriteError(buffer, null, code, message);
+        _queue.AddLocal(buffer.WrittenMemory);
+        _close = (status, reason);
+    }
+
+    /// <summary>Queues a coded error reply.</summary>
+    public void EnqueueError(string? idJson, string code, string message) =>
+        EnqueueLocal(buffer => _format.WriteError(buffer, idJson, code, message));
+
+    /// <summary>Queues a reply; false when nothing was queued (closing, or the wire format has no such message).</summary>
+    public bool EnqueueLocal(Action<IBufferWriter<byte>> write)
+    {
+        bool queued;
+        lock (_lock)
+        {
+            if (_close is not null)
+            {
+                // Closing: what was queued before (e.g. the slow_consumer error) stays the last message.
+                return false;
+            }
+
+            queued = EnqueueLocalLocked(write);
+        }
+
+        Wake();
+        return queued;
+    }
+
+    private bool EnqueueLocalLocked(Action<IBufferWriter<byte>> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        write(buffer);
+        if (buffer.WrittenCount == 0)
+        {
+            return false; // the connection's wire format has no such message (the prototype's has no hello or ack)
+        }
+
+        // Replies of this connection (hello, ack, error, status) go out at once, in the order they were made,
+        // and count against the same bound as pushes: a client that asks without reading is a slow consumer too.
+        _queue.AddLocal(buffer.WrittenMemory);
+        CheckSlowConsumerLocked();
+        return true;
+    }
+
+    /// <summary>Closes after what is queued (a close the client needs no error for: leaving, shutting down).</summary>
+    public void RequestClose(WebSocketCloseStatus status, string reason)
+    {
+        lock (_lock)
+        {
+            _close ??= (status, reason);
+        }
+
+        Wake();
+    }
+
+    long IReleaseWaiter.ScheduledWake { get; set; } = long.MaxValue;
+
+    public void Wake() => _wake.Set();
+
+    /// <summary>The one writer of the socket: releases queued messages at their due time, then the close frame.</summary>
+    public async Task SendLoopAsync(CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        var tolerance = _options.ReleaseTolerance.Ticks;
+        using var cancelled = cancellationToken.Register(static s => ((ConnectionOutbox)s!).Wake(), this);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                Delivery<ReadOnlyMemory<byte>> next = default;
+                var hasNext = false;
+                long? wakeAt = null;
+                (WebSocketCloseStatus Status, string Reason)? close = null;
+                lock (_lock)
+                {
+                    var now = _time.GetUtcNow().UtcTicks;
+                    if (Volatile.Read(ref _controlsInFlight) > 0 && _queue.TryPeek(out var peeked) && !peeked.IsLocal)
+                    {
+                        // While this connection's control is in flight only replies go out: what the session pushed
+                        // because of it (its state, the first clock, the first events) waits for its ack, so the
+                        // order is always ack, state, then clock and events.
+                        wakeAt = null;
+                    }
+                    else if (_queue.TryTake(now + tolerance, out next))
+                    {
+                        hasNext = true;
+                    }
+                    else if (_close is not null)
+                    {
+                        close = _close;
+                    }
+                    else if (_queue.NextRelease is { } release)
+                    {
+                        wakeAt = release - tolerance;
+                    }
+                }
+
+                if (close is { } c)
+                {
+                    if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                    {
+                        await _socket.CloseOutputAsync(c.Status, c.Reason, cancellationToken);
+                    }
+
+                    return;
+                }
+
+                if (hasNext)
+                {
+                    buffer.ResetWrittenCount();
+                    var payload = Render(next, buffer);
+                    if (payload.IsEmpty)
+                    {
+                        continue; // nothing to say in this connection's wire format (e.g. a clock tick to a prototype client)
+                    }
+
+                    if (next.Event is not null)
+                    {
+                        _metrics.EventSent();
+                    }
+
+                    // No token here: a cancellable send takes the WebSocket's slow path (an async lock and a registration
+                    // per frame). A send stuck on a dead peer ends when the connection is aborted or the socket disposed.
+                    Volatile.Write(ref _sendingSince, _time.GetTimestamp());
+                    await _socket.SendAsync(payload, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+                    Volatile.Write(ref _sendingSince, 0);
+                    _firstSent.TrySetResult();
+                    continue;
+                }
+
+                if (wakeAt is { } at)
+                {
+                    // The gateway's one release timer wakes this loop then; a push or a reply wakes it sooner.
+                    _scheduler.WakeAt(this, at);
+                }
+
+                await _wake.WaitAsync();
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            _firstSent.TrySetResult(); // the receive loop waits for hello; it must not wait for a sender that ended
+        }
+    }
+
+    private ReadOnlyMemory<byte> Render(Delivery<ReadOnlyMemory<byte>> item, ArrayBufferWriter<byte> buffer)
+    {
+        if (item.IsLocal)
+        {
+            return item.Local;
+        }
+
+        if (item.Event is { } e)
+        {
+            _format.WriteEvent(buffer, e);
+            return buffer.WrittenMemory;
+        }
+
+        var s = item.Signal!;
+        switch (s.Kind)
+        {
+            case SignalKind.Clock:
+                _format.WriteClock(buffer, s.PlayheadTicks, s.Speed, s.Iteration);
+                break;
+            case SignalKind.Loop:
+                _format.WriteLoop(buffer, s.Iteration);
+                break;
+            case SignalKind.Error:
+                _format.WriteError(buffer, null, s.ErrorCode ?? ErrorCodes.Internal, s.Message ?? "");
+                break;
+            default:
+                _format.WriteState(buffer, s.State!);
+                break;
+        }
+
+        return buffer.WrittenMemory;
+    }
+}
