@@ -22,7 +22,7 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
     private readonly IEventStore _store;
     private readonly ChunkCache _cache;
     private readonly ILogger<ChannelGrain> _logger;
-    private readonly int _chunkSeconds;
+    private readonly ChunkGrid _grid;
     private readonly Dictionary<long, Task<ChannelChunk>> _inFlight = new();
     private long _queries, _hits, _misses, _sharedWaits;
     private long _writeVersion;
@@ -41,7 +41,7 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
         _store = store;
         _cache = cache;
         _logger = logger;
-        _chunkSeconds = options.Value.ChunkSeconds;
+        _grid = new ChunkGrid(options.Value.ChunkSeconds);
     }
 
     private string Channel => this.GetPrimaryKeyString();
@@ -203,10 +203,7 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
         {
             // Cached chunks that the new events fall into are stale now, and so is any read started before.
             _writeVersion++;
-            var chunkTicks = _chunkSeconds * TimeUtil.TicksPerSecond;
-            var first = (long)Math.Floor((events.Min(e => e.Ticks) - TimeUtil.UnixEpochTicks) / (double)chunkTicks);
-            var last = (long)Math.Floor((events.Max(e => e.Ticks) - TimeUtil.UnixEpochTicks) / (double)chunkTicks);
-            _cache.Invalidate(Channel, first, last);
+            _cache.Invalidate(Channel, _grid.IndexOf(events.Min(e => e.Ticks)), _grid.IndexOf(events.Max(e => e.Ticks)));
         }
 
         NotifyLiveWatchers();
@@ -220,10 +217,8 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
             return null;
         }
 
-        var chunkTicks = _chunkSeconds * TimeUtil.TicksPerSecond;
-        long ChunkOf(long ticks) => (long)Math.Floor((ticks - TimeUtil.UnixEpochTicks) / (double)chunkTicks);
-        var last = ChunkOf(beforeTicks - 1);
-        var first = Math.Max(ChunkOf(notBeforeTicks), last - TimeSpan.TicksPerDay / chunkTicks);
+        var last = _grid.IndexOf(beforeTicks - 1);
+        var first = Math.Max(_grid.IndexOf(notBeforeTicks), last - _grid.ChunksPerDay);
         for (var to = last; to >= first; to -= 32)
         {
             var from = Math.Max(first, to - 31);
@@ -254,11 +249,11 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
             _queries++;
             _metrics.StoreQuery();
             var version = _writeVersion;
-            var fromTicks = TimeUtil.TicksOfSecond(firstIndex * _chunkSeconds);
-            var toTicks = TimeUtil.TicksOfSecond((firstIndex + count) * _chunkSeconds);
+            var fromTicks = _grid.StartOf(firstIndex);
+            var toTicks = _grid.StartOf(firstIndex + count);
             var builders = new ImmutableArray<ChunkEvent>.Builder?[count];
             var bytes = new long[count];
-            var chunkTicks = _chunkSeconds * TimeUtil.TicksPerSecond;
+            var chunkTicks = _grid.TicksPerChunk;
             await foreach (var e in _store.ReadAsync(Channel, fromTicks, toTicks, CancellationToken.None))
             {
                 var i = (int)((e.Ticks - fromTicks) / chunkTicks);

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tivo.GrainInterfaces;
+using Tivo.Grains.Caching;
 using Tivo.Grains.Diagnostics;
 using Tivo.Grains.Pacing;
 using Tivo.Stores;
@@ -30,7 +31,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private long _seqReservedUntil = 1;
     private readonly TimeProvider _time;
     private readonly PlaybackOptions _options;
-    private readonly int _chunkSeconds;
+    private readonly ChunkGrid _grid;
     private readonly ILogger<PlaybackGrain> _logger;
     private readonly TivoGrainMetrics _metrics;
 
@@ -103,7 +104,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _record = record;
         _time = time;
         _options = options.Value;
-        _chunkSeconds = cacheOptions.Value.ChunkSeconds;
+        _grid = new ChunkGrid(cacheOptions.Value.ChunkSeconds);
         _logger = logger;
     }
 
@@ -1015,7 +1016,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         _loadedThrough = pass * _length + (_warp?.ToPosition(fromTicks) ?? 0);
     }
 
-    private long ChunkOf(long ticks) => (long)Math.Floor(TimeUtil.SecondOf(ticks) / (double)_chunkSeconds);
+    private long ChunkOf(long ticks) => _grid.IndexOf(ticks);
 
     private async Task<ControlResult?> LoadFirstSegmentAsync()
     {
@@ -1244,7 +1245,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         }
     }
 
-    private long ChunkEndTicks(long chunk) => TimeUtil.TicksOfSecond((chunk + 1) * _chunkSeconds);
+    private long ChunkEndTicks(long chunk) => _grid.EndOf(chunk);
 
     /// <summary>The pacing warp of a window; for rate and maxGap from the channels' counts, read one channel
     /// at a time in bins of <see cref="Warp.BucketSeconds"/> so a play's memory does not grow with its window.</summary>
