@@ -49,10 +49,10 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
   fi
 fi
 # Debian's Python packages for the Python client (these machines reach Debian's packages, not the Python index).
-if ! /usr/bin/python3 -c 'import websockets, pandas, pytest, ensurepip' >/dev/null 2>&1; then
+if ! /usr/bin/python3 -c 'import websockets, pandas, pytest, ensurepip, setuptools' >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "test.sh: installing Debian's python3-websockets, python3-pandas, python3-pytest, python3-venv"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-websockets python3-pandas python3-pytest python3-venv python3-pip >/dev/null
+    echo "test.sh: installing Debian's python3-websockets, python3-pandas, python3-pytest, python3-venv, python3-setuptools"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-websockets python3-pandas python3-pytest python3-venv python3-setuptools >/dev/null
   else
     echo "test.sh: the Python client's tests need Debian's python3-websockets python3-pandas python3-pytest python3-venv" >&2
     exit 1
