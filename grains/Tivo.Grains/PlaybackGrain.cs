@@ -1126,7 +1126,9 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         }
 
         var appended = _liveAppended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await Task.WhenAny(appended.Task, Task.Delay(_options.LivePollInterval, _time));
+        using var poll = new CancellationTokenSource();
+        await Task.WhenAny(appended.Task, Task.Delay(_options.LivePollInterval, _time, poll.Token));
+        await poll.CancelAsync(); // a notice came first: drop the poll's timer rather than leave one per ingest
     }
 
     public Task OnChannelAppended(string channel)

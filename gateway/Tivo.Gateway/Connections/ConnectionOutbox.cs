@@ -26,7 +26,6 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
     private readonly AsyncSignal _wake = new();
     private readonly TaskCompletionSource _firstSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private (WebSocketCloseStatus Status, string Reason)? _close;
-    private bool _slowConsumer;
     private int _controlsInFlight;
 
     /// <summary>Timestamp (<see cref="TimeProvider.GetTimestamp"/>) of the send in progress, 0 when none: a send
@@ -133,7 +132,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
     /// </summary>
     private void CheckSlowConsumerLocked()
     {
-        if (_slowConsumer || _close is not null)
+        if (_close is not null)
         {
             return;
         }
@@ -163,7 +162,6 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
             return;
         }
 
-        _slowConsumer = true;
         _metrics.SlowConsumer();
         CloseWithErrorLocked(ErrorCodes.SlowConsumer, $"This connection {why} and is closed (1008); reconnect (with lastSeq to resume), or play at a lower speed or rate.",
             WebSocketCloseStatus.PolicyViolation, "slow consumer");

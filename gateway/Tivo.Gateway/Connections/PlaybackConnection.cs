@@ -55,9 +55,6 @@ internal sealed partial class PlaybackConnection
 
     private IPlaybackGrain Session => _client.GetGrain<IPlaybackGrain>(_sessionId);
 
-    /// <summary>Where the session's pushes for this participant go.</summary>
-    public ConnectionOutbox Outbox => _outbox;
-
     private bool Receives(SessionEvent e)
     {
         var channels = Volatile.Read(ref _channels);

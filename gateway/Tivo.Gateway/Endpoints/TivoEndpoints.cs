@@ -200,17 +200,11 @@ internal static partial class TivoEndpoints
         await connection.RunAsync(context.RequestAborted, lifetime.ApplicationStopping);
     }
 
+    // A store outage anywhere below (StoreUnavailableGrainException) is answered once, by TivoExceptionHandler: 503 store_unavailable.
     private static async Task<IResult> ListChannelsAsync(IClusterClient client)
     {
-        try
-        {
-            var channels = await client.GetGrain<ICatalogGrain>(0).ListChannels();
-            return TypedResults.Json(channels.Select(ToDto).ToArray(), ProtocolJsonContext.Default.ChannelDtoArray);
-        }
-        catch (StoreUnavailableGrainException ex)
-        {
-            return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}).");
-        }
+        var channels = await client.GetGrain<ICatalogGrain>(0).ListChannels();
+        return TypedResults.Json(channels.Select(ToDto).ToArray(), ProtocolJsonContext.Default.ChannelDtoArray);
     }
 
     private static async Task ChannelInfoAsync(HttpContext context, string channel)
@@ -239,17 +233,7 @@ internal static partial class TivoEndpoints
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"step '{ClientMessageParser.Shorten(step)}' is not a whole number of seconds per bin from 1 to 86400.");
         }
 
-        ChannelSummary? found;
-        try
-        {
-            found = await client.GetGrain<ICatalogGrain>(0).FindChannel(channel);
-        }
-        catch (StoreUnavailableGrainException ex)
-        {
-            return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}).");
-        }
-
-        var window = WindowQuery.Parse(channel, found, start, end);
+        var window = WindowQuery.Parse(channel, await client.GetGrain<ICatalogGrain>(0).FindChannel(channel), start, end);
         if (window.Window is not var (startTicks, endTicks))
         {
             return window.Error!;
@@ -268,22 +252,15 @@ internal static partial class TivoEndpoints
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"The window spans {toSecond - fromSecond} seconds; a histogram covers at most {MaxHistogramSeconds} (31 days). Narrow start/end.");
         }
 
-        try
-        {
-            var bins = await client.GetGrain<IChannelGrain>(channel).GetHistogram(fromSecond, toSecond, stepSeconds);
-            return TypedResults.Json(new HistogramDto(
-                channel,
-                TimeUtil.ToIso(TimeUtil.TicksOfSecond(fromSecond)),
-                TimeUtil.ToIso(TimeUtil.TicksOfSecond(toSecond)),
-                (int)(toSecond - fromSecond),
-                bins.Sum(b => (long)b.Count),
-                [.. bins.Select(b => new HistogramBinDto(TimeUtil.ToIso(TimeUtil.TicksOfSecond(b.Second)), b.Count))]),
-                ProtocolJsonContext.Default.HistogramDto);
-        }
-        catch (StoreUnavailableGrainException ex)
-        {
-            return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}).");
-        }
+        var bins = await client.GetGrain<IChannelGrain>(channel).GetHistogram(fromSecond, toSecond, stepSeconds);
+        return TypedResults.Json(new HistogramDto(
+            channel,
+            TimeUtil.ToIso(TimeUtil.TicksOfSecond(fromSecond)),
+            TimeUtil.ToIso(TimeUtil.TicksOfSecond(toSecond)),
+            (int)(toSecond - fromSecond),
+            bins.Sum(b => (long)b.Count),
+            [.. bins.Select(b => new HistogramBinDto(TimeUtil.ToIso(TimeUtil.TicksOfSecond(b.Second)), b.Count))]),
+            ProtocolJsonContext.Default.HistogramDto);
     }
 
     /// <summary>Ingest: a JSON array or NDJSON of {ts, data}; all validated before one store write.</summary>
@@ -356,10 +333,6 @@ internal static partial class TivoEndpoints
         catch (NotSupportedException ex)
         {
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, ex.Message);
-        }
-        catch (StoreUnavailableGrainException ex)
-        {
-            return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.StoreUnavailable, $"The event store is unavailable: {ex.Message}");
         }
     }
 

@@ -72,6 +72,14 @@ public sealed class StoreOutageTests(PostgreSqlServerFixture postgres)
             Assert.Equal("error", refused.GetProperty("type").GetString());
             Assert.Equal("store_unavailable", refused.GetProperty("code").GetString());
             Assert.Equal((WebSocketCloseStatus)1013, await joiner.WaitForCloseAsync());
+
+            // The HTTP routes answer an outage the same way everywhere (one exception handler): 503 store_unavailable.
+            foreach (var route in new[] { "channels/not-cached-yet", "channels/not-cached-yet/histogram", "channels/not-cached-yet/events" })
+            {
+                using var response = await http.GetAsync(route);
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+                Assert.Equal("store_unavailable", System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("code").GetString());
+            }
         }
         finally
         {
