@@ -78,68 +78,18 @@ public sealed partial class PostgreSqlEventStore : IEventStore, IAsyncDisposable
     }
 
     /// <summary>
-    /// Checks every mapped table and column against the database's catalog (information_schema), so a
-    /// mapping that names a column the table does not have fails at start, naming the setting and the
-    /// columns that exist, instead of failing every play later.
+    /// Checks every mapped table and column against the database's catalog (see <see cref="PostgreSqlMappingCheck"/>),
+    /// so a mapping that names a column the table does not have fails at start, naming the setting and the columns
+    /// that exist, instead of failing every play later.
     /// </summary>
     /// <exception cref="StoreConfigurationException">A mapped table or column does not exist.</exception>
     /// <exception cref="StoreUnavailableException">The database could not be asked.</exception>
-    public async Task VerifyMappingAsync(CancellationToken cancellationToken)
-    {
-        var problems = new List<string>();
-        var sources = new List<(string Prefix, Source Source)> { ("Tivo:Store", _primary) };
-        sources.AddRange(_options.Tables.Select((t, i) => ($"Tivo:Store:Tables:{i}", _fixed[t.Channel])));
-        try
-        {
-            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-            foreach (var (prefix, source) in sources)
-            {
-                var (schema, table) = Split(source.Table);
-                await using var command = new NpgsqlCommand(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = @t AND (@s::text IS NULL OR table_schema = @s) ORDER BY ordinal_position",
-                    connection);
-                command.Parameters.AddWithValue("t", table);
-                command.Parameters.Add(new NpgsqlParameter("s", NpgsqlDbType.Text) { Value = (object?)schema ?? DBNull.Value });
-                var columns = new List<string>();
-                await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-                {
-                    while (await reader.ReadAsync(cancellationToken))
-                    {
-                        columns.Add(reader.GetString(0));
-                    }
-                }
+    public Task VerifyMappingAsync(CancellationToken cancellationToken) =>
+        PostgreSqlMappingCheck.VerifyAsync(_dataSource,
+            [Mapped("Tivo:Store", _primary), .. _options.Tables.Select((t, i) => Mapped($"Tivo:Store:Tables:{i}", _fixed[t.Channel]))],
+            cancellationToken);
 
-                if (columns.Count == 0)
-                {
-                    problems.Add($"{prefix}:Table '{source.Table}' does not exist (or this user cannot see it).");
-                    continue;
-                }
-
-                var existing = string.Join(", ", columns.Distinct(StringComparer.Ordinal));
-                void Require(string setting, string? column)
-                {
-                    if (column is not null && !columns.Contains(column, StringComparer.Ordinal))
-                    {
-                        problems.Add($"{prefix}:{setting} is '{column}', but table '{source.Table}' has no such column; its columns are: {existing}.");
-                    }
-                }
-
-                Require("TimeColumn", source.TimeColumn);
-                Require("ChannelColumn", source.ChannelColumn);
-                Require("PayloadColumn", source.PayloadColumn);
-                Require("OrderColumn", source.OrderColumn);
-            }
-        }
-        catch (Exception ex) when (ex is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
-        {
-            throw new StoreUnavailableException($"the database could not be reached to check the table mapping: {ex.Message}", ex);
-        }
-
-        if (problems.Count > 0)
-        {
-            throw new StoreConfigurationException("The PostgreSQL table mapping does not match the database: " + string.Join(" ", problems));
-        }
-    }
+    private static MappedTable Mapped(string prefix, Source s) => new(prefix, s.Table, s.TimeColumn, s.ChannelColumn, s.PayloadColumn, s.OrderColumn);
 
     /// <inheritdoc />
     public async IAsyncEnumerable<StoredEvent> ReadAsync(string channel, long fromTicks, long toTicks, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -524,7 +474,7 @@ public sealed partial class PostgreSqlEventStore : IEventStore, IAsyncDisposable
 
     private static string Unqualified(string name) => name.Split('.')[^1];
 
-    private static (string? Schema, string Table) Split(string name)
+    internal static (string? Schema, string Table) Split(string name)
     {
         var parts = name.Split('.');
         return parts.Length == 2 ? (parts[0], parts[1]) : (null, parts[0]);
@@ -534,4 +484,7 @@ public sealed partial class PostgreSqlEventStore : IEventStore, IAsyncDisposable
     private static partial void LogFailed(ILogger logger, SqlDialect dialect, string reason);
 
     private sealed record Source(string? FixedChannel, string Table, string TimeColumn, string? ChannelColumn, string? PayloadColumn, string? OrderColumn);
+
+    /// <summary>A mapped table as the catalog check sees it: the setting prefix and the columns it names.</summary>
+    internal sealed record MappedTable(string Prefix, string Table, string TimeColumn, string? ChannelColumn, string? PayloadColumn, string? OrderColumn);
 }
