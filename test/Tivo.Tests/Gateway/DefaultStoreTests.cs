@@ -27,7 +27,10 @@ public sealed class DefaultStoreTests
         using var home = new TempDirectory();
         var dataHome = Directory.CreateDirectory(Path.Combine(home.Path, "share")).FullName;
         var importFolder = Directory.CreateDirectory(Path.Combine(home.Path, "repo")).FullName;
-        var serverFolder = Directory.CreateDirectory(Path.Combine(home.Path, "repo", "gateway", "Tivo.Gateway")).FullName;
+        // The server starts where its appsettings.json is, as `dotnet run --project gateway/Tivo.Gateway` does (its
+        // content root): a Tivo:Store:Path there once pinned the store to gateway/Tivo.Gateway/data/tivo.db.
+        var serverFolder = Path.GetDirectoryName(GatewayProcess.GatewayDll)!;
+        Assert.True(File.Exists(Path.Combine(serverFolder, "appsettings.json")));
         await File.WriteAllTextAsync(Path.Combine(importFolder, "trips.csv"), "pickup_time,zone\n2016-01-15T14:32:24Z,JFK\n2016-01-15T14:32:25Z,LGA\n");
         var expectedFile = Path.Combine(dataHome, "tivo", "tivo.db");
 
