@@ -93,7 +93,7 @@ public class DeliveryQueueBenchmarks
         // One 50 ms tick of a session at 100 events/s: 5 events and a clock signal.
         _batch = new PlaybackBatch(1, 0,
             [.. Enumerable.Range(0, 5).Select(i => new SessionEvent("taxi", now + i, i, now + i * 100_000, i, "{}"))],
-            [new SessionSignal(SignalKind.Clock, now, 5, null, now, 1, 0, null, null)]);
+            [new ClockSignal(now, 5, now, 1, 0)]);
     }
 
     [Benchmark(Description = "queue a 5-event batch and release it (per batch)")]

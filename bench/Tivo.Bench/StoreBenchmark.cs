@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;

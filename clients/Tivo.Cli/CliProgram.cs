@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Json;
@@ -6,8 +7,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Spectre.Console;
-using Tivo.Stores;
-using Tivo.Stores.Ingest;
+using Tivo.Events.Ingest;
 
 namespace Tivo.Cli;
 
@@ -185,7 +185,7 @@ public static class CliProgram
             }
             catch (Exception ex) when (ex is HttpRequestException or SocketException or WebSocketException { WebSocketErrorCode: WebSocketError.Faulted or WebSocketError.NotAWebSocket or WebSocketError.ConnectionClosedPrematurely })
             {
-                await _error.WriteLineAsync($"tivo: cannot reach the Tivo server at {server} ({ex.Message}). Start one with `dotnet run --project gateway/Tivo.Gateway`, or pass --server URL.");
+                await _error.WriteLineAsync($"tivo: cannot reach the Tivo server at {server} ({ex.Message}). Start one with `dotnet run --project server/Tivo.Server`, or pass --server URL.");
                 return 2;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

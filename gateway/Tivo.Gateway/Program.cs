@@ -1,17 +1,16 @@
-using System.Net;
+using Tivo.Events;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using OpenTelemetry.Metrics;
 using Tivo.Gateway.Endpoints;
 using Tivo.GrainInterfaces;
-using Tivo.Silo.Hosting;
-using Tivo.Stores;
+using Tivo.GrainInterfaces.Hosting;
 
 namespace Tivo.Gateway;
 
-/// <summary>Entry point: <c>dotnet run --project gateway/Tivo.Gateway</c>.</summary>
+/// <summary>The gateway of a cluster: <c>dotnet run --project gateway/Tivo.Gateway</c> with <c>Tivo:Orleans:Gateways</c>
+/// naming silos. The one-process server (gateway + silo + store) is <c>server/Tivo.Server</c>.</summary>
 public static class GatewayProgram
 {
     public static async Task Main(string[] args)
@@ -21,71 +20,59 @@ public static class GatewayProgram
     }
 }
 
-/// <summary>Builds the gateway web application; tests use it to start real hosts.</summary>
+/// <summary>Builds the gateway web application: <see cref="CreateBuilder"/> (settings and services), then a choice of
+/// how to reach the grains, then <see cref="Build"/> (middleware and routes).</summary>
 public static partial class GatewayApp
 {
     /// <summary>The address used when neither <c>--urls</c> nor <c>ASPNETCORE_URLS</c> says otherwise.</summary>
     public const string DefaultUrl = "http://localhost:8080";
 
+    /// <summary>Defaults below every other configuration source (appsettings, environment, command line).</summary>
+    private static readonly Dictionary<string, string?> Defaults = new()
+    {
+        ["Logging:LogLevel:Default"] = "Information",
+        ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+        ["Logging:LogLevel:Orleans"] = "Warning",
+        ["Logging:LogLevel:Polly"] = "Warning",
+    };
+
+    /// <summary>The gateway as a client of silos started on their own (<c>Tivo:Orleans:Mode</c> is <c>Client</c> here).</summary>
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
+        var builder = CreateBuilder(args, new() { ["Tivo:Orleans:Mode"] = nameof(OrleansMode.Client) });
+        var orleans = TivoOrleansOptions.Read(builder.Configuration);
+        if (orleans.Mode != OrleansMode.Client)
+        {
+            throw new OptionsValidationException(TivoOrleansOptions.SectionName, typeof(TivoOrleansOptions),
+                [$"Tivo:Orleans:Mode is {orleans.Mode}, but this gateway carries no silo: leave it Client and name silos in Tivo:Orleans:Gateways, or run server/Tivo.Server for one process with its own silo."]);
+        }
+
+        builder.UseTivoOrleansClient(orleans);
+        configure?.Invoke(builder);
+        return Build(builder);
+    }
+
+    /// <summary>A builder with the gateway's settings and services (<see cref="GatewayServiceCollectionExtensions.AddTivoGateway"/>);
+    /// the caller adds the Orleans client or a silo, then calls <see cref="Build"/>.</summary>
+    public static WebApplicationBuilder CreateBuilder(string[] args, Dictionary<string, string?>? defaults = null)
+    {
         var builder = WebApplication.CreateBuilder(args);
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+        {
+            InitialData = Defaults.Concat(defaults ?? []),
+        });
         if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
         }
 
-        builder.Services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
-        builder.Services.AddTivoOrleansOptions();
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<Tivo.Gateway.Connections.SessionFanoutRegistry>();
-        builder.Services.AddSingleton<Tivo.Gateway.Connections.ReleaseScheduler>();
-        builder.Services.AddSingleton<Tivo.Gateway.Diagnostics.GatewayMetrics>();
-        builder.Services.AddSingleton<Tivo.Gateway.Security.TokenAccess>();
-        builder.Services.AddSingleton<Tivo.Gateway.Security.OriginPolicy>();
-        builder.Services.AddExceptionHandler<TivoExceptionHandler>();
-        // The HTTP API describes itself at /openapi/v1.json (the socket's protocol: docs/asyncapi.yaml).
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, Tivo.Gateway.Protocol.ProtocolJsonContext.Default));
-        builder.Services.AddOpenApi();
-        // Metrics in Prometheus text at /metrics: the gateway's, the silo's (embedded mode: same process),
-        // the .NET runtime's (GC heap, CPU, thread pool) and ASP.NET Core's.
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(Tivo.Gateway.Diagnostics.GatewayMetrics.MeterName, Tivo.Grains.Diagnostics.TivoGrainMetrics.MeterName, "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
-            .AddPrometheusExporter());
-        builder.Services.AddHealthChecks().AddCheck<ClusterHealthCheck>("cluster");
+        builder.Services.AddTivoGateway();
+        return builder;
+    }
 
-        var orleans = builder.Configuration.GetSection(TivoOrleansOptions.SectionName).Get<TivoOrleansOptions>() ?? new TivoOrleansOptions();
-        if (string.Equals(orleans.Mode, OrleansModes.Client, StringComparison.OrdinalIgnoreCase))
-        {
-            builder.UseOrleansClient(client =>
-            {
-                var endpoints = orleans.Gateways.Select(g => IPEndPoint.TryParse(g, out var ep) ? ep : null).OfType<IPEndPoint>().ToArray();
-                client.UseStaticClustering(endpoints);
-                client.Configure<Orleans.Configuration.ClusterOptions>(o =>
-                {
-                    o.ClusterId = orleans.ClusterId;
-                    o.ServiceId = orleans.ServiceId;
-                });
-            });
-        }
-        else
-        {
-            // Embedded: nothing outside this process talks to its silo, so unless ports are set it takes free
-            // ones, and two embedded gateways on one machine do not collide on Orleans' 11111/30000.
-            foreach (var key in new[] { "Tivo:Orleans:SiloPort", "Tivo:Orleans:GatewayPort" })
-            {
-                if (string.IsNullOrEmpty(builder.Configuration[key]))
-                {
-                    builder.Configuration[key] = FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-                }
-            }
-
-            builder.UseOrleans(silo => silo.AddTivoSilo(builder.Configuration));
-        }
-
-        builder.Services.AddHostedService<Tivo.Gateway.Connections.DeliveryWarmUp>();
-        configure?.Invoke(builder);
+    /// <summary>Builds the app: error handling, WebSockets, the demo page, the routes, OpenAPI and /metrics.</summary>
+    public static WebApplication Build(WebApplicationBuilder builder)
+    {
         var app = builder.Build();
         // TivoExceptionHandler answers first; this delegate only runs should it decline.
         app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = TivoExceptionHandler.WriteEmptyStatusAsync });
@@ -105,13 +92,6 @@ public static partial class GatewayApp
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.Lifetime.ApplicationStarted.Register(() => _ = LogWelcomeAsync(app));
         return app;
-    }
-
-    private static int FreeLoopbackPort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>Logs where to connect, what channels exist and a message to paste.</summary>

@@ -83,7 +83,7 @@ public sealed record PlayRequest(
 /// <see cref="BehindLiveSeconds"/> is set for live sessions (no end): how far the playhead is behind now.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.SessionState")]
 public sealed record SessionState(
-    [property: Id(0)] string Status,
+    [property: Id(0)] SessionStatus Status,
     [property: Id(1)] long? PlayheadTicks,
     [property: Id(2)] double Speed,
     [property: Id(3)] double AchievedSpeed,
@@ -119,15 +119,16 @@ public sealed record ControlResult(
 [GenerateSerializer, Immutable, Alias("tivo.JoinRequest")]
 public sealed record JoinRequest(
     [property: Id(0)] ImmutableArray<string> Channels,
-    [property: Id(1)] string Role = ParticipantRoles.Controller,
+    [property: Id(1)] ParticipantRole Role = ParticipantRole.Controller,
     [property: Id(2)] long? LastSeq = null,
     [property: Id(3)] bool Renewal = false);
 
 /// <summary>Participant roles: controllers may send controls, viewers only watch.</summary>
-public static class ParticipantRoles
+[GenerateSerializer]
+public enum ParticipantRole
 {
-    public const string Controller = "controller";
-    public const string Viewer = "viewer";
+    Controller = 0,
+    Viewer = 1,
 }
 
 /// <summary>The answer to a join. <see cref="CatchUpSent"/>: a catch-up batch went to the joiner before this
@@ -135,7 +136,7 @@ public static class ParticipantRoles
 [GenerateSerializer, Immutable, Alias("tivo.JoinResult")]
 public sealed record JoinResult(
     [property: Id(0)] SessionState State,
-    [property: Id(1)] string Role,
+    [property: Id(1)] ParticipantRole Role,
     [property: Id(2)] bool CatchUpSent = false);
 
 /// <summary>
@@ -167,27 +168,45 @@ public sealed record SessionEvent(
     [property: Id(5)] string Data,
     [property: Id(6)] bool Snapshot = false);
 
-/// <summary>What a <see cref="SessionSignal"/> carries.</summary>
-public enum SignalKind
-{
-    State = 0,
-    Clock = 1,
-    Loop = 2,
-    Error = 3,
-}
-
-/// <summary>A non-event push (state, clock, loop or error) with the wall time it is released at.</summary>
+/// <summary>A non-event push with the wall time (UTC ticks) it is released at and its place in the session's
+/// emission order. One record per kind: <see cref="ClockSignal"/>, <see cref="LoopSignal"/>,
+/// <see cref="StateSignal"/>, <see cref="ErrorSignal"/>.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.SessionSignal")]
-public sealed record SessionSignal(
-    [property: Id(0)] SignalKind Kind,
-    [property: Id(1)] long ReleaseTicks,
-    [property: Id(2)] long Order,
-    [property: Id(3)] SessionState? State,
-    [property: Id(4)] long PlayheadTicks,
-    [property: Id(5)] double Speed,
-    [property: Id(6)] int Iteration,
-    [property: Id(7)] string? ErrorCode,
-    [property: Id(8)] string? Message);
+public abstract record SessionSignal(
+    [property: Id(0)] long ReleaseTicks,
+    [property: Id(1)] long Order);
+
+/// <summary>The playhead at a wall time, sent every clock interval while playing.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.ClockSignal")]
+public sealed record ClockSignal(
+    long ReleaseTicks,
+    long Order,
+    [property: Id(0)] long PlayheadTicks,
+    [property: Id(1)] double Speed,
+    [property: Id(2)] int Iteration) : SessionSignal(ReleaseTicks, Order);
+
+/// <summary>A looping window wrapped: pass <see cref="Iteration"/> begins.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.LoopSignal")]
+public sealed record LoopSignal(
+    long ReleaseTicks,
+    long Order,
+    [property: Id(0)] int Iteration) : SessionSignal(ReleaseTicks, Order);
+
+/// <summary>The session's state changed (a control, buffering, the end of the window).</summary>
+[GenerateSerializer, Immutable, Alias("tivo.StateSignal")]
+public sealed record StateSignal(
+    long ReleaseTicks,
+    long Order,
+    [property: Id(0)] SessionState State) : SessionSignal(ReleaseTicks, Order);
+
+/// <summary>Something every participant must know that is not an answer to its own command (the store is away,
+/// events a reconnecting participant missed are no longer held).</summary>
+[GenerateSerializer, Immutable, Alias("tivo.ErrorSignal")]
+public sealed record ErrorSignal(
+    long ReleaseTicks,
+    long Order,
+    [property: Id(0)] string Code,
+    [property: Id(1)] string Message) : SessionSignal(ReleaseTicks, Order);
 
 /// <summary>Error codes of wire protocol v1.</summary>
 public static class ErrorCodes
@@ -203,13 +222,14 @@ public static class ErrorCodes
     public const string Internal = "internal";
 }
 
-/// <summary>Session status names as they appear on the wire.</summary>
-public static class SessionStatus
+/// <summary>Where a session's clock is. The wire names (<c>"playing"</c>, …) are written by the gateway.</summary>
+[GenerateSerializer]
+public enum SessionStatus
 {
-    public const string Idle = "idle";
-    public const string Playing = "playing";
-    public const string Paused = "paused";
-    public const string Stopped = "stopped";
-    public const string Ended = "ended";
-    public const string Buffering = "buffering";
+    Idle = 0,
+    Playing = 1,
+    Paused = 2,
+    Stopped = 3,
+    Ended = 4,
+    Buffering = 5,
 }

@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -17,8 +18,6 @@ namespace Tivo.Grains;
 [Reentrant]
 public sealed partial class ChannelGrain : Grain, IChannelGrain
 {
-    private const int EventOverheadBytes = 48;
-
     private readonly IEventStore _store;
     private readonly ChunkCache _cache;
     private readonly ILogger<ChannelGrain> _logger;
@@ -258,7 +257,7 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
             {
                 var i = (int)((e.Ticks - fromTicks) / chunkTicks);
                 (builders[i] ??= ImmutableArray.CreateBuilder<ChunkEvent>()).Add(new ChunkEvent(e.Ticks, e.Data));
-                bytes[i] += EventOverheadBytes + 2L * e.Data.Length;
+                bytes[i] += MemoryEstimates.ChunkEventBytes(e.Data.Length);
             }
 
             var chunks = new ChannelChunk[count];

@@ -1,3 +1,4 @@
+using Tivo.Events;
 using Tivo.GrainInterfaces;
 using Tivo.Stores;
 

@@ -1,27 +1,23 @@
+using Tivo.Grains.Playback;
+
 namespace Tivo.Grains;
 
 /// <summary>
-/// What a session persists so that it outlives its silo: the window, pacing and the clock's anchor
-/// (an absolute wall time, so the clock runs on while no silo holds the session), plus counters that
-/// must never go backwards. Written at every control; seq numbers are reserved in blocks so a restored
-/// session never reuses one.
+/// What a session persists so that it outlives its silo, held directly as the grain's state: the plan as played,
+/// the clock's anchor (absolute wall time, so the clock runs on while no silo holds the session), and counters
+/// that must never go backwards. Written at every control and on the tick after any re-anchor; seq numbers are
+/// reserved in blocks so a restored session never reuses one.
 /// </summary>
-[GenerateSerializer, Alias("tivo.PlaybackRecord")]
+[GenerateSerializer, Alias("tivo.PlaybackRecord.v2")]
 public sealed class PlaybackRecord
 {
-    [Id(0)] public string Status { get; set; } = "idle";
-    [Id(1)] public string[] Channels { get; set; } = [];
-    [Id(2)] public long WindowStart { get; set; }
-    [Id(3)] public long WindowEnd { get; set; }
-    [Id(4)] public bool Loop { get; set; }
-    [Id(5)] public double Speed { get; set; } = 1;
-    [Id(6)] public double? Duration { get; set; }
-    [Id(7)] public double? Rate { get; set; }
-    [Id(8)] public double? MaxGap { get; set; }
-    [Id(9)] public long WallAnchor { get; set; }
-    [Id(10)] public double PosAnchor { get; set; }
-    [Id(11)] public long Epoch { get; set; }
-    [Id(12)] public long SeqReservedUntil { get; set; } = 1;
-    [Id(13)] public long Order { get; set; }
-    [Id(14)] public bool Live { get; set; }
+    [Id(0)] public PlanSpec? Plan { get; set; }
+
+    [Id(1)] public ClockAnchor? Clock { get; set; }
+
+    [Id(2)] public long Epoch { get; set; }
+
+    [Id(3)] public long SeqReservedUntil { get; set; } = 1;
+
+    [Id(4)] public long Order { get; set; }
 }

@@ -1,10 +1,12 @@
+using Tivo.Events;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Tivo.GrainInterfaces.Hosting;
 using Tivo.Silo.Hosting;
 using Tivo.Stores;
-using Tivo.Stores.Ingest;
+using Tivo.Events.Ingest;
 
 namespace Tivo.Silo;
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Hosting;
+using Tivo.GrainInterfaces.Hosting;
 using Tivo.Silo.Hosting;
 
 namespace Tivo.Silo;

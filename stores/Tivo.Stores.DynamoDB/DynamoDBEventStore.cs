@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;

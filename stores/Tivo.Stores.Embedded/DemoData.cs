@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Globalization;
 
 namespace Tivo.Stores.Embedded;

@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;

@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Data;
 using System.Runtime.CompilerServices;
 using System.Text;

@@ -1,3 +1,5 @@
+using Tivo.Events;
+
 namespace Tivo.Stores;
 
 /// <summary>
@@ -29,9 +31,6 @@ public interface IEventStore
     /// <exception cref="NotSupportedException">The backend is read-only.</exception>
     Task AppendAsync(string channel, IReadOnlyList<StoredEvent> events, CancellationToken cancellationToken);
 }
-
-/// <summary>One stored event: its UTC time in ticks and its payload as raw JSON text.</summary>
-public readonly record struct StoredEvent(long Ticks, string Data);
 
 /// <summary>A channel and the time span its events cover (first and last timestamps, UTC ticks).</summary>
 public sealed record ChannelExtent(string Name, long FirstTicks, long LastTicks, long Count);

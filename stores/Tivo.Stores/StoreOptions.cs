@@ -10,17 +10,21 @@ public sealed class StoreOptions
     public const string SectionName = "Tivo:Store";
 
     /// <summary><c>Embedded</c> (default, SQLite file), <c>PostgreSql</c>, <c>Redshift</c> or <c>DynamoDB</c>.</summary>
-    public string Kind { get; set; } = StoreKinds.Embedded;
+    public StoreKind Kind { get; set; } = StoreKind.Embedded;
 }
 
-/// <summary>The store kinds Tivo knows by name.</summary>
-public static class StoreKinds
+/// <summary>The stores Tivo reads events from (<see cref="StoreOptions.Kind"/>; names bind case-insensitively).</summary>
+public enum StoreKind
 {
-    public const string Embedded = "Embedded";
-    public const string PostgreSql = "PostgreSql";
-    public const string Redshift = "Redshift";
-    public const string DynamoDB = "DynamoDB";
+    /// <summary>Tivo's own SQLite file (the default; nothing to install).</summary>
+    Embedded,
 
-    /// <summary>Every kind, for messages.</summary>
-    public static readonly IReadOnlyList<string> All = [Embedded, PostgreSql, Redshift, DynamoDB];
+    /// <summary>A PostgreSQL database: Tivo's table or yours, mapped.</summary>
+    PostgreSql,
+
+    /// <summary>Amazon Redshift, through its PostgreSQL protocol.</summary>
+    Redshift,
+
+    /// <summary>An Amazon DynamoDB table.</summary>
+    DynamoDB,
 }

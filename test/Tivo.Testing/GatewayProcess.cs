@@ -5,9 +5,9 @@ using System.Text;
 namespace Tivo.Testing;
 
 /// <summary>
-/// A Tivo gateway (embedded mode unless settings say otherwise) started as a separate process on free
-/// loopback ports, as a user runs it: its CPU, memory and metrics are its own. Runs the gateway build of
-/// the caller's configuration (Release for the benchmark and <c>./test.sh</c>).
+/// A Tivo server (server/Tivo.Server: the gateway with an embedded silo unless settings say otherwise) started as a
+/// separate process on free loopback ports, as a user runs it: its CPU, memory and metrics are its own. Runs the
+/// build of the caller's configuration (Release for the benchmark and <c>./test.sh</c>).
 /// </summary>
 public sealed class GatewayProcess : IAsyncDisposable
 {
@@ -44,8 +44,8 @@ public sealed class GatewayProcess : IAsyncDisposable
 
     public Uri WebSocketUri(string pathAndQuery) => new($"ws://127.0.0.1:{Port}/{pathAndQuery}");
 
-    /// <summary>The gateway built in the configuration of the running assembly (…/bin/{configuration}/net10.0/).</summary>
-    public static string GatewayDll => BuiltDll("gateway", "Tivo.Gateway");
+    /// <summary>The one-process server built in the configuration of the running assembly (…/bin/{configuration}/net10.0/).</summary>
+    public static string GatewayDll => BuiltDll("server", "Tivo.Server");
 
     /// <summary>A project's program built in the configuration of the running assembly, e.g. ("silo", "Tivo.Silo").</summary>
     public static string BuiltDll(string folder, string project)

@@ -1,4 +1,4 @@
-// Starts a real Tivo gateway (embedded mode, demo data) for the client tests, on free loopback ports.
+// Starts a real Tivo server (server/Tivo.Server: gateway + embedded silo, demo data) for the client tests, on free loopback ports.
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
-const dll = join(root, "gateway", "Tivo.Gateway", "bin", "Release", "net10.0", "Tivo.Gateway.dll");
+const dll = join(root, "server", "Tivo.Server", "bin", "Release", "net10.0", "Tivo.Server.dll");
 
 function freePort() {
   return new Promise((ok, fail) => {
@@ -23,7 +23,7 @@ function freePort() {
 /** Starts a gateway; `settings` are more `--Key value` arguments (e.g. ["--Tivo:Gateway:Prototype:Channel", "proto"]). */
 export async function startGateway(settings = []) {
   if (!existsSync(dll)) {
-    execFileSync("dotnet", ["build", "-c", "Release", join(root, "gateway", "Tivo.Gateway", "Tivo.Gateway.csproj")], { stdio: "ignore" });
+    execFileSync("dotnet", ["build", "-c", "Release", join(root, "server", "Tivo.Server", "Tivo.Server.csproj")], { stdio: "ignore" });
   }
   const folder = mkdtempSync(join(tmpdir(), "tivo-js-"));
   const [http, silo, gateway] = [await freePort(), await freePort(), await freePort()];

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-GATEWAY = ROOT / "gateway" / "Tivo.Gateway" / "bin" / "Release" / "net10.0" / "Tivo.Gateway.dll"
+GATEWAY = ROOT / "server" / "Tivo.Server" / "bin" / "Release" / "net10.0" / "Tivo.Server.dll"
 
 
 def _free_port() -> int:
@@ -24,7 +24,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def gateway():
     if not GATEWAY.exists():
-        raise RuntimeError(f"Build the gateway first (dotnet build Tivo.sln -c Release): {GATEWAY} is missing")
+        raise RuntimeError(f"Build the server first (dotnet build Tivo.sln -c Release): {GATEWAY} is missing")
     folder = tempfile.mkdtemp(prefix="tivo-py-")
     port = _free_port()
     process = subprocess.Popen(

@@ -350,20 +350,19 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
             return buffer.WrittenMemory;
         }
 
-        var s = item.Signal!;
-        switch (s.Kind)
+        switch (item.Signal)
         {
-            case SignalKind.Clock:
-                _format.WriteClock(buffer, s.PlayheadTicks, s.Speed, s.Iteration);
+            case ClockSignal clock:
+                _format.WriteClock(buffer, clock.PlayheadTicks, clock.Speed, clock.Iteration);
                 break;
-            case SignalKind.Loop:
-                _format.WriteLoop(buffer, s.Iteration);
+            case LoopSignal loop:
+                _format.WriteLoop(buffer, loop.Iteration);
                 break;
-            case SignalKind.Error:
-                _format.WriteError(buffer, null, s.ErrorCode ?? ErrorCodes.Internal, s.Message ?? "");
+            case ErrorSignal error:
+                _format.WriteError(buffer, null, error.Code, error.Message);
                 break;
-            default:
-                _format.WriteState(buffer, s.State!);
+            case StateSignal state:
+                _format.WriteState(buffer, state.State);
                 break;
         }
 

@@ -20,11 +20,11 @@ internal sealed class DeliveryWarmUp(Serializer serializer) : IHostedService
             ["warm-up"], null, null, null, null);
         var batch = new PlaybackBatch(1, 0,
             [new SessionEvent("warm-up", DateTime.UnixEpoch.Ticks, 1, DateTime.UnixEpoch.Ticks, 2, "{\"warm\":true}")],
-            [new SessionSignal(SignalKind.State, DateTime.UnixEpoch.Ticks, 1, state, 0, 1, 0, null, null),
-             new SessionSignal(SignalKind.Clock, DateTime.UnixEpoch.Ticks, 3, null, DateTime.UnixEpoch.Ticks, 1, 0, null, null)]);
+            [new StateSignal(DateTime.UnixEpoch.Ticks, 1, state),
+             new ClockSignal(DateTime.UnixEpoch.Ticks, 3, DateTime.UnixEpoch.Ticks, 1, 0)]);
         batch = serializer.Deserialize<PlaybackBatch>(serializer.SerializeToArray(batch)) ?? batch;
         _ = serializer.Deserialize<ControlResult>(serializer.SerializeToArray(ControlResult.Success(state)));
-        _ = serializer.Deserialize<JoinResult>(serializer.SerializeToArray(new JoinResult(state, ParticipantRoles.Controller)));
+        _ = serializer.Deserialize<JoinResult>(serializer.SerializeToArray(new JoinResult(state, ParticipantRole.Controller)));
 
         var queue = new DeliveryQueue<ReadOnlyMemory<byte>>();
         queue.AddLocal(ReadOnlyMemory<byte>.Empty);
@@ -37,11 +37,11 @@ internal sealed class DeliveryWarmUp(Serializer serializer) : IHostedService
             {
                 WireFormat.V1.WriteEvent(buffer, e);
             }
-            else if (item.Signal is { State: { } s })
+            else if (item.Signal is StateSignal s)
             {
-                WireFormat.V1.WriteState(buffer, s);
+                WireFormat.V1.WriteState(buffer, s.State);
             }
-            else if (item.Signal is { } clock)
+            else if (item.Signal is ClockSignal clock)
             {
                 WireFormat.V1.WriteClock(buffer, clock.PlayheadTicks, clock.Speed, clock.Iteration);
             }

@@ -1,10 +1,10 @@
+using Tivo.Events;
 using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Tivo.Gateway.Protocol;
 using Tivo.GrainInterfaces;
-using Tivo.Stores;
 
 namespace Tivo.Gateway.Endpoints;
 

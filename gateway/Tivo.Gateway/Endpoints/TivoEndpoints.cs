@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Net.WebSockets;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -7,8 +8,7 @@ using Tivo.Gateway.Connections;
 using Tivo.Gateway.Protocol;
 using Tivo.Gateway.Security;
 using Tivo.GrainInterfaces;
-using Tivo.Stores;
-using Tivo.Stores.Ingest;
+using Tivo.Events.Ingest;
 
 namespace Tivo.Gateway.Endpoints;
 
@@ -23,7 +23,7 @@ internal static partial class TivoEndpoints
         // Sockets check their token themselves (a viewer token may watch); HTTP routes through filters. The socket's
         // protocol is described by docs/asyncapi.yaml, so its upgrade routes stay out of the OpenAPI document.
         app.Map("/ws", (HttpContext context) => AcceptAsync(context, null)).ExcludeFromDescription();
-        var viewer = (EndpointFilterFactoryContext _, EndpointFilterDelegate next) => TokenAccess.Require(ParticipantRoles.Viewer, next);
+        var viewer = (EndpointFilterFactoryContext _, EndpointFilterDelegate next) => TokenAccess.Require(ParticipantRole.Viewer, next);
 
         app.MapGet("/channels", ListChannelsAsync)
             .WithName("ListChannels").WithTags("channels")
@@ -67,7 +67,7 @@ internal static partial class TivoEndpoints
             .Produces<IngestResultDto>()
             .Produces<IngestErrorDto>(StatusCodes.Status400BadRequest)
             .WithErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status403Forbidden, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status503ServiceUnavailable)
-            .AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRoles.Controller, next));
+            .AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRole.Controller, next));
 
         app.MapHealthChecks("/healthz");
         return app;
@@ -148,19 +148,17 @@ internal static partial class TivoEndpoints
             return;
         }
 
-        var role = context.Request.Query["role"].ToString();
-        if (role.Length == 0)
-        {
-            role = granted;
-        }
-        else if (role is not (ParticipantRoles.Controller or ParticipantRoles.Viewer))
+        var roleText = context.Request.Query["role"].ToString();
+        var role = granted;
+        if (roleText.Length > 0 && !WireNames.TryParseRole(roleText, out role))
         {
             await WriteError(context, StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "role must be controller or viewer.");
             return;
         }
-        else if (!TokenAccess.Allows(granted, role))
+
+        if (!TokenAccess.Allows(granted, role))
         {
-            await WriteError(context, StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, $"This token allows {granted} access only; connect without role=controller.");
+            await WriteError(context, StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, $"This token allows {WireNames.Of(granted)} access only; connect without role=controller.");
             return;
         }
 
@@ -182,20 +180,8 @@ internal static partial class TivoEndpoints
             KeepAliveInterval = options.KeepAliveInterval,
             KeepAliveTimeout = options.KeepAliveTimeout,
         });
-        var connection = new PlaybackConnection(
-            socket,
-            context.RequestServices.GetRequiredService<IClusterClient>(),
-            context.RequestServices.GetRequiredService<SessionFanoutRegistry>(),
-            context.RequestServices.GetRequiredService<ReleaseScheduler>(),
-            context.RequestServices.GetRequiredService<Diagnostics.GatewayMetrics>(),
-            options,
-            context.RequestServices.GetRequiredService<TimeProvider>(),
-            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger<PlaybackConnection>(),
-            session,
-            channels.Distinct(StringComparer.Ordinal).ToList(),
-            role,
-            lastSeq,
-            format ?? WireFormat.V1);
+        var connection = context.RequestServices.GetRequiredService<PlaybackConnectionFactory>()
+            .Create(socket, session, channels.Distinct(StringComparer.Ordinal).ToList(), role, lastSeq, format ?? WireFormat.V1);
         var lifetime = context.RequestServices.GetRequiredService<IHostApplicationLifetime>();
         await connection.RunAsync(context.RequestAborted, lifetime.ApplicationStopping);
     }

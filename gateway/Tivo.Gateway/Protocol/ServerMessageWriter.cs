@@ -1,8 +1,8 @@
+using Tivo.Events;
 using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Tivo.GrainInterfaces;
-using Tivo.Stores;
 
 namespace Tivo.Gateway.Protocol;
 
@@ -51,7 +51,7 @@ internal static class ServerMessageWriter
         w.WriteEndObject();
     }
 
-    public static void WriteHello(IBufferWriter<byte> buffer, string session, IReadOnlyList<string> channels, string role, SessionState state)
+    public static void WriteHello(IBufferWriter<byte> buffer, string session, IReadOnlyList<string> channels, ParticipantRole role, SessionState state)
     {
         using var w = new Utf8JsonWriter(buffer, Options);
         w.WriteStartObject();
@@ -59,7 +59,7 @@ internal static class ServerMessageWriter
         w.WriteNumber("protocol", ProtocolVersion);
         w.WriteString("session", session);
         WriteStrings(w, "channels", channels);
-        w.WriteString("role", role);
+        w.WriteString("role", WireNames.Of(role));
         w.WritePropertyName("state");
         w.WriteStartObject();
         WriteStateFields(w, state);
@@ -133,7 +133,7 @@ internal static class ServerMessageWriter
 
     private static void WriteStateFields(Utf8JsonWriter w, SessionState s)
     {
-        w.WriteString("status", s.Status);
+        w.WriteString("status", WireNames.Of(s.Status));
         if (s.PlayheadTicks is { } playhead)
         {
             w.WriteString("playhead", TimeUtil.ToIso(playhead));

@@ -1,8 +1,8 @@
+using Tivo.Events;
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 using Tivo.GrainInterfaces;
-using Tivo.Stores;
 
 namespace Tivo.Gateway.Protocol;
 
@@ -16,7 +16,7 @@ internal abstract class WireFormat
     /// <summary>Protocol v1: every message, as docs/protocol.md describes. Stateless, so shared.</summary>
     public static readonly WireFormat V1 = new V1Format();
 
-    public abstract void WriteHello(IBufferWriter<byte> buffer, string session, IReadOnlyList<string> channels, string role, SessionState state);
+    public abstract void WriteHello(IBufferWriter<byte> buffer, string session, IReadOnlyList<string> channels, ParticipantRole role, SessionState state);
 
     public abstract void WriteAck(IBufferWriter<byte> buffer, string? idJson, string action);
 
@@ -32,7 +32,7 @@ internal abstract class WireFormat
 
     private sealed class V1Format : WireFormat
     {
-        public override void WriteHello(IBufferWriter<byte> buffer, string session, IReadOnlyList<string> channels, string role, SessionState state) =>
+        public override void WriteHello(IBufferWriter<byte> buffer, string session, IReadOnlyList<string> channels, ParticipantRole role, SessionState state) =>
             ServerMessageWriter.WriteHello(buffer, session, channels, role, state);
 
         public override void WriteAck(IBufferWriter<byte> buffer, string? idJson, string action) => ServerMessageWriter.WriteAck(buffer, idJson, action);
@@ -58,9 +58,9 @@ internal abstract class WireFormat
 /// </summary>
 internal sealed class PrototypeWireFormat : WireFormat
 {
-    private string? _lastStatus;
+    private SessionStatus? _lastStatus;
 
-    public override void WriteHello(IBufferWriter<byte> buffer, string session, IReadOnlyList<string> channels, string role, SessionState state) =>
+    public override void WriteHello(IBufferWriter<byte> buffer, string session, IReadOnlyList<string> channels, ParticipantRole role, SessionState state) =>
         _lastStatus = state.Status;
 
     public override void WriteAck(IBufferWriter<byte> buffer, string? idJson, string action)

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
 using Tivo.Gateway.Endpoints;
+using Tivo.Gateway.Protocol;
 using Tivo.GrainInterfaces;
 
 namespace Tivo.Gateway.Security;
@@ -11,7 +12,7 @@ public sealed class AccessToken
 {
     public string Token { get; set; } = "";
 
-    public string Role { get; set; } = ParticipantRoles.Controller;
+    public ParticipantRole Role { get; set; } = ParticipantRole.Controller;
 
     public string? Name { get; set; }
 }
@@ -24,7 +25,7 @@ public sealed class AccessToken
 /// </summary>
 internal sealed class TokenAccess
 {
-    private readonly List<(byte[] Token, string Role)> _tokens;
+    private readonly List<(byte[] Token, ParticipantRole Role)> _tokens;
 
     public TokenAccess(IOptions<GatewayOptions> options) =>
         _tokens = [.. options.Value.Tokens.Select(t => (Encoding.UTF8.GetBytes(t.Token), t.Role))];
@@ -33,12 +34,12 @@ internal sealed class TokenAccess
 
     /// <summary>The role the request's token grants; null with an error sentence when it grants nothing.
     /// Without configured tokens every request is a controller.</summary>
-    public string? Authenticate(HttpRequest request, out string? error)
+    public ParticipantRole? Authenticate(HttpRequest request, out string? error)
     {
         error = null;
         if (!Enabled)
         {
-            return ParticipantRoles.Controller;
+            return ParticipantRole.Controller;
         }
 
         var presented = request.Query["token"].ToString();
@@ -55,7 +56,7 @@ internal sealed class TokenAccess
         }
 
         var bytes = Encoding.UTF8.GetBytes(presented);
-        string? role = null;
+        ParticipantRole? role = null;
         foreach (var (token, tokenRole) in _tokens)
         {
             // Compare with every token, in constant time, so timing says nothing about which one matched.
@@ -73,11 +74,11 @@ internal sealed class TokenAccess
         return role;
     }
 
-    public static bool Allows(string granted, string wanted) =>
-        granted == ParticipantRoles.Controller || wanted == ParticipantRoles.Viewer;
+    public static bool Allows(ParticipantRole granted, ParticipantRole wanted) =>
+        granted == ParticipantRole.Controller || wanted == ParticipantRole.Viewer;
 
     /// <summary>An endpoint filter: the route needs a token granting <paramref name="role"/>.</summary>
-    public static EndpointFilterDelegate Require(string role, EndpointFilterDelegate next) => async context =>
+    public static EndpointFilterDelegate Require(ParticipantRole role, EndpointFilterDelegate next) => async context =>
     {
         var access = context.HttpContext.RequestServices.GetRequiredService<TokenAccess>();
         if (access.Authenticate(context.HttpContext.Request, out var error) is not { } granted)
@@ -87,7 +88,7 @@ internal sealed class TokenAccess
 
         if (!Allows(granted, role))
         {
-            return TivoHttpErrors.Error(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, $"This token allows {granted} access; this route needs a {role} token.");
+            return TivoHttpErrors.Error(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, $"This token allows {WireNames.Of(granted)} access; this route needs a {WireNames.Of(role)} token.");
         }
 
         return await next(context);

@@ -56,6 +56,13 @@ public sealed class PlaybackOptions
     /// <summary>A session left without participants carries on for this long (so a reconnecting viewer
     /// finds it), then stops, forgets its record and is released.</summary>
     public TimeSpan SessionGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A session whose read failed because the store is away retries after this long, doubling each
+    /// time up to <see cref="StoreRetryMaxDelay"/>; the clock waits meanwhile.</summary>
+    public TimeSpan StoreRetryDelay { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The longest wait between retries of a failing store.</summary>
+    public TimeSpan StoreRetryMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Chunking and cache bounds, bound from <c>Tivo:Cache</c>.</summary>
@@ -114,6 +121,11 @@ public sealed class PlaybackOptionsValidator : IValidateOptions<PlaybackOptions>
         if (o.MaxPacedWindow < TimeSpan.FromSeconds(1) || o.MaxPacedWindow > TimeSpan.FromDays(3660))
         {
             errors.Add($"Tivo:Playback:MaxPacedWindow is {o.MaxPacedWindow}; use 00:00:01 to 3660.00:00:00 (default 31.00:00:00). Longer windows are paced from coarser buckets, but their per-second counts are still read.");
+        }
+
+        if (o.StoreRetryDelay < TimeSpan.FromMilliseconds(1) || o.StoreRetryMaxDelay < o.StoreRetryDelay)
+        {
+            errors.Add($"Tivo:Playback:StoreRetryDelay ({o.StoreRetryDelay}) must be at least 00:00:00.001 and StoreRetryMaxDelay ({o.StoreRetryMaxDelay}) at least as long.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -4,6 +4,8 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using OpenTelemetry.Metrics;
+using Tivo.GrainInterfaces.Hosting;
 using Tivo.Grains;
 using Tivo.Grains.Caching;
 using Tivo.Stores;
@@ -22,7 +24,7 @@ public static class TivoSiloBuilderExtensions
     /// </summary>
     public static ISiloBuilder AddTivoSilo(this ISiloBuilder silo, IConfiguration configuration)
     {
-        var orleans = configuration.GetSection(TivoOrleansOptions.SectionName).Get<TivoOrleansOptions>() ?? new TivoOrleansOptions();
+        var orleans = TivoOrleansOptions.Read(configuration);
         silo.UseLocalhostClustering(orleans.SiloPort, orleans.GatewayPort, serviceId: orleans.ServiceId, clusterId: orleans.ClusterId);
         silo.AddMemoryGrainStorageAsDefault();
         silo.AddTivoSessionStorage(orleans);
@@ -36,7 +38,7 @@ public static class TivoSiloBuilderExtensions
     /// </summary>
     public static ISiloBuilder AddTivoSessionStorage(this ISiloBuilder silo, TivoOrleansOptions orleans)
     {
-        if (!string.Equals(orleans.Persistence, PersistenceKinds.AdoNet, StringComparison.OrdinalIgnoreCase))
+        if (orleans.Persistence != PersistenceKind.AdoNet)
         {
             silo.AddMemoryGrainStorage(PlaybackGrain.StorageName);
             return silo;
@@ -79,33 +81,29 @@ public static class TivoSiloBuilderExtensions
         services.TryAddSingleton<ChunkCache>();
         services.AddMetrics();
         services.TryAddSingleton<Tivo.Grains.Diagnostics.TivoGrainMetrics>();
+        // The silo's own meter; whoever hosts the silo chooses the exporter (the gateway: Prometheus at /metrics).
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(Tivo.Grains.Diagnostics.TivoGrainMetrics.MeterName));
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateOnStart();
 
-        var kind = configuration[$"{StoreOptions.SectionName}:Kind"] ?? StoreKinds.Embedded;
         if (services.Any(d => d.ServiceType == typeof(IEventStore)))
         {
             return services; // a host (or a test) chose its store already
         }
 
-        switch (kind.ToUpperInvariant())
+        var errors = new List<string>();
+        ConfiguredNames.Check<StoreKind>(configuration.GetSection(StoreOptions.SectionName), nameof(StoreOptions.Kind), errors);
+        if (errors.Count > 0)
         {
-            case "EMBEDDED":
-                services.AddTivoEmbeddedStore();
-                break;
-            case "POSTGRESQL":
-                services.AddTivoPostgreSqlStore();
-                break;
-            case "REDSHIFT":
-                services.AddTivoRedshiftStore();
-                break;
-            case "DYNAMODB":
-                services.AddTivoDynamoDBStore();
-                break;
-            default:
-                throw new OptionsValidationException(StoreOptions.SectionName, typeof(StoreOptions),
-                    [$"Tivo:Store:Kind is '{kind}'; use one of {string.Join(", ", StoreKinds.All)} (Tivo__Store__Kind)."]);
+            throw new OptionsValidationException(StoreOptions.SectionName, typeof(StoreOptions), errors);
         }
 
+        _ = configuration.GetSection(StoreOptions.SectionName).Get<StoreOptions>()?.Kind switch
+        {
+            StoreKind.PostgreSql => services.AddTivoPostgreSqlStore(),
+            StoreKind.Redshift => services.AddTivoRedshiftStore(),
+            StoreKind.DynamoDB => services.AddTivoDynamoDBStore(),
+            _ => services.AddTivoEmbeddedStore(),
+        };
         return services;
     }
 }

@@ -24,12 +24,12 @@ public sealed class AsyncApiTests
     public void The_controls_are_the_actions_the_parser_accepts()
     {
         var documented = OperationMessages("control");
-        var parsed = Enum.GetNames<ClientAction>().Select(a => a.ToLowerInvariant()).ToHashSet();
+        var parsed = ClientCommand.Actions.ToHashSet();
         Assert.Equal(parsed.Order(), documented.Order());
         foreach (var action in documented)
         {
             Assert.True(ClientMessageParser.TryParse(JsonSerializer.SerializeToUtf8Bytes(new { action, to = "2016-01-15T14:32:24Z", speed = 2 }), out var message, out var error), error?.Message);
-            Assert.Equal(action, message!.ActionName);
+            Assert.Equal(action, message!.Action);
         }
     }
 
@@ -39,7 +39,7 @@ public sealed class AsyncApiTests
         var state = new SessionState(SessionStatus.Idle, null, 1, 0, false, null, null, 0, [], null, null, null, null);
         var writers = new Dictionary<string, Action<IBufferWriter<byte>>>
         {
-            [nameof(ServerMessageWriter.WriteHello)] = b => ServerMessageWriter.WriteHello(b, "s", ["taxi"], ParticipantRoles.Controller, state),
+            [nameof(ServerMessageWriter.WriteHello)] = b => ServerMessageWriter.WriteHello(b, "s", ["taxi"], ParticipantRole.Controller, state),
             [nameof(ServerMessageWriter.WriteEvent)] = b => ServerMessageWriter.WriteEvent(b, new SessionEvent("taxi", DateTime.UnixEpoch.Ticks, 1, DateTime.UnixEpoch.Ticks, 1, "{}")),
             [nameof(ServerMessageWriter.WriteState)] = b => ServerMessageWriter.WriteState(b, state),
             [nameof(ServerMessageWriter.WriteClock)] = b => ServerMessageWriter.WriteClock(b, DateTime.UnixEpoch.Ticks, 1, 0),
@@ -70,7 +70,7 @@ public sealed class AsyncApiTests
 
         var schemas = Map(Map(Document["components"])["schemas"]);
         var status = Map(Map(Map(schemas["State"])["properties"])["status"]);
-        Assert.Equal(Constants(typeof(SessionStatus)).Order(), Strings(status["enum"]).Order());
+        Assert.Equal(WireNames.Statuses.Order(), Strings(status["enum"]).Order());
     }
 
     /// <summary>The names of the messages an operation lists (references into its channel's messages).</summary>

@@ -15,9 +15,9 @@ public sealed class EmbeddedPortsTests
         WebApplication? first = null, second = null;
         try
         {
-            first = GatewayApp.Create(["--urls", "http://127.0.0.1:0", "--Tivo:Store:Path", directory.File("a.db"), "--Tivo:Store:SeedDemoData", "false", "--Logging:LogLevel:Default", "Warning"]);
+            first = Tivo.Server.TivoServer.Create(["--urls", "http://127.0.0.1:0", "--Tivo:Store:Path", directory.File("a.db"), "--Tivo:Store:SeedDemoData", "false", "--Logging:LogLevel:Default", "Warning"]);
             await first.StartAsync();
-            second = GatewayApp.Create(["--urls", "http://127.0.0.1:0", "--Tivo:Store:Path", directory.File("b.db"), "--Tivo:Store:SeedDemoData", "false", "--Logging:LogLevel:Default", "Warning"]);
+            second = Tivo.Server.TivoServer.Create(["--urls", "http://127.0.0.1:0", "--Tivo:Store:Path", directory.File("b.db"), "--Tivo:Store:SeedDemoData", "false", "--Logging:LogLevel:Default", "Warning"]);
             await second.StartAsync();
             foreach (var app in new[] { first, second })
             {

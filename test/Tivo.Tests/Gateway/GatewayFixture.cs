@@ -1,3 +1,4 @@
+using Tivo.Events;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -36,14 +37,14 @@ public sealed class GatewayFixture : IAsyncLifetime
     }
 
     /// <summary>The rows the store holds for <paramref name="channel"/> in [start, end): the ground truth tests compare against.</summary>
-    public async Task<List<Tivo.Stores.StoredEvent>> ReadStoreAsync(string channel, string start, string end)
+    public async Task<List<Tivo.Events.StoredEvent>> ReadStoreAsync(string channel, string start, string end)
     {
         var store = new Tivo.Stores.Embedded.SqliteEventStore(
             Microsoft.Extensions.Options.Options.Create(new Tivo.Stores.Embedded.EmbeddedStoreOptions { Path = StorePath }),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<Tivo.Stores.Embedded.SqliteEventStore>.Instance);
-        Tivo.Stores.TimeUtil.TryParseIso(start, out var from);
-        Tivo.Stores.TimeUtil.TryParseIso(end, out var to);
-        var events = new List<Tivo.Stores.StoredEvent>();
+        Tivo.Events.TimeUtil.TryParseIso(start, out var from);
+        Tivo.Events.TimeUtil.TryParseIso(end, out var to);
+        var events = new List<Tivo.Events.StoredEvent>();
         await foreach (var e in store.ReadAsync(channel, from, to, CancellationToken.None))
         {
             events.Add(e);

@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;

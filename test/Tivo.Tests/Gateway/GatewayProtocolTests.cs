@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
@@ -316,6 +317,32 @@ public sealed class GatewayProtocolTests(GatewayFixture fixture) : IClassFixture
         }
 
         Assert.Equal(["alerts", "sensors"], channels.Order());
+    }
+
+    [Fact]
+    public async Task Channels_a_play_named_are_the_sessions_at_once_for_a_later_play_without_names()
+    {
+        // Before: the gateway added them to its own copy of the participant's channels and told the session only at the
+        // next 30 s renewal, so a play without channels in between was refused ("No channel to play").
+        var session = "named-" + Guid.NewGuid().ToString("n");
+        await using var first = await TestSocket.ConnectAsync(new Uri(fixture.WsBase, $"ws?session={session}"));
+        await first.NextAsync("hello");
+        await first.SendAsync("""{"action":"play","channels":["sensors"],"start":"2016-01-15T14:00:00Z","end":"2016-01-15T18:00:00Z","duration":60}""");
+        await first.NextAsync("ack");
+        await first.SendAsync("""{"action":"stop"}""");
+        await first.NextAsync("ack");
+
+        await first.SendAsync("""{"action":"play","start":"2016-01-15T14:00:00Z","end":"2016-01-15T18:00:00Z","duration":60}""");
+        JsonElement reply;
+        do
+        {
+            reply = await first.NextNonClockAsync();
+        }
+        while (reply.GetProperty("type").GetString() is not ("ack" or "error"));
+
+        Assert.True(reply.GetProperty("type").GetString() == "ack", reply.ToString());
+        var state = await first.NextAsync("state");
+        Assert.Equal(["sensors"], state.GetProperty("channels").EnumerateArray().Select(c => c.GetString()));
     }
 
     private async Task<TestSocket> ConnectAsync(string channel)

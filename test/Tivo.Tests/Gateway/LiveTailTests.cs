@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -122,7 +123,7 @@ public sealed class LiveTailTests(GatewayFixture fixture, ITestOutputHelper outp
     private const System.Text.Json.JsonValueKind JsonNull = System.Text.Json.JsonValueKind.Null;
 
     // Ingest keeps microseconds in the embedded store as ticks; compare with 7-digit precision.
-    private static string Iso(DateTime t) => Tivo.Stores.TimeUtil.ToIso(t.Ticks);
+    private static string Iso(DateTime t) => Tivo.Events.TimeUtil.ToIso(t.Ticks);
 
     private Task IngestAsync(string channel, IEnumerable<DateTime> times) => IngestAsync(fixture.Http, channel, times);
 

@@ -20,7 +20,7 @@ internal static class TestHosts
         string[] ports = embedded
             ? ["--Tivo:Orleans:SiloPort", Free(), "--Tivo:Orleans:GatewayPort", Free()]
             : [];
-        var app = GatewayApp.Create(["--urls", "http://127.0.0.1:0", .. ports, "--Logging:LogLevel:Default", "Warning", .. settings]);
+        var app = Tivo.Server.TivoServer.Create(["--urls", "http://127.0.0.1:0", .. ports, "--Logging:LogLevel:Default", "Warning", .. settings]);
         await app.StartAsync();
         return app;
     }

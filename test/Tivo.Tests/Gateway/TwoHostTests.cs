@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Globalization;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -95,12 +96,12 @@ public sealed class TwoHostTests(Xunit.Abstractions.ITestOutputHelper output)
             var store = new Tivo.Stores.Embedded.SqliteEventStore(
                 Microsoft.Extensions.Options.Options.Create(new Tivo.Stores.Embedded.EmbeddedStoreOptions { Path = directory.File("silo.db") }),
                 Microsoft.Extensions.Logging.Abstractions.NullLogger<Tivo.Stores.Embedded.SqliteEventStore>.Instance);
-            Tivo.Stores.TimeUtil.TryParseIso("2016-01-14T15:00:00Z", out var from);
-            Tivo.Stores.TimeUtil.TryParseIso("2016-01-14T15:01:00Z", out var to);
+            Tivo.Events.TimeUtil.TryParseIso("2016-01-14T15:00:00Z", out var from);
+            Tivo.Events.TimeUtil.TryParseIso("2016-01-14T15:01:00Z", out var to);
             var expected = new List<string>();
             await foreach (var e in store.ReadAsync("trades", from, to, CancellationToken.None))
             {
-                expected.Add(Tivo.Stores.TimeUtil.ToIso(e.Ticks));
+                expected.Add(Tivo.Events.TimeUtil.ToIso(e.Ticks));
             }
 
             var received = before.Concat(after).ToList();
@@ -123,15 +124,18 @@ public sealed class TwoHostTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         // Before: only the gateway validated Tivo:Orleans; a silo started with a bad value and failed later.
         using var directory = new TempDirectory();
-        using var silo = Tivo.Silo.SiloProgram.CreateHost(
-        [
-            "--Tivo:Orleans:SiloPort", Tivo.Testing.TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--Tivo:Orleans:GatewayPort", Tivo.Testing.TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--Tivo:Orleans:Persistence", "Cassandra",
-            "--Tivo:Store:Path", directory.File("tivo.db"),
-            "--Logging:LogLevel:Default", "None",
-        ]);
-        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => silo.StartAsync());
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(async () =>
+        {
+            using var silo = Tivo.Silo.SiloProgram.CreateHost(
+            [
+                "--Tivo:Orleans:SiloPort", Tivo.Testing.TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--Tivo:Orleans:GatewayPort", Tivo.Testing.TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--Tivo:Orleans:Persistence", "Cassandra",
+                "--Tivo:Store:Path", directory.File("tivo.db"),
+                "--Logging:LogLevel:Default", "None",
+            ]);
+            await silo.StartAsync();
+        });
         Assert.Contains("Tivo:Orleans:Persistence is 'Cassandra'; use Memory or AdoNet.", error.Message, StringComparison.Ordinal);
     }
 }

@@ -1,3 +1,4 @@
+using Tivo.Events;
 using Tivo.Grains.Caching;
 using Tivo.Stores;
 using Xunit;

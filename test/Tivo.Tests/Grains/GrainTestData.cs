@@ -1,3 +1,4 @@
+using Tivo.Events;
 using Tivo.Stores;
 
 namespace Tivo.Tests.Grains;

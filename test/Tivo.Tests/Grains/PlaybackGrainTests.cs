@@ -41,8 +41,8 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         Assert.Equal(Enumerable.Range(1, 60).Select(i => (long)i), events.Select(e => e.Seq));
         Assert.All(events, e => Assert.Equal("steady", e.Channel));
         Assert.Contains("\"nested\":{\"label\":\"é✓\"}", events[0].Data, StringComparison.Ordinal);
-        var ended = observer.Signals(SignalKind.State).Last();
-        Assert.Equal(SessionStatus.Ended, ended.State!.Status);
+        var ended = observer.Signals<StateSignal>().Last();
+        Assert.Equal(SessionStatus.Ended, ended.State.Status);
         AssertDue(t0, 6 * TimeSpan.TicksPerSecond / speed, ended.ReleaseTicks);
         Assert.Equal(SessionStatus.Ended, (await session.GetState()).Status);
     }
@@ -94,7 +94,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
 
         // The burst's ten events span 0.81 s of stream time and now 4.05 s of wall time: 2 per second, not 10.
         Assert.Equal(0.81 * 5, (events[9].DueTicks - events[0].DueTicks) / (double)TimeSpan.TicksPerSecond, 6);
-        var ended = observer.Signals(SignalKind.State).Last();
+        var ended = observer.Signals<StateSignal>().Last();
         AssertDue(t0, 9.025 * TimeSpan.TicksPerSecond, ended.ReleaseTicks);
     }
 
@@ -263,7 +263,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         await RunForAsync(session, observer, TimeSpan.FromSeconds(5.99));
         Assert.True((await session.Stop()).Ok);
 
-        var delivered = observer.Delivered.Where(d => d.Event is not null || d.Signal?.Kind == SignalKind.Loop).ToList();
+        var delivered = observer.Delivered.Where(d => d.Event is not null || d.Signal is LoopSignal).ToList();
         var expected = new List<string>();
         for (var pass = 0; pass < 3; pass++)
         {
@@ -275,7 +275,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
             expected.AddRange(window.Select(t => $"event {t}"));
         }
 
-        Assert.Equal(expected, delivered.Select(d => d.Event is { } e ? $"event {e.Ticks}" : $"loop {d.Signal!.Iteration}"));
+        Assert.Equal(expected, delivered.Select(d => d.Event is { } e ? $"event {e.Ticks}" : $"loop {((LoopSignal)d.Signal!).Iteration}"));
         var events = observer.Events;
         for (var i = 0; i < events.Count; i++)
         {
@@ -283,7 +283,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
             AssertDue(t0, pass * 2 * TimeSpan.TicksPerSecond + (events[i].Ticks - Base), events[i].DueTicks);
         }
 
-        var loops = observer.Signals(SignalKind.Loop);
+        var loops = observer.Signals<LoopSignal>();
         AssertDue(t0, 2 * TimeSpan.TicksPerSecond, loops[0].ReleaseTicks);
         AssertDue(t0, 4 * TimeSpan.TicksPerSecond, loops[1].ReleaseTicks);
         Assert.Equal(events.Count, events.Select(e => e.Seq).Distinct().Count());
@@ -392,6 +392,34 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     }
 
     [Fact]
+    public async Task A_reanchor_made_by_the_timer_is_saved_and_a_restored_session_resumes_from_it()
+    {
+        // Live at 10× from 5 s ago: the session reaches the present and follows it at 1× — a re-anchor made by the
+        // timer, not by a control. Before, only controls saved: restored after that, the session extrapolated its
+        // play's anchor at 10× and ran minutes ahead of live.
+        var (session, _) = await NewSessionAsync();
+        var start = Now - 5 * TimeSpan.TicksPerSecond;
+        Assert.True((await session.Play(new PlayRequest(["steady"], start, null, 10, false, null, null, null))).Ok);
+        for (var i = 0; i < 12 && (await session.GetState()).Speed != 1; i++)
+        {
+            fixture.Time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+
+        Assert.Equal(1, (await session.GetState()).Speed);
+        fixture.Time.Advance(TimeSpan.FromMilliseconds(100)); // the next tick saves
+        await session.GetState();
+
+        await session.AsReference<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle();
+        var management = fixture.Cluster.Client.GetGrain<IManagementGrain>(0);
+        await Eventually.WaitAsync(async () => await management.GetActivationAddress(session) is null, "the session to be deactivated");
+        fixture.Time.Advance(TimeSpan.FromSeconds(10));
+
+        var restored = await session.GetState();
+        Assert.Equal(1, restored.Speed);
+        Assert.InRange(restored.PlayheadTicks!.Value, Now - TimeSpan.TicksPerSecond, Now);
+    }
+
+    [Fact]
     public async Task Controls_before_play_are_refused_with_a_reason()
     {
         var (session, _) = await NewSessionAsync();
@@ -447,8 +475,8 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         var bytes = replayed.Sum(e => 96 + 2L * e.Data.Length);
         Assert.InRange(bytes, PlaybackClusterFixture.ReplayBytes * 3 / 4 - 200, PlaybackClusterFixture.ReplayBytes);
         Assert.Equal(Enumerable.Range(61 - replayed.Count, replayed.Count).Select(i => (long)i), replayed.Select(e => e.Seq));
-        var error = Assert.Single(late.Received.SelectMany(b => b.Signals), s => s.Kind == SignalKind.Error);
-        Assert.Equal(ErrorCodes.BadRequest, error.ErrorCode);
+        var error = Assert.IsType<ErrorSignal>(Assert.Single(late.Received.SelectMany(b => b.Signals), s => s is ErrorSignal));
+        Assert.Equal(ErrorCodes.BadRequest, error.Code);
         Assert.Contains($"up to seq {60 - replayed.Count} are no longer held", error.Message, StringComparison.Ordinal);
     }
 

@@ -84,5 +84,6 @@ internal sealed class RecordingObserver : IPlaybackObserver
 
     public IReadOnlyList<SessionEvent> Events => [.. Delivered.Where(d => d.Event is not null).Select(d => d.Event!)];
 
-    public IReadOnlyList<SessionSignal> Signals(SignalKind kind) => [.. Delivered.Where(d => d.Signal?.Kind == kind).Select(d => d.Signal!)];
+    public IReadOnlyList<TSignal> Signals<TSignal>()
+        where TSignal : SessionSignal => [.. Delivered.Select(d => d.Signal).OfType<TSignal>()];
 }

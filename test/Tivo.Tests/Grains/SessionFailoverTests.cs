@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -6,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Orleans.TestingHost;
 using Tivo.GrainInterfaces;
 using Tivo.Grains;
+using Tivo.GrainInterfaces.Hosting;
 using Tivo.Silo.Hosting;
 using Tivo.Stores;
 using Tivo.Stores.Embedded;
@@ -31,7 +33,7 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
         using var directory = new TempDirectory();
         var store = new SqliteEventStore(Options.Create(new EmbeddedStoreOptions { Path = directory.File("beat.db"), SeedDemoData = false }), NullLogger<SqliteEventStore>.Instance);
         await store.AppendAsync("beat", [.. Enumerable.Range(0, 600).Select(i => new StoredEvent(Base + i * TimeSpan.TicksPerSecond / 10, $"{{\"i\":{i}}}"))], CancellationToken.None);
-        var orleans = new TivoOrleansOptions { Persistence = PersistenceKinds.AdoNet, PersistenceConnectionString = connectionString, CreatePersistenceSchema = true };
+        var orleans = new TivoOrleansOptions { Persistence = PersistenceKind.AdoNet, PersistenceConnectionString = connectionString, CreatePersistenceSchema = true };
 
         var builder = new InProcessTestClusterBuilder(2);
         builder.ConfigureSilo((_, silo) =>

@@ -1,3 +1,4 @@
+using Tivo.Events;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Tivo.Stores;

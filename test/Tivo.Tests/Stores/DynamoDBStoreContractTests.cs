@@ -1,3 +1,4 @@
+using Tivo.Events;
 using Amazon.DynamoDBv2.Model;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tivo.Stores;

@@ -1,7 +1,8 @@
+using Tivo.Events;
 using System.Text;
 using System.Text.Json;
 using Tivo.Stores;
-using Tivo.Stores.Ingest;
+using Tivo.Events.Ingest;
 using Xunit;
 
 namespace Tivo.Tests.Stores;

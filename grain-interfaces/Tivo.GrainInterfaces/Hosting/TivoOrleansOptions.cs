@@ -1,8 +1,9 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
-namespace Tivo.Silo.Hosting;
+namespace Tivo.GrainInterfaces.Hosting;
 
 /// <summary>How this process takes part in the Orleans cluster, bound from <c>Tivo:Orleans</c>.</summary>
 public sealed class TivoOrleansOptions
@@ -11,7 +12,7 @@ public sealed class TivoOrleansOptions
 
     /// <summary>Gateway only: <c>Embedded</c> (default: co-host a silo in this process) or <c>Client</c>
     /// (connect to silos started with the silo project).</summary>
-    public string Mode { get; set; } = OrleansModes.Embedded;
+    public OrleansMode Mode { get; set; } = OrleansMode.Embedded;
 
     /// <summary>Orleans cluster id; silos and gateways of one deployment share it.</summary>
     public string ClusterId { get; set; } = "tivo";
@@ -30,27 +31,80 @@ public sealed class TivoOrleansOptions
 
     /// <summary>Where session state is kept: <c>Memory</c> (default; a session ends with its silo) or
     /// <c>AdoNet</c> (PostgreSQL through Microsoft.Orleans.Persistence.AdoNet; a session outlives its silo).</summary>
-    public string Persistence { get; set; } = PersistenceKinds.Memory;
+    public PersistenceKind Persistence { get; set; } = PersistenceKind.Memory;
 
     /// <summary>Npgsql connection string of the persistence database (<c>AdoNet</c>). Never logged.</summary>
     public string? PersistenceConnectionString { get; set; }
 
     /// <summary>Create the persistence tables at silo start when missing.</summary>
     public bool CreatePersistenceSchema { get; set; }
+
+    /// <summary>Reads <c>Tivo:Orleans</c> for a host deciding how to build itself (before options are resolved).</summary>
+    /// <exception cref="OptionsValidationException">A setting names no value of its kind; the message lists those that exist.</exception>
+    public static TivoOrleansOptions Read(IConfiguration configuration)
+    {
+        var options = new TivoOrleansOptions();
+        BindChecked(configuration, options);
+        return options;
+    }
+
+    /// <summary>Binds <c>Tivo:Orleans</c> onto <paramref name="options"/>, refusing names that are no value of their kind
+    /// with a message listing those that are (the binder alone would throw naming only the type).</summary>
+    internal static void BindChecked(IConfiguration configuration, TivoOrleansOptions options)
+    {
+        var section = configuration.GetSection(SectionName);
+        var errors = new List<string>();
+        ConfiguredNames.Check<OrleansMode>(section, nameof(Mode), errors);
+        ConfiguredNames.Check<PersistenceKind>(section, nameof(Persistence), errors);
+        if (errors.Count > 0)
+        {
+            throw new OptionsValidationException(SectionName, typeof(TivoOrleansOptions), errors);
+        }
+
+        section.Bind(options);
+    }
 }
 
-/// <summary>Values of <see cref="TivoOrleansOptions.Persistence"/>.</summary>
-public static class PersistenceKinds
+/// <summary>Checks that configured names (case-insensitive) are values of an enum, before binding.</summary>
+public static class ConfiguredNames
 {
-    public const string Memory = "Memory";
-    public const string AdoNet = "AdoNet";
+    /// <summary>Adds an error to <paramref name="errors"/> when <paramref name="section"/>'s <paramref name="key"/> is set
+    /// to anything but a name of <typeparamref name="TEnum"/> (numbers are refused too).</summary>
+    public static void Check<TEnum>(IConfigurationSection section, string key, List<string> errors)
+        where TEnum : struct, Enum
+    {
+        if (section[key] is not { } text)
+        {
+            return;
+        }
+
+        if (!Enum.GetNames<TEnum>().Contains(text.Trim(), StringComparer.OrdinalIgnoreCase))
+        {
+            var names = Enum.GetNames<TEnum>();
+            var choices = names.Length == 2 ? $"{names[0]} or {names[1]}" : $"one of {string.Join(", ", names)}";
+            errors.Add($"{section.Path}:{key} is '{text}'; use {choices}.");
+        }
+    }
 }
 
-/// <summary>Values of <see cref="TivoOrleansOptions.Mode"/>.</summary>
-public static class OrleansModes
+/// <summary>Where sessions keep their state (<see cref="TivoOrleansOptions.Persistence"/>).</summary>
+public enum PersistenceKind
 {
-    public const string Embedded = "Embedded";
-    public const string Client = "Client";
+    /// <summary>In the silo's memory: a session ends with its silo.</summary>
+    Memory,
+
+    /// <summary>PostgreSQL through Microsoft.Orleans.Persistence.AdoNet: a session outlives its silo.</summary>
+    AdoNet,
+}
+
+/// <summary>How a gateway reaches the grains (<see cref="TivoOrleansOptions.Mode"/>).</summary>
+public enum OrleansMode
+{
+    /// <summary>A silo in the gateway's own process (one process on a laptop).</summary>
+    Embedded,
+
+    /// <summary>An Orleans client of silos started on their own.</summary>
+    Client,
 }
 
 /// <summary>Validates <see cref="TivoOrleansOptions"/> with messages naming the setting.</summary>
@@ -59,8 +113,7 @@ public sealed class TivoOrleansOptionsValidator : IValidateOptions<TivoOrleansOp
     public ValidateOptionsResult Validate(string? name, TivoOrleansOptions o)
     {
         var errors = new List<string>();
-        if (!string.Equals(o.Mode, OrleansModes.Embedded, StringComparison.OrdinalIgnoreCase)
-            && !string.Equals(o.Mode, OrleansModes.Client, StringComparison.OrdinalIgnoreCase))
+        if (!Enum.IsDefined(o.Mode))
         {
             errors.Add($"Tivo:Orleans:Mode is '{o.Mode}'; use Embedded (silo in this process) or Client (connect to silos).");
         }
@@ -78,18 +131,17 @@ public sealed class TivoOrleansOptionsValidator : IValidateOptions<TivoOrleansOp
             }
         }
 
-        if (string.Equals(o.Mode, OrleansModes.Client, StringComparison.OrdinalIgnoreCase) && o.Gateways.Count == 0)
+        if (o.Mode == OrleansMode.Client && o.Gateways.Count == 0)
         {
             errors.Add("Tivo:Orleans:Mode is Client but Tivo:Orleans:Gateways is empty: list the silo gateway endpoints, e.g. Tivo__Orleans__Gateways__0=127.0.0.1:30000.");
         }
 
-        if (!string.Equals(o.Persistence, PersistenceKinds.Memory, StringComparison.OrdinalIgnoreCase)
-            && !string.Equals(o.Persistence, PersistenceKinds.AdoNet, StringComparison.OrdinalIgnoreCase))
+        if (!Enum.IsDefined(o.Persistence))
         {
             errors.Add($"Tivo:Orleans:Persistence is '{o.Persistence}'; use Memory or AdoNet.");
         }
 
-        if (string.Equals(o.Persistence, PersistenceKinds.AdoNet, StringComparison.OrdinalIgnoreCase) && string.IsNullOrWhiteSpace(o.PersistenceConnectionString))
+        if (o.Persistence == PersistenceKind.AdoNet && string.IsNullOrWhiteSpace(o.PersistenceConnectionString))
         {
             errors.Add("Tivo:Orleans:Persistence is AdoNet but Tivo:Orleans:PersistenceConnectionString is empty: give the PostgreSQL connection string.");
         }
@@ -104,7 +156,7 @@ public static class TivoOrleansOptionsServiceCollectionExtensions
 {
     public static IServiceCollection AddTivoOrleansOptions(this IServiceCollection services)
     {
-        services.AddOptions<TivoOrleansOptions>().BindConfiguration(TivoOrleansOptions.SectionName).ValidateOnStart();
+        services.AddOptions<TivoOrleansOptions>().Configure<IConfiguration>((o, c) => TivoOrleansOptions.BindChecked(c, o)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TivoOrleansOptions>, TivoOrleansOptionsValidator>());
         return services;
     }

@@ -1,38 +1,70 @@
+using Tivo.Events;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text.Json;
 using System.Xml;
 using Tivo.GrainInterfaces;
-using Tivo.Stores;
 
 namespace Tivo.Gateway.Protocol;
 
-/// <summary>The actions of wire protocol v1.</summary>
-internal enum ClientAction
+/// <summary>A parsed, validated client command of wire protocol v1: one record per action, produced only by
+/// <see cref="ClientMessageParser"/>. <see cref="IdJson"/> is the message's <c>id</c> as raw JSON, echoed in the reply.</summary>
+internal abstract record ClientCommand(string? IdJson)
 {
-    Play,
-    Pause,
-    Resume,
-    Stop,
-    Status,
-    Seek,
-    Speed,
+    /// <summary>Every action of protocol v1, as written on the wire.</summary>
+    public static readonly IReadOnlyList<string> Actions = ["play", "pause", "resume", "stop", "status", "seek", "speed"];
+
+    /// <summary>The action as written on the wire.</summary>
+    public abstract string Action { get; }
+
+    /// <summary>False for the commands a viewer may send (only <c>status</c>).</summary>
+    public virtual bool Controls => true;
 }
 
-/// <summary>A parsed, validated client message. Fields not used by the action are null.</summary>
-internal sealed record ClientMessage(
-    ClientAction Action,
-    string ActionName,
-    string? IdJson,
-    long? Start = null,
-    long? End = null,
-    double Speed = 1,
-    bool Loop = false,
-    double? Duration = null,
-    double? Rate = null,
-    double? MaxGap = null,
-    ImmutableArray<string> Channels = default,
-    long? To = null);
+/// <summary><c>play</c>: a window (null ends: the channels' extent, or live without an end) at a speed, pacing and loop.</summary>
+internal sealed record PlayCommand(
+    string? IdJson, long? Start, long? End, double Speed, bool Loop, double? Duration, double? Rate, double? MaxGap, ImmutableArray<string> Channels)
+    : ClientCommand(IdJson)
+{
+    public override string Action => "play";
+
+    public PlayRequest ToRequest() => new(Channels.IsDefault ? [] : Channels, Start, End, Speed, Loop, Duration, Rate, MaxGap);
+}
+
+internal sealed record PauseCommand(string? IdJson) : ClientCommand(IdJson)
+{
+    public override string Action => "pause";
+}
+
+internal sealed record ResumeCommand(string? IdJson) : ClientCommand(IdJson)
+{
+    public override string Action => "resume";
+}
+
+internal sealed record StopCommand(string? IdJson) : ClientCommand(IdJson)
+{
+    public override string Action => "stop";
+}
+
+/// <summary><c>status</c>: the session's state, answered to this connection only; viewers may ask.</summary>
+internal sealed record StatusCommand(string? IdJson) : ClientCommand(IdJson)
+{
+    public override string Action => "status";
+
+    public override bool Controls => false;
+}
+
+/// <summary><c>seek</c>: move the playhead to stream time <see cref="To"/> (UTC ticks).</summary>
+internal sealed record SeekCommand(string? IdJson, long To) : ClientCommand(IdJson)
+{
+    public override string Action => "seek";
+}
+
+/// <summary><c>speed</c>: change the speed factor from now on.</summary>
+internal sealed record SpeedCommand(string? IdJson, double Speed) : ClientCommand(IdJson)
+{
+    public override string Action => "speed";
+}
 
 /// <summary>Why a client message was refused: an error code, a sentence a person can act on, and the id if one was readable.</summary>
 internal sealed record ClientMessageError(string Code, string Message, string? IdJson);
@@ -58,7 +90,7 @@ internal static class ClientMessageParser
     internal const string LoneSurrogateMessage =
         "The message holds a string with an invalid \\u escape (a lone UTF-16 surrogate such as \\ud800); send valid Unicode text.";
 
-    public static bool TryParse(ReadOnlyMemory<byte> utf8, out ClientMessage? message, out ClientMessageError? error)
+    public static bool TryParse(ReadOnlyMemory<byte> utf8, out ClientCommand? message, out ClientMessageError? error)
     {
         message = null;
         error = null;
@@ -88,7 +120,7 @@ internal static class ClientMessageParser
         }
     }
 
-    private static bool TryParseRoot(JsonElement root, out ClientMessage? message, out ClientMessageError? error)
+    private static bool TryParseRoot(JsonElement root, out ClientCommand? message, out ClientMessageError? error)
     {
         message = null;
         error = null;
@@ -134,7 +166,7 @@ internal static class ClientMessageParser
         }
     }
 
-    private static ClientMessage ParseAction(JsonElement root, string? id)
+    private static ClientCommand ParseAction(JsonElement root, string? id)
     {
         var hasAction = root.TryGetProperty("action", out var actionElement) || root.TryGetProperty("command", out actionElement);
         if (!hasAction)
@@ -148,22 +180,9 @@ internal static class ClientMessageParser
         }
 
         var name = actionElement.GetString()!;
-        var action = name.ToLowerInvariant() switch
+        switch (name.ToLowerInvariant())
         {
-            "play" => ClientAction.Play,
-            "pause" => ClientAction.Pause,
-            "resume" => ClientAction.Resume,
-            "stop" => ClientAction.Stop,
-            "status" => ClientAction.Status,
-            "seek" => ClientAction.Seek,
-            "speed" => ClientAction.Speed,
-            _ => throw new FieldException($"Unknown action \"{Shorten(name)}\". Use one of: play, pause, resume, seek, speed, stop, status."),
-        };
-
-        var actionName = action.ToString().ToLowerInvariant();
-        switch (action)
-        {
-            case ClientAction.Play:
+            case "play":
                 var start = OptionalTime(root, "start");
                 var end = OptionalTime(root, "end");
                 if (start is { } s && end is { } e && e <= s)
@@ -174,23 +193,22 @@ internal static class ClientMessageParser
                 var duration = OptionalDuration(root, "duration");
                 var rate = OptionalPositive(root, "rate", "events per second");
                 var maxGap = OptionalDuration(root, "maxGap");
-                return new ClientMessage(action, actionName, id,
-                    Start: start,
-                    End: end,
-                    Speed: OptionalNumber(root, "speed") ?? 1,
-                    Loop: OptionalBool(root, "loop") ?? false,
-                    Duration: duration,
-                    Rate: rate,
-                    MaxGap: maxGap,
-                    Channels: OptionalChannels(root));
-            case ClientAction.Seek:
-                return new ClientMessage(action, actionName, id,
-                    To: OptionalTime(root, "to") ?? throw new FieldException("seek needs \"to\": the stream time to move to, e.g. \"2016-01-15T14:33:00Z\"."));
-            case ClientAction.Speed:
-                return new ClientMessage(action, actionName, id,
-                    Speed: OptionalNumber(root, "speed") ?? throw new FieldException("The speed action needs \"speed\": a number such as 2 (twice real time)."));
+                return new PlayCommand(id, start, end, OptionalNumber(root, "speed") ?? 1, OptionalBool(root, "loop") ?? false,
+                    duration, rate, maxGap, OptionalChannels(root));
+            case "seek":
+                return new SeekCommand(id, OptionalTime(root, "to") ?? throw new FieldException("seek needs \"to\": the stream time to move to, e.g. \"2016-01-15T14:33:00Z\"."));
+            case "speed":
+                return new SpeedCommand(id, OptionalNumber(root, "speed") ?? throw new FieldException("The speed action needs \"speed\": a number such as 2 (twice real time)."));
+            case "pause":
+                return new PauseCommand(id);
+            case "resume":
+                return new ResumeCommand(id);
+            case "stop":
+                return new StopCommand(id);
+            case "status":
+                return new StatusCommand(id);
             default:
-                return new ClientMessage(action, actionName, id);
+                throw new FieldException($"Unknown action \"{Shorten(name)}\". Use one of: play, pause, resume, seek, speed, stop, status.");
         }
     }
 

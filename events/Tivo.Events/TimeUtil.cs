@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Tivo.Stores;
+namespace Tivo.Events;
 
 /// <summary>Conversions between UTC ticks, Unix seconds and ISO-8601 text used across Tivo.</summary>
 public static partial class TimeUtil

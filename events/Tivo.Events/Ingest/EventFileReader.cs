@@ -4,7 +4,7 @@ using System.Text.Json;
 using CsvHelper;
 using CsvHelper.Configuration;
 
-namespace Tivo.Stores.Ingest;
+namespace Tivo.Events.Ingest;
 
 /// <summary>A line of input that cannot be ingested; nothing of the input is written.</summary>
 public sealed class IngestFormatException(int line, string message) : Exception($"line {line}: {message}")

@@ -1,0 +1,61 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using Tivo.Gateway.Connections;
+using Tivo.Gateway.Diagnostics;
+using Tivo.Gateway.Endpoints;
+using Tivo.Gateway.Security;
+using Tivo.GrainInterfaces.Hosting;
+
+namespace Tivo.Gateway;
+
+/// <summary>Registers the gateway's parts; hosts call it once (<see cref="GatewayApp.CreateBuilder"/> does).</summary>
+public static class GatewayServiceCollectionExtensions
+{
+    /// <summary>
+    /// The gateway's options (validated at start), its per-process parts — the release scheduler, the session fan-out,
+    /// the connection factory, token and origin checks — the HTTP error handler, OpenAPI, health checks and its meter
+    /// with the Prometheus exporter (other layers add their own meters to the same provider).
+    /// </summary>
+    public static IServiceCollection AddTivoGateway(this IServiceCollection services)
+    {
+        services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        services.AddTivoOrleansOptions();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<SessionFanoutRegistry>();
+        services.AddSingleton<ReleaseScheduler>();
+        services.AddSingleton<PlaybackConnectionFactory>();
+        services.AddSingleton<GatewayMetrics>();
+        services.AddSingleton<TokenAccess>();
+        services.AddSingleton<OriginPolicy>();
+        services.AddExceptionHandler<TivoExceptionHandler>();
+        // The HTTP API describes itself at /openapi/v1.json (the socket's protocol: docs/asyncapi.yaml).
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, Protocol.ProtocolJsonContext.Default));
+        services.AddOpenApi();
+        // Metrics in Prometheus text at /metrics: the gateway's, the .NET runtime's (GC heap, CPU, thread pool) and
+        // ASP.NET Core's; an embedded silo adds its own meter.
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(GatewayMetrics.MeterName, "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddPrometheusExporter());
+        services.AddHealthChecks().AddCheck<ClusterHealthCheck>("cluster");
+        services.AddHostedService<DeliveryWarmUp>();
+        return services;
+    }
+
+    /// <summary>Connects to the silos of <paramref name="orleans"/> as an Orleans client.</summary>
+    public static WebApplicationBuilder UseTivoOrleansClient(this WebApplicationBuilder builder, TivoOrleansOptions orleans)
+    {
+        builder.UseOrleansClient(client =>
+        {
+            var endpoints = orleans.Gateways.Select(g => IPEndPoint.TryParse(g, out var ep) ? ep : null).OfType<IPEndPoint>().ToArray();
+            client.UseStaticClustering(endpoints);
+            client.Configure<Orleans.Configuration.ClusterOptions>(o =>
+            {
+                o.ClusterId = orleans.ClusterId;
+                o.ServiceId = orleans.ServiceId;
+            });
+        });
+        return builder;
+    }
+}

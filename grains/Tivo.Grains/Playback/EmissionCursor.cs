@@ -1,0 +1,167 @@
+using System.Collections.Immutable;
+using Tivo.GrainInterfaces;
+
+namespace Tivo.Grains.Playback;
+
+/// <summary>
+/// Turns the clock and the read-ahead into the session's push stream: events with seq numbers and dues, and the
+/// wrap, clock and end markers between them, in position order with one order number each. Owns the epoch
+/// (bumped at every control, with the cut after which older pushes are void), the next seq and the next
+/// order number.
+/// </summary>
+internal sealed class EmissionCursor(TimeSpan lookahead, TimeSpan clockInterval)
+{
+    private int _nextWrapPass = 1;
+    private WallTime _nextClockWall;
+    private WallTime _endWall;
+
+    public long Epoch { get; private set; }
+
+    /// <summary>The cut of the current epoch: pushes of older epochs released after it are void.</summary>
+    public WallTime Cutoff { get; private set; }
+
+    public long NextSeq { get; private set; } = 1;
+
+    /// <summary>The order number of the last push.</summary>
+    public long Order { get; private set; }
+
+    /// <summary>The end of a non-looping window was handed on, released at <see cref="EndWall"/>.</summary>
+    public bool EndEmitted { get; private set; }
+
+    public WallTime EndWall => _endWall;
+
+    public long NextOrder() => ++Order;
+
+    /// <summary>Continues a restored session's numbering above what its record reserved.</summary>
+    public void Restore(long epoch, long nextSeq, long order)
+    {
+        Epoch = epoch;
+        NextSeq = nextSeq;
+        Order = order;
+    }
+
+    /// <summary>Starts a new epoch cut at <paramref name="cutoff"/>; the next clock tick is at the cut.</summary>
+    public void StartEpoch(WallTime cutoff)
+    {
+        Epoch++;
+        Cutoff = cutoff;
+        _nextClockWall = cutoff;
+    }
+
+    /// <summary>The markers after a reset of the buffer: the next wrap ends <paramref name="pass"/>, no end handed on.</summary>
+    public void Restart(int pass)
+    {
+        _nextWrapPass = pass + 1;
+        EndEmitted = false;
+    }
+
+    /// <summary>The clock (re)starts at <paramref name="anchor"/>: no clock tick before it, so the first follows the
+    /// state; the end is handed on anew.</summary>
+    public void StartClock(WallTime anchor)
+    {
+        EndEmitted = false;
+        _nextClockWall = WallTime.Max(_nextClockWall, anchor);
+    }
+
+    /// <summary>The clock moves again after buffering: the next clock tick is at <paramref name="now"/>.</summary>
+    public void ResumeClock(WallTime now) => _nextClockWall = now;
+
+    /// <summary>Re-issues the markers after a cut: the wrap of the pass at <paramref name="pass"/>, and the end if it fell after the cut.</summary>
+    public void Rewind(WallTime cut, int pass)
+    {
+        _nextWrapPass = pass + 1;
+        if (EndEmitted && _endWall > cut)
+        {
+            EndEmitted = false;
+        }
+    }
+
+    /// <summary>
+    /// Everything that falls due before <paramref name="now"/> + lookahead and is loaded, in position order, as one
+    /// batch (null when nothing is). Ties: a wrap precedes the first event of the new pass; the end follows every
+    /// event. Handed-on events go to <paramref name="log"/>; <paramref name="ended"/> gives the final state.
+    /// </summary>
+    public PlaybackBatch? Emit(WallTime now, SessionClock clock, SessionPlan plan, ReadAheadBuffer buffer, ReplayLog log, Func<SessionState> ended)
+    {
+        if (!clock.Running)
+        {
+            return null;
+        }
+
+        buffer.Released(now);
+        var horizon = now + lookahead;
+        var limit = Math.Min(clock.PositionAt(horizon), buffer.LoadedThrough);
+        if (!plan.Loop && buffer.AllLoaded)
+        {
+            limit = Math.Min(clock.PositionAt(horizon), plan.Length);
+        }
+        else if (plan.Live && buffer.AtLiveEdge)
+        {
+            // At the live edge the clock runs on with the present; events read later are handed on late.
+            limit = Math.Min(clock.PositionAt(horizon), plan.Warp.ToPosition(horizon.Ticks));
+        }
+
+        var events = ImmutableArray.CreateBuilder<SessionEvent>();
+        var signals = ImmutableArray.CreateBuilder<SessionSignal>();
+        while (true)
+        {
+            var eventPos = buffer.TryPeek(out var next, out var pass) ? pass * plan.Length + plan.Warp.ToPosition(next.Ticks) : double.PositiveInfinity;
+            var wrapPos = plan.Loop ? _nextWrapPass * plan.Length : double.PositiveInfinity;
+            var clockPos = EndEmitted ? double.PositiveInfinity : clock.PositionAt(_nextClockWall);
+            var endPos = !plan.Loop && buffer.AllLoaded && !EndEmitted ? plan.Length : double.PositiveInfinity;
+
+            if (wrapPos <= eventPos && wrapPos <= clockPos && wrapPos <= endPos)
+            {
+                if (wrapPos > limit)
+                {
+                    break;
+                }
+
+                signals.Add(new LoopSignal(clock.WallAt(wrapPos).Ticks, ++Order, _nextWrapPass));
+                _nextWrapPass++;
+            }
+            else if (eventPos <= clockPos && eventPos <= endPos)
+            {
+                if (eventPos > limit)
+                {
+                    break;
+                }
+
+                var due = clock.WallAt(eventPos);
+                var sessionEvent = new SessionEvent(next.Channel, next.Ticks, NextSeq++, due.Ticks, ++Order, next.Data);
+                events.Add(sessionEvent);
+                log.Add(sessionEvent);
+                buffer.Advance(due);
+            }
+            else if (clockPos < endPos)
+            {
+                if (clockPos > limit || _nextClockWall > horizon)
+                {
+                    break;
+                }
+
+                signals.Add(new ClockSignal(_nextClockWall.Ticks, ++Order, plan.StreamAt(clockPos).Ticks, clock.Speed, clock.PassAt(clockPos)));
+                _nextClockWall += clockInterval;
+            }
+            else
+            {
+                if (endPos > limit)
+                {
+                    break;
+                }
+
+                EndEmitted = true;
+                _endWall = clock.WallAt(plan.Length);
+                var state = ended();
+                signals.Add(new StateSignal(_endWall.Ticks, ++Order, state));
+                break;
+            }
+        }
+
+        buffer.Trim();
+        log.Trim();
+        return events.Count > 0 || signals.Count > 0
+            ? new PlaybackBatch(Epoch, Cutoff.Ticks, events.ToImmutable(), signals.ToImmutable())
+            : null;
+    }
+}

@@ -1,0 +1,82 @@
+using Tivo.GrainInterfaces;
+
+namespace Tivo.Grains.Playback;
+
+/// <summary>
+/// The events a session handed on lately, so a participant that reconnects with its last seq gets what it
+/// missed, and a joiner gets what was already handed on for later. Bounded by a count and by an estimate of
+/// bytes, and trimmed in batches (down to the count, and to three quarters of the bytes) so trimming costs
+/// nothing per event.
+/// </summary>
+internal sealed class ReplayLog(int maxEvents, long maxBytes)
+{
+    private readonly List<SessionEvent> _events = new();
+
+    public int Count => _events.Count;
+
+    /// <summary>Estimated bytes held (<see cref="MemoryEstimates.SessionEventBytes"/> per event).</summary>
+    public long Bytes { get; private set; }
+
+    public int MaxEvents => maxEvents;
+
+    public long MaxBytes => maxBytes;
+
+    /// <summary>The oldest seq still held, or <paramref name="next"/> when none is.</summary>
+    public long OldestSeq(long next) => _events.Count > 0 ? _events[0].Seq : next;
+
+    public void Add(SessionEvent e)
+    {
+        _events.Add(e);
+        Bytes += MemoryEstimates.SessionEventBytes(e.Data.Length);
+    }
+
+    /// <summary>Forgets what falls due after <paramref name="cutoff"/>: a control voided it, and a reconnecting
+    /// participant must not get it.</summary>
+    public void DropDueAfter(WallTime cutoff)
+    {
+        while (_events.Count > 0 && _events[^1].DueTicks > cutoff.Ticks)
+        {
+            Bytes -= MemoryEstimates.SessionEventBytes(_events[^1].Data.Length);
+            _events.RemoveAt(_events.Count - 1);
+        }
+    }
+
+    /// <summary>What a participant that received up to seq <paramref name="lastSeq"/> missed: every held event after it,
+    /// and, when some of them are no longer held, a sentence naming the seqs skipped (null otherwise).</summary>
+    public (IEnumerable<SessionEvent> Events, string? Gap) After(long lastSeq, long nextSeq)
+    {
+        var oldest = OldestSeq(nextSeq);
+        var gap = lastSeq + 1 < oldest
+            ? $"Events after seq {lastSeq} up to seq {oldest - 1} are no longer held (a session keeps its last {maxEvents} events, at most {maxBytes / 1024} KiB of them); the stream resumes at seq {oldest}."
+            : null;
+        return (_events.Where(e => e.Seq > lastSeq), gap);
+    }
+
+    /// <summary>Every held event due after <paramref name="now"/> (handed on, not yet released).</summary>
+    public IEnumerable<SessionEvent> DueAfter(WallTime now) => _events.Where(e => e.DueTicks > now.Ticks);
+
+    /// <summary>Trims to the bounds once the log holds twice the count or more than the bytes.</summary>
+    public void Trim()
+    {
+        if (_events.Count <= 2 * maxEvents && Bytes <= maxBytes)
+        {
+            return;
+        }
+
+        var remove = Math.Max(0, _events.Count - maxEvents);
+        var bytes = Bytes;
+        for (var i = 0; i < remove; i++)
+        {
+            bytes -= MemoryEstimates.SessionEventBytes(_events[i].Data.Length);
+        }
+
+        while (remove < _events.Count && bytes > maxBytes * 3 / 4)
+        {
+            bytes -= MemoryEstimates.SessionEventBytes(_events[remove].Data.Length);
+            remove++;
+        }
+
+        _events.RemoveRange(0, remove);
+        Bytes = bytes;
+    }
+}

@@ -1,0 +1,359 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using Tivo.GrainInterfaces;
+using Tivo.Grains.Caching;
+
+namespace Tivo.Grains.Playback;
+
+/// <summary>
+/// The playback mechanics of one session over its parts, without Orleans: adopting a plan, cutting the stream at a
+/// control (take back what falls due after the cut, re-anchor, new epoch), following the read-ahead (hold the clock
+/// while data is late, let it go when it is back), catching up with live, and turning it all into pushes and state
+/// reports. The grain decides when (controls, ticks, saves); this decides what.
+/// </summary>
+internal sealed class SessionPlayer
+{
+    private readonly PlaybackOptions _options;
+    private readonly IPlaybackSource _source;
+    private readonly TimeProvider _time;
+    private readonly ParticipantSet _participants;
+    private readonly Action<PlaybackBatch> _send;
+
+    public SessionPlayer(string sessionId, PlaybackOptions options, ChunkGrid grid, IPlaybackSource source, TimeProvider time,
+        ParticipantSet participants, ILogger logger, Action<PlaybackBatch> send)
+    {
+        _options = options;
+        _source = source;
+        _time = time;
+        _participants = participants;
+        _send = send;
+        Log = new ReplayLog(options.ReplayEvents, options.ReplayBytes);
+        Cursor = new EmissionCursor(options.Lookahead, options.ClockInterval);
+        Buffer = new ReadAheadBuffer(grid, source);
+        Loader = new ReadAheadLoader(sessionId, Buffer, Clock, source, options, time, logger, () => Emit(Now),
+            message => Broadcast(new ErrorSignal(Now.Ticks, Cursor.NextOrder(), ErrorCodes.StoreUnavailable, message)));
+    }
+
+    public SessionPlan? Plan { get; private set; }
+
+    public SessionClock Clock { get; } = new();
+
+    public ReadAheadBuffer Buffer { get; }
+
+    public ReadAheadLoader Loader { get; }
+
+    public EmissionCursor Cursor { get; }
+
+    public ReplayLog Log { get; }
+
+    public AchievedSpeedMeter Meter { get; } = new();
+
+    private WallTime Now => new(_time.GetUtcNow().UtcTicks);
+
+    /// <summary>Takes <paramref name="plan"/> on from its start at <paramref name="speed"/>, frozen until the first chunk is read.</summary>
+    public void Adopt(SessionPlan plan, double speed, WallTime now)
+    {
+        Plan = plan;
+        Clock.Configure(plan.Length, plan.Loop);
+        Clock.Reanchor(now, 0, SessionStatus.Paused, speed);
+        StartEpoch(now);
+        ResetBuffer(0, plan.WindowStart);
+        Meter.EndBuffering(now);
+        Meter.Reset();
+    }
+
+    /// <summary>Takes a persisted plan and anchor back; the clock is re-anchored at <paramref name="now"/> where it has got
+    /// to, frozen (paused) when it was playing, until the first chunk is read. Returns the status it had.</summary>
+    public SessionStatus Restore(SessionPlan plan, ClockAnchor anchor, WallTime now)
+    {
+        Plan = plan;
+        Clock.Configure(plan.Length, plan.Loop);
+        Clock.Restore(anchor with { Status = anchor.Status == SessionStatus.Buffering ? SessionStatus.Playing : anchor.Status });
+        var (status, position) = (Clock.Status, Clock.PositionAt(now));
+        if (status == SessionStatus.Playing && !plan.Loop && position >= plan.Length)
+        {
+            (status, position) = (SessionStatus.Ended, plan.Length);
+        }
+
+        Clock.Reanchor(now, position, status == SessionStatus.Playing ? SessionStatus.Paused : status);
+        StartEpoch(now);
+        var over = status is SessionStatus.Ended or SessionStatus.Stopped;
+        ResetBuffer(over ? 0 : Clock.PassAt(position), over ? plan.WindowStart : plan.StreamAt(position));
+        return status;
+    }
+
+    /// <summary>Pauses at a cut just ahead (what falls due after it is taken back) and says so.</summary>
+    public void Pause(WallTime now)
+    {
+        var cut = Cut(now);
+        Clock.SetStatus(SessionStatus.Paused, now);
+        Meter.EndBuffering(now);
+        Broadcast(StateAt(cut));
+    }
+
+    /// <summary>Resumes a paused clock where it stopped, in a new epoch, and starts pushing.</summary>
+    public void Resume(WallTime now)
+    {
+        var at = WallTime.Max(now, Clock.WallAnchor);
+        Clock.Reanchor(at, Clock.PositionAnchor, SessionStatus.Playing);
+        StartEpoch(at);
+        Start(now);
+    }
+
+    /// <summary>Moves the playhead to <paramref name="to"/> (in the pass the clock is in), frozen until the caller starts it
+    /// again: at a cut just ahead when <paramref name="playing"/>, else now. Each channel's last value before the target
+    /// goes out first, marked as a snapshot and released at the cut, so a chart of last-known values is not empty
+    /// until the next event. Returns the cut.</summary>
+    public async Task<WallTime> SeekAsync(StreamTime to, WallTime now, bool playing)
+    {
+        var cut = playing ? now + _options.ControlLeadTime : now;
+        var pass = Clock.PassAt(Clock.PositionAt(cut));
+        Meter.EndBuffering(now);
+        StartEpoch(cut);
+        ResetBuffer(pass, to);
+        Clock.Reanchor(cut, Plan!.PositionOf(to, pass), SessionStatus.Paused);
+        if (await LastValuesAsync(Plan.Channels, to, cut, Cursor.NextOrder) is { Count: > 0 } snapshot)
+        {
+            _send(new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, [.. snapshot], []));
+        }
+
+        return cut;
+    }
+
+    /// <summary>A new speed from a cut just ahead (or from now, when not running), said to every participant.</summary>
+    public void ChangeSpeed(WallTime now, double speed)
+    {
+        var active = Clock.Active;
+        var at = active ? Cut(now) : now;
+        Clock.Reanchor(active ? at : Clock.WallAnchor, Clock.PositionAnchor, speed: speed);
+        Broadcast(StateAt(at));
+        Emit(now);
+    }
+
+    /// <summary>Stops: the playhead returns to the window's start and the read-ahead is dropped.</summary>
+    public void Stop(WallTime now)
+    {
+        Meter.EndBuffering(now);
+        StartEpoch(now);
+        ResetBuffer(0, Plan!.WindowStart);
+        Clock.Reanchor(now, 0, SessionStatus.Stopped);
+        Broadcast(StateAt(now));
+    }
+
+    /// <summary>Reads the first chunk of a restored playing session and starts it: at once, or holding (buffering) at the
+    /// playhead while the store is away too (the loader retries).</summary>
+    public async Task StartRestoredAsync()
+    {
+        if (await Loader.LoadFirstAsync() is not null)
+        {
+            Clock.SetStatus(SessionStatus.Buffering, Now);
+            Meter.StartBuffering(Now);
+        }
+        else
+        {
+            Clock.Reanchor(WallTime.Max(Clock.WallAnchor, Now), Clock.PositionAnchor, SessionStatus.Playing);
+        }
+
+        Start(Now);
+    }
+
+    /// <summary>A control takes effect at now + lead: takes back what falls due after that cut and anchors the clock at it
+    /// (position continuous), in a new epoch. Returns the cut.</summary>
+    public WallTime Cut(WallTime now)
+    {
+        var cut = now + _options.ControlLeadTime;
+        var position = Clock.PositionAt(cut);
+        Rewind(cut, position);
+        Clock.Reanchor(cut, position);
+        StartEpoch(cut);
+        return cut;
+    }
+
+    /// <summary>What was handed on for after the cut is void: the log forgets it and pushes carry a new epoch.</summary>
+    public void StartEpoch(WallTime cutoff)
+    {
+        Log.DropDueAfter(cutoff);
+        Cursor.StartEpoch(cutoff);
+    }
+
+    public void ResetBuffer(int pass, StreamTime from)
+    {
+        Buffer.Reset(Plan!, pass, from);
+        Loader.Reset();
+        Cursor.Restart(pass);
+    }
+
+    /// <summary>Turns "playing" into "ended" once the wall clock passes the end of a non-looping window; true when it did.</summary>
+    public bool RefreshStatus(WallTime now)
+    {
+        if (!Clock.Running || !Cursor.EndEmitted || now < Cursor.EndWall)
+        {
+            return false;
+        }
+
+        Clock.Reanchor(Cursor.EndWall, Plan!.Length, SessionStatus.Ended);
+        return true;
+    }
+
+    /// <summary>The clock (re)starts at its anchor: the state first, then what is due, and the loader if needed.</summary>
+    public void Start(WallTime now)
+    {
+        Cursor.StartClock(Clock.WallAnchor); // no clock tick before the clock starts: hello, ack, state, clock
+        Broadcast(StateAt(Clock.WallAnchor));
+        Emit(now);
+        Loader.Ensure(now);
+    }
+
+    /// <summary>One tick of an active session: live catch-up, buffering in or out, the speed meter, pushes, loading.</summary>
+    public void Advance(WallTime now)
+    {
+        CatchUpWithLive(now);
+        if (Clock.Running && Buffer.MoreToLoad && !Buffer.AtLiveEdge && Clock.PositionAt(now) > Buffer.LoadedThrough)
+        {
+            // The store fell behind: hold the clock at the loaded edge (never skip, never reorder).
+            Clock.Reanchor(now, Buffer.LoadedThrough, SessionStatus.Buffering);
+            Meter.StartBuffering(now);
+            Broadcast(StateAt(now));
+        }
+        else if (Clock.Status == SessionStatus.Buffering && Buffer.LoadedThrough > Clock.PositionAnchor && !Loader.StoreFailing)
+        {
+            Meter.EndBuffering(now);
+            Clock.Reanchor(now, Clock.PositionAnchor, SessionStatus.Playing);
+            Cursor.ResumeClock(now);
+            Broadcast(StateAt(now));
+        }
+
+        Meter.Sample(now);
+        Emit(now);
+        Loader.Ensure(now);
+    }
+
+    /// <summary>A live session faster than real time that reaches the present switches to speed 1 and follows it; like any
+    /// control, at a cut slightly ahead, so nothing handed on is lost or repeated.</summary>
+    private void CatchUpWithLive(WallTime now)
+    {
+        var cut = now + _options.ControlLeadTime;
+        var edge = Plan is { Live: true } plan ? plan.PositionOf(new StreamTime(cut.Ticks)) : double.PositiveInfinity;
+        if (!Clock.Running || Clock.Speed <= 1 || Clock.PositionAt(cut) < edge)
+        {
+            return;
+        }
+
+        Rewind(cut, edge);
+        Clock.Reanchor(cut, edge, speed: 1);
+        StartEpoch(cut);
+        Broadcast(StateAt(cut));
+    }
+
+    private void Rewind(WallTime cut, double position)
+    {
+        Buffer.Rewind(cut);
+        Cursor.Rewind(cut, Clock.PassAt(position));
+    }
+
+    /// <summary>Pushes whatever falls due within the lookahead.</summary>
+    public void Emit(WallTime now)
+    {
+        if (Plan is { } plan && Cursor.Emit(now, Clock, plan, Buffer, Log, () => Report(SessionStatus.Ended, plan.WindowEnd, 0)) is { } batch)
+        {
+            _send(batch);
+        }
+    }
+
+    public void Broadcast(SessionSignal signal) => _send(new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, [], [signal]));
+
+    /// <summary>A state signal released at <paramref name="release"/>, with the state as of then.</summary>
+    public StateSignal StateAt(WallTime release)
+    {
+        var order = Cursor.NextOrder();
+        return new StateSignal(release.Ticks, order, Snapshot(release));
+    }
+
+    /// <summary>
+    /// What a joining participant gets before the shared stream: with a last seq, every held event after it (and an
+    /// error naming what is no longer held); otherwise the last event per channel before the playhead (marked snapshot),
+    /// then whatever was already handed on for later. Addressed to that participant, with the seq the join happened at.
+    /// </summary>
+    public async Task<PlaybackBatch> CatchUpAsync(string participantId, ImmutableArray<string> channels, long? lastSeq)
+    {
+        var events = ImmutableArray.CreateBuilder<SessionEvent>();
+        var signals = ImmutableArray.CreateBuilder<SessionSignal>();
+        if (lastSeq is { } last)
+        {
+            var (missed, gap) = Log.After(last, Cursor.NextSeq);
+            if (gap is not null)
+            {
+                signals.Add(new ErrorSignal(Now.Ticks, 1, ErrorCodes.BadRequest, gap));
+            }
+
+            events.AddRange(missed);
+        }
+        else if (Plan is { } plan && Clock.Status is SessionStatus.Playing or SessionStatus.Buffering or SessionStatus.Paused)
+        {
+            var order = 0L;
+            var wanted = channels.IsDefaultOrEmpty ? plan.Channels : [.. plan.Channels.Where(channels.Contains)];
+            events.AddRange(await LastValuesAsync(wanted, plan.StreamAt(Clock.PositionAt(Now)), Now, () => ++order));
+            events.AddRange(Log.DueAfter(Now));
+        }
+
+        return new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, events.ToImmutable(), signals.ToImmutable(), participantId, Cursor.NextSeq);
+    }
+
+    /// <summary>Each channel's last event before <paramref name="before"/> (within the window), as snapshot events released
+    /// at <paramref name="release"/>: what a chart of last-known values needs after a join or a seek. A channel whose
+    /// store is away is left out; the stream itself is unaffected.</summary>
+    public async Task<List<SessionEvent>> LastValuesAsync(IEnumerable<string> channels, StreamTime before, WallTime release, Func<long> nextOrder)
+    {
+        var snapshot = new List<SessionEvent>();
+        foreach (var channel in channels)
+        {
+            try
+            {
+                if (await _source.GetLatestBefore(channel, before.Ticks, Plan!.WindowStart.Ticks) is { } latest)
+                {
+                    snapshot.Add(new SessionEvent(channel, latest.Ticks, 0, release.Ticks, nextOrder(), latest.Data, Snapshot: true));
+                }
+            }
+            catch (StoreUnavailableGrainException)
+            {
+            }
+        }
+
+        return snapshot;
+    }
+
+    /// <summary>The session's state at <paramref name="now"/>.</summary>
+    public SessionState Snapshot(WallTime now)
+    {
+        if (Plan is null)
+        {
+            return Report(Clock.Status, null, 0);
+        }
+
+        var position = Clock.PositionAt(now);
+        return Report(Clock.Status, Plan.StreamAt(position), Clock.PassAt(position));
+    }
+
+    private SessionState Report(SessionStatus status, StreamTime? playhead, int iteration)
+    {
+        var plan = Plan?.Spec;
+        var behind = plan is { Live: true } && playhead is { } head ? Math.Max(0, (Now.Ticks - head.Ticks) / (double)TimeSpan.TicksPerSecond) : (double?)null;
+        return new SessionState(status, playhead?.Ticks, Clock.Speed, Meter.Value(Clock.Status, Clock.Speed), plan?.Loop ?? false,
+            plan?.WindowStart, plan is null || plan.Live ? null : plan.WindowEnd, iteration, plan?.Channels ?? [], plan?.Duration,
+            plan?.Rate, plan?.MaxGap, BufferAhead(status), Cursor.Order, behind, _participants.Count, _participants.Controllers);
+    }
+
+    /// <summary>Wall seconds of playback loaded beyond the playhead; null when everything to the end is loaded.</summary>
+    private double? BufferAhead(SessionStatus status)
+    {
+        if (Plan is null || (!Plan.Loop && Buffer.AllLoaded))
+        {
+            return null;
+        }
+
+        var ahead = status == SessionStatus.Playing
+            ? (Clock.WallAt(Buffer.LoadedThrough) - WallTime.Max(Now, Clock.WallAnchor)).TotalSeconds
+            : (Buffer.LoadedThrough - Clock.PositionAnchor) / Clock.Speed;
+        return Math.Max(0, Math.Round(ahead, 3));
+    }
+}

@@ -1,0 +1,50 @@
+using Tivo.GrainInterfaces;
+using Tivo.Grains.Playback;
+using Xunit;
+
+namespace Tivo.Tests.Playback;
+
+/// <summary>The achieved speed: the speed less the share of the last seconds spent holding for data.</summary>
+public sealed class AchievedSpeedMeterTests
+{
+    private static readonly WallTime T0 = new(new DateTime(2030, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks);
+
+    private static WallTime At(double seconds) => T0 + TimeSpan.FromSeconds(seconds);
+
+    [Fact]
+    public void A_second_of_buffering_in_four_slows_the_session_by_a_quarter()
+    {
+        var meter = new AchievedSpeedMeter();
+        meter.Sample(At(0));
+        meter.StartBuffering(At(1));
+        meter.Sample(At(1.5));
+        Assert.Equal(0, meter.Value(SessionStatus.Buffering, 8));
+        meter.EndBuffering(At(2));
+        meter.Sample(At(4));
+        Assert.Equal(6, meter.Value(SessionStatus.Playing, 8), 9);
+    }
+
+    [Fact]
+    public void It_forgets_what_is_older_than_its_window()
+    {
+        var meter = new AchievedSpeedMeter();
+        meter.Sample(At(0));
+        meter.StartBuffering(At(0));
+        meter.EndBuffering(At(1));
+        for (var s = 1.0; s <= 12; s += 0.5)
+        {
+            meter.Sample(At(s));
+        }
+
+        Assert.Equal(2, meter.Value(SessionStatus.Playing, 2), 9);
+    }
+
+    [Fact]
+    public void Without_samples_a_playing_session_goes_at_its_speed_and_a_stopped_one_not_at_all()
+    {
+        var meter = new AchievedSpeedMeter();
+        Assert.Equal(3, meter.Value(SessionStatus.Playing, 3));
+        Assert.Equal(0, meter.Value(SessionStatus.Paused, 3));
+        Assert.Equal(0, meter.Value(SessionStatus.Stopped, 3));
+    }
+}

@@ -1,0 +1,123 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Tivo.GrainInterfaces;
+using Tivo.Grains;
+using Tivo.Grains.Playback;
+using Xunit;
+using static Tivo.Tests.Playback.InMemoryPlaybackSource;
+
+namespace Tivo.Tests.Playback;
+
+/// <summary>The parts together, without Orleans: a plan adopted, read, started and cut, and a persisted anchor restored.</summary>
+public sealed class SessionPlayerTests
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly InMemoryPlaybackSource _source = new InMemoryPlaybackSource().Add("a", [.. Enumerable.Range(0, 20).Select(i => i * 0.1)]);
+    private readonly List<PlaybackBatch> _sent = [];
+    private readonly SessionPlayer _player;
+
+    public SessionPlayerTests() =>
+        _player = new SessionPlayer("s", new PlaybackOptions(), _source.Grid, _source, _time, new ParticipantSet(), NullLogger.Instance, _sent.Add);
+
+    private WallTime Now => new(_time.GetUtcNow().UtcTicks);
+
+    private async Task<SessionPlan> StartAsync(double speed)
+    {
+        var plan = await SessionPlan.BuildAsync(new PlanSpec(["a"], At(0), At(2), false, false, null, null, null), _source);
+        _player.Adopt(plan, speed, Now);
+        Assert.Null(await _player.Loader.LoadFirstAsync());
+        _player.Clock.Reanchor(Now, 0, SessionStatus.Playing);
+        _player.Start(Now);
+        return plan;
+    }
+
+    /// <summary>What a participant keeps: per epoch, items released before the next epoch's cut (the gateway's rule).</summary>
+    private List<SessionEvent> Delivered()
+    {
+        var kept = new List<SessionEvent>();
+        foreach (var batch in _sent)
+        {
+            kept.RemoveAll(e => e.DueTicks > batch.CutoffTicks && batch.Epoch > EpochOf(e));
+            kept.AddRange(batch.Events);
+        }
+
+        return kept;
+
+        long EpochOf(SessionEvent e) => _sent.First(b => b.Events.Contains(e)).Epoch;
+    }
+
+    [Fact]
+    public async Task A_started_plan_pushes_state_then_events_with_exact_dues_and_ends()
+    {
+        var t0 = Now;
+        await StartAsync(speed: 2);
+        Assert.IsType<StateSignal>(_sent[0].Signals[0]);
+        for (var i = 0; i < 30; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.RefreshStatus(Now);
+            _player.Advance(Now);
+        }
+
+        var events = _sent.SelectMany(b => b.Events).ToList();
+        Assert.Equal(20, events.Count);
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), events.Select(e => e.Seq));
+        Assert.All(events, e => Assert.InRange(e.DueTicks - (t0.Ticks + (e.Ticks - Base) / 2), -1, 1));
+        Assert.Equal(SessionStatus.Ended, _player.Snapshot(Now).Status);
+        Assert.Equal(SessionStatus.Ended, _sent.SelectMany(b => b.Signals).OfType<StateSignal>().Last().State.Status);
+    }
+
+    [Fact]
+    public async Task A_cut_mid_play_loses_nothing_and_repeats_nothing()
+    {
+        await StartAsync(speed: 1);
+        for (var i = 0; i < 14; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.Advance(Now);
+        }
+
+        var cut = _player.Cut(Now);
+        _player.Clock.Reanchor(cut, _player.Clock.PositionAnchor, speed: 3); // a speed change at the cut
+        _player.Broadcast(_player.StateAt(cut));
+        for (var i = 0; i < 20; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.Advance(Now);
+        }
+
+        var delivered = Delivered();
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => At(i * 0.1)), delivered.Select(e => e.Ticks));
+        Assert.Equal(delivered.Select(e => e.DueTicks).Order(), delivered.Select(e => e.DueTicks));
+        Assert.True(_player.Clock.Changed); // the cut's re-anchor waits to be saved
+    }
+
+    [Fact]
+    public async Task A_restored_playing_anchor_resumes_where_the_clock_got_to_and_one_past_the_end_has_ended()
+    {
+        var plan = await SessionPlan.BuildAsync(new PlanSpec(["a"], At(0), At(2), false, false, null, null, null), _source);
+        var anchor = new ClockAnchor(SessionStatus.Playing, (Now - TimeSpan.FromSeconds(1.5)).Ticks, 0, 1);
+        Assert.Equal(SessionStatus.Playing, _player.Restore(plan, anchor, Now));
+        Assert.Equal(SessionStatus.Paused, _player.Clock.Status); // frozen until the first chunk is read
+        Assert.Equal(1.5, _player.Clock.PositionAnchor, 6);
+        Assert.Equal(new StreamTime(At(1.5)), plan.StreamAt(_player.Clock.PositionAnchor));
+
+        var late = new ClockAnchor(SessionStatus.Playing, (Now - TimeSpan.FromSeconds(10)).Ticks, 0, 1);
+        Assert.Equal(SessionStatus.Ended, _player.Restore(plan, late, Now));
+        Assert.Equal(2, _player.Clock.PositionAnchor, 9);
+    }
+
+    [Fact]
+    public async Task A_joiner_gets_the_last_value_per_channel_then_what_was_handed_on_for_later()
+    {
+        await StartAsync(speed: 1);
+        _time.Advance(TimeSpan.FromMilliseconds(520));
+        _player.Advance(Now);
+        var batch = await _player.CatchUpAsync("late", [], lastSeq: null);
+        Assert.Equal("late", batch.Target);
+        var snapshot = batch.Events[0];
+        Assert.True(snapshot.Snapshot);
+        Assert.Equal(At(0.5), snapshot.Ticks);
+        Assert.All(batch.Events.Skip(1), e => Assert.True(e.DueTicks > Now.Ticks));
+    }
+}
