@@ -40,7 +40,7 @@ internal static class StoreBenchmark
         await using var postgres = new PostgreSqlServer();
         await postgres.StartNewAsync();
         var pgConnection = await postgres.CreateDatabaseAsync("bench");
-        await using (var pg = new PostgreSqlEventStore(PostgreSqlStoreServiceCollectionExtensions.CreateDataSource(pgConnection, SqlDialect.PostgreSql),
+        await using (var pg = PostgreSqlEventStore.Create(pgConnection,
             new PostgreSqlStoreOptions { ConnectionString = pgConnection }, SqlDialect.PostgreSql, NullLogger<PostgreSqlEventStore>.Instance))
         {
             await pg.CreateSchemaAsync(CancellationToken.None);
@@ -58,7 +58,7 @@ internal static class StoreBenchmark
             await create.ExecuteNonQueryAsync();
         }
 
-        await using (var rs = new PostgreSqlEventStore(PostgreSqlStoreServiceCollectionExtensions.CreateDataSource(rsConnection, SqlDialect.Redshift),
+        await using (var rs = PostgreSqlEventStore.Create(rsConnection,
             new PostgreSqlStoreOptions { ConnectionString = rsConnection, Table = "events" }, SqlDialect.Redshift, NullLogger<PostgreSqlEventStore>.Instance))
         {
             await rs.AppendAsync("bench", data, CancellationToken.None);

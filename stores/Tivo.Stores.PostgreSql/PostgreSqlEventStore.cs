@@ -27,6 +27,7 @@ public sealed partial class PostgreSqlEventStore : IEventStore, IAsyncDisposable
 {
     private const string ExtentsTable = "tivo_channels";
     private readonly NpgsqlDataSource _dataSource;
+    private NpgsqlDataSource? _ownedDataSource;
     private readonly SqlDialect _dialect;
     private readonly ILogger _logger;
     private readonly Source _primary;
@@ -265,7 +266,16 @@ public sealed partial class PostgreSqlEventStore : IEventStore, IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    /// <summary>Disposes the data source when the store made it (<see cref="Create"/>); one from the container is the container's.</summary>
+    public ValueTask DisposeAsync() => _ownedDataSource?.DisposeAsync() ?? ValueTask.CompletedTask;
+
+    /// <summary>A store over a data source of its own, disposed with it (tools, tests and the benchmark; hosts use the
+    /// container's, see <see cref="PostgreSqlStoreServiceCollectionExtensions.AddTivoPostgreSqlStore"/>).</summary>
+    public static PostgreSqlEventStore Create(string connectionString, PostgreSqlStoreOptions options, SqlDialect dialect, ILogger<PostgreSqlEventStore> logger)
+    {
+        var dataSource = PostgreSqlStoreServiceCollectionExtensions.CreateDataSource(connectionString, dialect);
+        return new PostgreSqlEventStore(dataSource, options, dialect, logger) { _ownedDataSource = dataSource };
+    }
 
     private async Task InsertUnnestAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Source source, string channel,
         IReadOnlyList<StoredEvent> events, string cast, CancellationToken cancellationToken)

@@ -16,28 +16,39 @@ public static class PostgreSqlStoreServiceCollectionExtensions
     /// <summary>Adds a <see cref="PostgreSqlEventStore"/> speaking Redshift's SQL, with Npgsql type loading off.</summary>
     public static IServiceCollection AddTivoRedshiftStore(this IServiceCollection services) => services.AddStore(SqlDialect.Redshift);
 
-    /// <summary>Builds the data source: UTC session time zone; for Redshift no type loading (it has no pg_type to load from).</summary>
+    /// <summary>The key of the store's <see cref="NpgsqlDataSource"/> in the container (other parts may register their own).</summary>
+    public const string DataSourceKey = "tivo-store";
+
+    /// <summary>Builds a data source outside a container (tests, the benchmark); the caller disposes it.</summary>
     public static NpgsqlDataSource CreateDataSource(string connectionString, SqlDialect dialect)
     {
-        var builder = new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(connectionString) { Timezone = "UTC" }.ConnectionString);
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        Configure(builder, dialect);
+        return builder.Build();
+    }
+
+    /// <summary>UTC session time zone; for Redshift no type loading (it has no pg_type to load from).</summary>
+    private static void Configure(NpgsqlDataSourceBuilder builder, SqlDialect dialect)
+    {
+        builder.ConnectionStringBuilder.Timezone = "UTC";
         if (dialect == SqlDialect.Redshift)
         {
             builder.ConfigureTypeLoading(t => t.EnableTypeLoading(false));
         }
-
-        return builder.Build();
     }
 
     private static IServiceCollection AddStore(this IServiceCollection services, SqlDialect dialect)
     {
         services.AddOptions<PostgreSqlStoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PostgreSqlStoreOptions>, PostgreSqlStoreOptionsValidator>());
-        services.TryAddSingleton(sp =>
+        // Npgsql's own registration owns the data source: built on first use, disposed with the container.
+        services.AddNpgsqlDataSource("", (sp, builder) =>
         {
-            var options = sp.GetRequiredService<IOptions<PostgreSqlStoreOptions>>().Value;
-            return new PostgreSqlEventStore(CreateDataSource(options.ConnectionString!, dialect), options, dialect,
-                sp.GetRequiredService<ILogger<PostgreSqlEventStore>>());
-        });
+            builder.ConnectionStringBuilder.ConnectionString = sp.GetRequiredService<IOptions<PostgreSqlStoreOptions>>().Value.ConnectionString;
+            Configure(builder, dialect);
+        }, serviceKey: DataSourceKey);
+        services.TryAddSingleton(sp => new PostgreSqlEventStore(sp.GetRequiredKeyedService<NpgsqlDataSource>(DataSourceKey),
+            sp.GetRequiredService<IOptions<PostgreSqlStoreOptions>>().Value, dialect, sp.GetRequiredService<ILogger<PostgreSqlEventStore>>()));
         services.TryAddSingleton<IEventStore>(sp => sp.GetRequiredService<PostgreSqlEventStore>());
         services.AddHostedService<PostgreSqlSchemaInitializer>();
         return services;

@@ -42,8 +42,7 @@ public sealed class PostgreSqlMappingTests(PostgreSqlServerFixture postgres)
             Tables = [new PostgreSqlTableOptions { Channel = "metrics", Table = "metrics", TimeColumn = "at", PayloadColumn = "payload" }],
         };
         Assert.True(new PostgreSqlStoreOptionsValidator().Validate(null, options).Succeeded);
-        await using var store = new PostgreSqlEventStore(
-            PostgreSqlStoreServiceCollectionExtensions.CreateDataSource(connectionString, SqlDialect.PostgreSql), options, SqlDialect.PostgreSql,
+        await using var store = PostgreSqlEventStore.Create(connectionString, options, SqlDialect.PostgreSql,
             NullLogger<PostgreSqlEventStore>.Instance);
 
         var channels = await store.ListChannelsAsync(CancellationToken.None);
@@ -127,8 +126,7 @@ public sealed class PostgreSqlMappingTests(PostgreSqlServerFixture postgres)
             "--Tivo:Store:TimeColumn", "recorded_at", "--Tivo:Store:ChannelColumn", "device", "--Tivo:Store:PayloadColumn", "payload"));
         Assert.Contains("Tivo:Store:PayloadColumn is 'payload'", start.Message, StringComparison.Ordinal);
 
-        static PostgreSqlEventStore Store(PostgreSqlStoreOptions options) => new(
-            PostgreSqlStoreServiceCollectionExtensions.CreateDataSource(options.ConnectionString!, SqlDialect.PostgreSql), options, SqlDialect.PostgreSql,
+        static PostgreSqlEventStore Store(PostgreSqlStoreOptions options) => PostgreSqlEventStore.Create(options.ConnectionString!, options, SqlDialect.PostgreSql,
             NullLogger<PostgreSqlEventStore>.Instance);
     }
 
@@ -176,8 +174,7 @@ public sealed class PostgreSqlMappingTests(PostgreSqlServerFixture postgres)
 
     internal static async Task<PostgreSqlEventStore> TivoSchemaStoreAsync(string connectionString)
     {
-        var store = new PostgreSqlEventStore(
-            PostgreSqlStoreServiceCollectionExtensions.CreateDataSource(connectionString, SqlDialect.PostgreSql),
+        var store = PostgreSqlEventStore.Create(connectionString,
             new PostgreSqlStoreOptions { ConnectionString = connectionString }, SqlDialect.PostgreSql, NullLogger<PostgreSqlEventStore>.Instance);
         await store.CreateSchemaAsync(CancellationToken.None);
         return store;

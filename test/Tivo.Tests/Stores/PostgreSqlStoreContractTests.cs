@@ -15,8 +15,7 @@ public sealed class PostgreSqlStoreContractTests(PostgreSqlServerFixture postgre
     protected override async Task<IEventStore> CreateStoreAsync()
     {
         var connectionString = await postgres.Server.CreateDatabaseAsync("contract");
-        _store = new PostgreSqlEventStore(
-            PostgreSqlStoreServiceCollectionExtensions.CreateDataSource(connectionString, SqlDialect.PostgreSql),
+        _store = PostgreSqlEventStore.Create(connectionString,
             new PostgreSqlStoreOptions { ConnectionString = connectionString, CreateSchema = true },
             SqlDialect.PostgreSql, NullLogger<PostgreSqlEventStore>.Instance);
         await _store.CreateSchemaAsync(CancellationToken.None);

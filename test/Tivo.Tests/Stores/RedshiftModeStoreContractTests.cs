@@ -28,8 +28,7 @@ public sealed class RedshiftModeStoreContractTests(PostgreSqlServerFixture postg
             await command.ExecuteNonQueryAsync();
         }
 
-        _store = new PostgreSqlEventStore(
-            PostgreSqlStoreServiceCollectionExtensions.CreateDataSource(connectionString, SqlDialect.Redshift),
+        _store = PostgreSqlEventStore.Create(connectionString,
             new PostgreSqlStoreOptions { ConnectionString = connectionString, Table = "events" },
             SqlDialect.Redshift, NullLogger<PostgreSqlEventStore>.Instance);
         return _store;
