@@ -266,11 +266,10 @@ public sealed partial class PostgreSqlEventStore : IEventStore, IAsyncDisposable
         }
     }
 
-    /// <summary>Disposes the data source when the store made it (<see cref="Create"/>); one from the container is the container's.</summary>
+    /// <summary>Disposes the data source only when the store made it (<see cref="Create"/>).</summary>
     public ValueTask DisposeAsync() => _ownedDataSource?.DisposeAsync() ?? ValueTask.CompletedTask;
 
-    /// <summary>A store over a data source of its own, disposed with it (tools, tests and the benchmark; hosts use the
-    /// container's, see <see cref="PostgreSqlStoreServiceCollectionExtensions.AddTivoPostgreSqlStore"/>).</summary>
+    /// <summary>A store owning its data source (tools and tests; hosts use the container's).</summary>
     public static PostgreSqlEventStore Create(string connectionString, PostgreSqlStoreOptions options, SqlDialect dialect, ILogger<PostgreSqlEventStore> logger)
     {
         var dataSource = PostgreSqlStoreServiceCollectionExtensions.CreateDataSource(connectionString, dialect);

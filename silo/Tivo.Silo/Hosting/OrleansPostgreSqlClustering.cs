@@ -1,5 +1,3 @@
-using Npgsql;
-
 namespace Tivo.Silo.Hosting;
 
 /// <summary>
@@ -127,13 +125,6 @@ public static class OrleansPostgreSqlClustering
         """;
 
     /// <summary>Applies the schema to the database of <paramref name="connectionString"/>.</summary>
-    public static async Task ApplyAsync(string connectionString, CancellationToken cancellationToken)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(Sql, connection, transaction);
-        await command.ExecuteNonQueryAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-    }
+    public static Task ApplyAsync(string connectionString, CancellationToken cancellationToken) =>
+        OrleansPostgreSqlSchema.RunAsync(connectionString, Sql, cancellationToken);
 }

@@ -85,12 +85,15 @@ public static class OrleansPostgreSqlSchema
         """;
 
     /// <summary>Applies the schema to the database of <paramref name="connectionString"/>.</summary>
-    public static async Task ApplyAsync(string connectionString, CancellationToken cancellationToken)
+    public static Task ApplyAsync(string connectionString, CancellationToken cancellationToken) => RunAsync(connectionString, Sql, cancellationToken);
+
+    /// <summary>Runs a setup script in one transaction.</summary>
+    internal static async Task RunAsync(string connectionString, string sql, CancellationToken cancellationToken)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(Sql, connection, transaction);
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
         await command.ExecuteNonQueryAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
     }
