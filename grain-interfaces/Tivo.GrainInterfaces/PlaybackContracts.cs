@@ -44,6 +44,11 @@ public interface IPlaybackGrain : IGrainWithStringKey
     [Alias("Stop")]
     Task<ControlResult> Stop();
 
+    /// <summary>Its silo is stopping: a playing session writes the last event it handed on, tells its gateways (which
+    /// call it back at once) and deactivates, to continue on another silo right after that event.</summary>
+    [Alias("HandOver")]
+    Task HandOver();
+
     /// <summary>The session's state now.</summary>
     [Alias("GetState")]
     Task<SessionState> GetState();
@@ -99,7 +104,8 @@ public sealed record SessionState(
     [property: Id(13)] long LastOrder = 0,
     [property: Id(14)] double? BehindLiveSeconds = null,
     [property: Id(15)] int Participants = 0,
-    [property: Id(16)] int Controllers = 0);
+    [property: Id(16)] int Controllers = 0,
+    [property: Id(17)] string? Host = null);
 
 /// <summary>The answer to a control: success with the new state, or an error code and an actionable message.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.ControlResult")]
@@ -121,7 +127,22 @@ public sealed record JoinRequest(
     [property: Id(0)] ImmutableArray<string> Channels,
     [property: Id(1)] ParticipantRole Role = ParticipantRole.Controller,
     [property: Id(2)] long? LastSeq = null,
-    [property: Id(3)] bool Renewal = false);
+    [property: Id(3)] bool Renewal = false,
+    [property: Id(4)] ResumeMark? Resume = null);
+
+/// <summary>
+/// The last event a gateway received of a session's shared stream: its seq, loop pass, stream time, how many events
+/// at exactly that time it received (in that pass), and its due. A session restored after its silo died resumes right
+/// after the lowest mark its gateways give, so no participant loses an event; gateways that had more drop the repeats
+/// (<see cref="PlaybackBatch.ReplayedBelow"/>).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("tivo.ResumeMark")]
+public sealed record ResumeMark(
+    [property: Id(0)] long LastSeq,
+    [property: Id(1)] int Pass,
+    [property: Id(2)] long Ticks,
+    [property: Id(3)] int SameTicks,
+    [property: Id(4)] long DueTicks);
 
 /// <summary>Participant roles: controllers may send controls, viewers only watch.</summary>
 [GenerateSerializer]
@@ -145,7 +166,9 @@ public sealed record JoinResult(
 /// A batch with a <see cref="Target"/> is for that participant only (a joiner's catch-up); the others go to
 /// every participant behind the observer, which is shared by all participants of one gateway. A catch-up
 /// says in <see cref="JoinedAtSeq"/> the first seq the session had not handed on at the join: it stands
-/// for every shared event below it.
+/// for every shared event below it. A session restored after its silo died hands on again, with the same seqs,
+/// events its previous activation may have handed on already: seqs below <see cref="ReplayedBelow"/> that a receiver
+/// has had are repeats to drop.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("tivo.PlaybackBatch")]
 public sealed record PlaybackBatch(
@@ -154,9 +177,10 @@ public sealed record PlaybackBatch(
     [property: Id(2)] ImmutableArray<SessionEvent> Events,
     [property: Id(3)] ImmutableArray<SessionSignal> Signals,
     [property: Id(4)] string? Target = null,
-    [property: Id(5)] long JoinedAtSeq = 0);
+    [property: Id(5)] long JoinedAtSeq = 0,
+    [property: Id(6)] long ReplayedBelow = 0);
 
-/// <summary>An event with its session sequence number and due wall time (UTC ticks). A snapshot event is
+/// <summary>An event with its session sequence number, due wall time (UTC ticks) and loop pass. A snapshot event is
 /// context for a late joiner (the last event of its channel before the playhead): seq 0, due at the join.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.SessionEvent")]
 public sealed record SessionEvent(
@@ -166,7 +190,8 @@ public sealed record SessionEvent(
     [property: Id(3)] long DueTicks,
     [property: Id(4)] long Order,
     [property: Id(5)] string Data,
-    [property: Id(6)] bool Snapshot = false);
+    [property: Id(6)] bool Snapshot = false,
+    [property: Id(7)] int Pass = 0);
 
 /// <summary>A non-event push with the wall time (UTC ticks) it is released at and its place in the session's
 /// emission order. One record per kind: <see cref="ClockSignal"/>, <see cref="LoopSignal"/>,
@@ -198,6 +223,13 @@ public sealed record StateSignal(
     long ReleaseTicks,
     long Order,
     [property: Id(0)] SessionState State) : SessionSignal(ReleaseTicks, Order);
+
+/// <summary>The session is leaving its silo (a rolling update): gateways call it back at once so it continues on another
+/// silo right after the last event it handed on. Not written to clients.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.HandoverSignal")]
+public sealed record HandoverSignal(
+    long ReleaseTicks,
+    long Order) : SessionSignal(ReleaseTicks, Order);
 
 /// <summary>Something every participant must know that is not an answer to its own command (the store is away,
 /// events a reconnecting participant missed are no longer held).</summary>

@@ -16,7 +16,7 @@ namespace Tivo.Grains;
 /// <see cref="PlaybackOptions.Lookahead"/> ahead of due; the gateway releases them on time. Every re-anchor of the
 /// clock is saved: at once by a control, on the next tick otherwise.
 /// </summary>
-public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
+public sealed class PlaybackGrain : Grain, IPlaybackGrain
 {
     /// <summary>The grain storage sessions persist to (memory, or AdoNet on PostgreSQL in a cluster).</summary>
     public const string StorageName = "tivo-sessions";
@@ -27,7 +27,6 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private readonly IPersistentState<PlaybackRecord> _record;
     private readonly TimeProvider _time;
     private readonly PlaybackOptions _options;
-    private readonly ILogger<PlaybackGrain> _logger;
     private readonly TivoGrainMetrics _metrics;
     private readonly IPlaybackSource _source;
     private readonly ParticipantSet _participants = new();
@@ -35,18 +34,23 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private long _seqReservedUntil = 1;
     private IGrainTimer? _timer;
     private IGrainTimer? _graceTimer;
+    private IGrainTimer? _resumeTimer;
+    private readonly ResumeChoice _resume = new();
+    private readonly LocalSessions _sessions;
+    private bool _handedOver;
 
     public PlaybackGrain(
-        [PersistentState("session", StorageName)] IPersistentState<PlaybackRecord> record, IGrainFactory grains,
-        TimeProvider time, IOptions<PlaybackOptions> options, IOptions<CacheOptions> cacheOptions, ILogger<PlaybackGrain> logger, TivoGrainMetrics metrics)
+        [PersistentState("session", StorageName)] IPersistentState<PlaybackRecord> record, IGrainFactory grains, ILocalSiloDetails silo,
+        TimeProvider time, IOptions<PlaybackOptions> options, IOptions<CacheOptions> cacheOptions, ILogger<PlaybackGrain> logger, TivoGrainMetrics metrics,
+        LocalSessions sessions)
     {
+        _sessions = sessions;
         _record = record;
         _time = time;
         _options = options.Value;
-        _logger = logger;
         _metrics = metrics;
         _source = new GrainPlaybackSource(grains);
-        _player = new SessionPlayer(this.GetPrimaryKeyString(), _options, new ChunkGrid(cacheOptions.Value.ChunkSeconds), _source, time, _participants, logger, Send);
+        _player = new SessionPlayer(this.GetPrimaryKeyString(), _options, new ChunkGrid(cacheOptions.Value.ChunkSeconds), _source, time, _participants, logger, metrics.EventsPushed, silo.Name);
     }
 
     private WallTime Now => new(_time.GetUtcNow().UtcTicks);
@@ -60,6 +64,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _metrics.SessionActivated();
+        _sessions.Add(this.GetPrimaryKeyString());
         if (_record.RecordExists && _record.State is { Plan: { } plan, Clock: { Status: not SessionStatus.Idle } clock })
         {
             await RestoreAsync(plan, clock);
@@ -70,37 +75,80 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         }
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _metrics.SessionDeactivated();
-        return base.OnDeactivateAsync(reason, cancellationToken);
+        _sessions.Remove(this.GetPrimaryKeyString());
+        await HandOverAsync();
     }
 
-    /// <summary>Writes the record (plan, clock anchor, counters), reserving the next block of seq numbers.</summary>
-    private async Task SaveAsync()
+    public async Task HandOver()
+    {
+        if (await HandOverAsync())
+        {
+            DeactivateOnIdle();
+        }
+    }
+
+    /// <summary>A playing session leaving its silo (a rolling update, a rebalance) writes the last event it handed on and
+    /// tells its gateways, which call it back at once: the next activation continues right after that event.</summary>
+    private async Task<bool> HandOverAsync()
+    {
+        if (_handedOver || !Clock.Active || !_record.RecordExists || _player.LastHandedOn() is not { } mark)
+        {
+            return false;
+        }
+
+        StopTimer();
+        _handedOver = true;
+        await SaveAsync(mark);
+        _player.Broadcast(new HandoverSignal(Now.Ticks, _player.Cursor.NextOrder()));
+        return true;
+    }
+
+    /// <summary>Writes the record (plan, clock anchor, counters, a handover's mark), reserving the next block of seqs.</summary>
+    private async Task SaveAsync(ResumeMark? handover = null)
     {
         _seqReservedUntil = Math.Max(_seqReservedUntil, _player.Cursor.NextSeq + SeqBlock);
         var r = _record.State;
-        (r.Plan, r.Clock, r.Epoch, r.SeqReservedUntil, r.Order) = (Plan?.Spec, Clock.Anchor, _player.Cursor.Epoch, _seqReservedUntil, _player.Cursor.Order);
+        (r.Plan, r.Clock, r.Epoch, r.SeqReservedUntil, r.Order, r.Resume) = (Plan?.Spec, Clock.Anchor, _player.Cursor.Epoch, _seqReservedUntil, _player.Cursor.Order, handover);
         Clock.MarkSaved();
         await _record.WriteStateAsync();
     }
 
-    /// <summary>Brings a session back on a new activation (another silo after a failure, or after deactivation). A
-    /// playing clock ran on while no silo held the session, so it resumes where its clock is now.</summary>
+    /// <summary>Brings a session back on a new activation. A playing one continues right after the last event handed on:
+    /// from a handover's mark in the record, else from the lowest mark its gateways give within
+    /// <see cref="PlaybackOptions.ResumeWindow"/> (its silo died); when none does (nobody watched), where its clock is.</summary>
     private async Task RestoreAsync(PlanSpec spec, ClockAnchor anchor)
     {
         var plan = await SessionPlan.BuildAsync(spec, _source);
         _seqReservedUntil = _record.State.SeqReservedUntil;
         _player.Cursor.Restore(_record.State.Epoch, _seqReservedUntil, _record.State.Order + SeqBlock);
         var status = _player.Restore(plan, anchor, Now);
-        LogRestored(_logger, this.GetPrimaryKeyString(), status, plan.StreamAt(Clock.PositionAnchor).ToString());
         if (status == SessionStatus.Playing)
         {
-            await _player.StartRestoredAsync();
-            StartTimer();
-            await SaveAsync();
+            _resume.Expect(_record.State.Resume);
+            // After a handover the gateways call back at once; after a silo's death they first notice the silence.
+            _resumeTimer = Timer(static self => self.ResumeAsync(), _record.State.Resume is null ? _options.ResumeWindow : _options.ResumeWindow / 4);
         }
+    }
+
+    private async Task ResumeAsync()
+    {
+        _resumeTimer?.Dispose();
+        if (!_resume.Take(out var mark))
+        {
+            return;
+        }
+
+        if (mark is not null)
+        {
+            _player.ResumeAfter(mark, _seqReservedUntil, Now);
+        }
+
+        await _player.StartRestoredAsync();
+        StartTimer();
+        await SaveAsync();
     }
 
     // ───────────────────────── participants ─────────────────────────
@@ -108,6 +156,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     public async Task<JoinResult> Join(string participantId, IPlaybackObserver observer, JoinRequest request)
     {
         var isNew = _participants.Join(participantId, observer, Now, request.Channels, request.Role);
+        _resume.Offer(request.Resume);
         _graceTimer?.Dispose();
         _graceTimer = null;
         var catchUp = !request.Renewal && Plan is not null && (isNew || request.LastSeq is not null);
@@ -134,13 +183,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
     private void StartGracePeriod()
     {
         _graceTimer?.Dispose();
-        _graceTimer = this.RegisterGrainTimer(static (self, _) => self.EndIfAbandonedAsync(), this, new GrainTimerCreationOptions
-        {
-            DueTime = _options.SessionGracePeriod,
-            Period = Timeout.InfiniteTimeSpan,
-            Interleave = false,
-            KeepAlive = true,
-        });
+        _graceTimer = Timer(static self => self.EndIfAbandonedAsync(), _options.SessionGracePeriod);
     }
 
     private async Task EndIfAbandonedAsync()
@@ -153,9 +196,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         StopTimer();
         _graceTimer?.Dispose();
         _graceTimer = null;
-        _player.Buffer.Abandon();
-        Clock.SetStatus(SessionStatus.Stopped, Now);
-        LogAbandoned(_logger, this.GetPrimaryKeyString());
+        _player.Abandon(Now);
         if (_record.RecordExists)
         {
             await _record.ClearStateAsync();
@@ -177,6 +218,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         }
 
         StopTimer();
+        _resume.Cancel();
         _player.Adopt(plan, request.Speed, Now);
         if (await _player.Loader.LoadFirstAsync() is { } failure)
         {
@@ -316,6 +358,7 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
             return ControlResult.Fail(ErrorCodes.BadRequest, "Nothing is playing in this session yet: send play with a window first.");
         }
 
+        _resume.Cancel(); // a control after a restore supersedes resuming
         RefreshStatus(Now);
         return null;
     }
@@ -339,13 +382,12 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         return ControlResult.Success(_player.Snapshot(Now));
     }
 
-    private void StartTimer() => _timer ??= this.RegisterGrainTimer(static (self, _) => self.OnTickAsync(), this, new GrainTimerCreationOptions
-    {
-        DueTime = _options.TickInterval,
-        Period = _options.TickInterval,
-        Interleave = false,
-        KeepAlive = true,
-    });
+    private void StartTimer() => _timer ??= Timer(static self => self.OnTickAsync(), _options.TickInterval, _options.TickInterval);
+
+    /// <summary>A grain timer (not interleaved, keeping the session active) calling <paramref name="callback"/>.</summary>
+    private IGrainTimer Timer(Func<PlaybackGrain, Task> callback, TimeSpan due, TimeSpan? period = null) =>
+        this.RegisterGrainTimer(static (state, _) => state.Callback(state.Self), (Self: this, Callback: callback),
+            new GrainTimerCreationOptions(due, period ?? Timeout.InfiniteTimeSpan) { KeepAlive = true });
 
     private async Task OnTickAsync()
     {
@@ -371,30 +413,9 @@ public sealed partial class PlaybackGrain : Grain, IPlaybackGrain
         }
     }
 
-    /// <summary>One push per observer: a gateway registers one observer for all its participants of a session and fans
-    /// out locally. One-way, so a slow or vanished gateway never holds up the clock.</summary>
-    private void Send(PlaybackBatch batch)
-    {
-        if (batch.Target is null)
-        {
-            _metrics.EventsPushed(batch.Events.Length);
-        }
-
-        foreach (var observer in _participants.Observers)
-        {
-            _ = observer.OnBatch(batch);
-        }
-    }
-
     private void StopTimer()
     {
         _timer?.Dispose();
         _timer = null;
     }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session} had no participants for the grace period; it is stopped and released")]
-    private static partial void LogAbandoned(ILogger logger, string session);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session} restored ({Status}) at playhead {Playhead}")]
-    private static partial void LogRestored(ILogger logger, string session, SessionStatus status, string playhead);
 }

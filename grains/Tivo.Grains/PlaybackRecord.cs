@@ -20,4 +20,8 @@ public sealed class PlaybackRecord
     [Id(3)] public long SeqReservedUntil { get; set; } = 1;
 
     [Id(4)] public long Order { get; set; }
+
+    /// <summary>Written when the activation is shut down (a silo's rolling update): the last event it handed on, so the
+    /// next activation continues right after it instead of from where the clock would be.</summary>
+    [Id(5)] public GrainInterfaces.ResumeMark? Resume { get; set; }
 }

@@ -64,7 +64,7 @@ internal sealed partial class SessionMembership
     public async Task<(JoinResult Joined, List<string> Unknown)> JoinAsync(CancellationToken cancellationToken)
     {
         _outbox.BeginJoin(); // attached before joining: the shared stream waits for the join's catch-up (DeliveryQueue.BeginJoin)
-        _reference = _fanouts.Attach(SessionId, _participantId, _outbox).Reference;
+        _reference = _fanouts.Attach(SessionId, _participantId, _outbox, this).Reference;
         var unknown = await RemoveUnknownChannelsAsync();
         var joined = await Session.Join(_participantId, _reference, new JoinRequest([.. Channels], _role, _lastSeq));
         if (joined.CatchUpSent)
@@ -102,6 +102,21 @@ internal sealed partial class SessionMembership
             {
                 LogRenewFailed(_logger, SessionId, ex.Message);
             }
+        }
+    }
+
+    /// <summary>Calls the session back at once (it moved, or its silo died), saying the last event this gateway received so a
+    /// restored session continues right after it. Gives up after 5 s (the caller tries again while the session is silent).</summary>
+    public async Task RejoinAsync(ResumeMark? mark)
+    {
+        try
+        {
+            await Session.Join(_participantId, _reference!, new JoinRequest([.. Channels], _role, Renewal: true, Resume: mark)).WaitAsync(TimeSpan.FromSeconds(5));
+            LogRejoined(_logger, SessionId, mark?.LastSeq);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogRenewFailed(_logger, SessionId, ex.Message);
         }
     }
 
@@ -159,6 +174,9 @@ internal sealed partial class SessionMembership
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: the join's catch-up did not arrive within {Seconds} s; the shared stream goes on without it")]
     private static partial void LogCatchUpMissing(ILogger logger, string session, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session}: called back after it moved or fell silent (last event received: seq {LastSeq})")]
+    private static partial void LogRejoined(ILogger logger, string session, long? lastSeq);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: leaving failed: {Reason}")]
     private static partial void LogLeaveFailed(ILogger logger, string session, string reason);

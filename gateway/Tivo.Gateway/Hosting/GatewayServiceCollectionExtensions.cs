@@ -10,7 +10,7 @@ using Tivo.GrainInterfaces.Hosting;
 namespace Tivo.Gateway;
 
 /// <summary>Registers the gateway's parts; hosts call it once (<see cref="GatewayApp.CreateBuilder"/> does).</summary>
-public static class GatewayServiceCollectionExtensions
+public static partial class GatewayServiceCollectionExtensions
 {
     /// <summary>
     /// The gateway's options (validated at start), its per-process parts — the release scheduler, the session fan-out,
@@ -40,22 +40,49 @@ public static class GatewayServiceCollectionExtensions
             .AddPrometheusExporter());
         services.AddHealthChecks().AddCheck<ClusterHealthCheck>("cluster");
         services.AddHostedService<DeliveryWarmUp>();
+        services.AddHostedService<SessionWatchdog>();
         return services;
     }
 
-    /// <summary>Connects to the silos of <paramref name="orleans"/> as an Orleans client.</summary>
+    /// <summary>Connects to the silos of <paramref name="orleans"/> as an Orleans client: the silos named in
+    /// <c>Tivo:Orleans:Gateways</c>, or those in the ADO.NET membership table (<c>Clustering=AdoNet</c>), re-read every
+    /// <c>Membership:GatewayListRefreshPeriod</c>. Until a silo answers, the gateway keeps trying (every 2 s, logged), so
+    /// gateways may start before silos.</summary>
     public static WebApplicationBuilder UseTivoOrleansClient(this WebApplicationBuilder builder, TivoOrleansOptions orleans)
     {
         builder.UseOrleansClient(client =>
         {
-            var endpoints = orleans.Gateways.Select(g => IPEndPoint.TryParse(g, out var ep) ? ep : null).OfType<IPEndPoint>().ToArray();
-            client.UseStaticClustering(endpoints);
-            client.Configure<Orleans.Configuration.ClusterOptions>(o =>
+            if (orleans.Clustering == ClusteringKind.AdoNet)
             {
-                o.ClusterId = orleans.ClusterId;
-                o.ServiceId = orleans.ServiceId;
-            });
+                client.UseAdoNetClustering(o =>
+                {
+                    o.Invariant = "Npgsql";
+                    o.ConnectionString = orleans.EffectiveClusteringConnectionString;
+                });
+            }
+            else
+            {
+                client.UseStaticClustering([.. orleans.Gateways.Select(g => IPEndPoint.TryParse(g, out var ep) ? ep : null).OfType<IPEndPoint>()]);
+            }
+
+            client.Configure<Orleans.Configuration.ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (orleans.ClusterId, orleans.ServiceId));
+            client.Configure<Orleans.Configuration.GatewayOptions>(o => o.GatewayListRefreshPeriod = orleans.Membership.GatewayListRefreshPeriod);
+            client.UseConnectionRetryFilter<RetryUntilConnected>();
         });
         return builder;
+    }
+
+    /// <summary>Keeps a starting gateway trying to reach the cluster instead of failing its start.</summary>
+    private sealed partial class RetryUntilConnected(ILogger<RetryUntilConnected> logger) : IClientConnectionRetryFilter
+    {
+        public async Task<bool> ShouldRetryConnectionAttempt(Exception exception, CancellationToken cancellationToken)
+        {
+            LogNotConnected(logger, exception.Message);
+            await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+            return !cancellationToken.IsCancellationRequested;
+        }
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "No silo answered yet ({Reason}); trying again in 2 s")]
+        private static partial void LogNotConnected(ILogger logger, string reason);
     }
 }

@@ -48,6 +48,10 @@ public sealed class GatewayOptions
     /// <summary>How often a connection renews its registration with its session.</summary>
     public TimeSpan RenewInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>A session playing but silent for this long (no clock tick, which comes every 250 ms) has lost its silo:
+    /// its connections call it back at once with the last event received, so it continues on another silo right after it.</summary>
+    public TimeSpan SessionSilence { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Messages are released this much before their due time at most, to absorb timer granularity.</summary>
     public TimeSpan ReleaseTolerance { get; set; } = TimeSpan.FromMilliseconds(1);
 
@@ -92,6 +96,11 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (o.KeepAliveInterval <= TimeSpan.Zero || o.KeepAliveTimeout <= TimeSpan.Zero)
         {
             errors.Add("Tivo:Gateway:KeepAliveInterval and KeepAliveTimeout must be positive durations such as 00:00:15.");
+        }
+
+        if (o.SessionSilence < TimeSpan.FromMilliseconds(500))
+        {
+            errors.Add($"Tivo:Gateway:SessionSilence is {o.SessionSilence}; use at least 00:00:00.500 (clock ticks come every 250 ms).");
         }
 
         if (o.RenewInterval < TimeSpan.FromSeconds(1))

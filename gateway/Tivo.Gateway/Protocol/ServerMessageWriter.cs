@@ -186,6 +186,10 @@ internal static class ServerMessageWriter
         w.WriteNumber("total", s.Participants);
         w.WriteNumber("controllers", s.Controllers);
         w.WriteEndObject();
+        if (s.Host is { } host)
+        {
+            w.WriteString("host", host);
+        }
     }
 
     private static void WriteOptional(Utf8JsonWriter w, string name, double? value)

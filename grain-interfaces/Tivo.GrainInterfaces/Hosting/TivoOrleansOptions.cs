@@ -26,8 +26,34 @@ public sealed class TivoOrleansOptions
     /// <summary>Port Orleans clients (gateways) connect to.</summary>
     public int GatewayPort { get; set; } = 30000;
 
-    /// <summary>Client mode with static clustering: silo gateway endpoints, e.g. <c>127.0.0.1:30000</c>.</summary>
+    /// <summary>How silos and gateways find each other: <c>Localhost</c> (default: one machine; gateways list silos in
+    /// <see cref="Gateways"/>) or <c>AdoNet</c> (Orleans' ADO.NET membership table on PostgreSQL; gateways read the
+    /// silos from it).</summary>
+    public ClusteringKind Clustering { get; set; } = ClusteringKind.Localhost;
+
+    /// <summary>Npgsql connection string of the membership database (<c>AdoNet</c>); defaults to
+    /// <see cref="PersistenceConnectionString"/>. Never logged.</summary>
+    public string? ClusteringConnectionString { get; set; }
+
+    /// <summary>Create the membership tables at silo start when missing (safe with several silos starting at once).</summary>
+    public bool CreateClusteringSchema { get; set; }
+
+    /// <summary>The address a silo advertises to the cluster (<c>AdoNet</c>): on Kubernetes the pod's IP. Unset: the
+    /// machine's first non-loopback IPv4 address. Silos listen on every address.</summary>
+    public string? AdvertisedAddress { get; set; }
+
+    /// <summary>The silo's name in the membership table and in <c>status</c>'s <c>host</c>; defaults to the machine
+    /// name (the pod's name on Kubernetes).</summary>
+    public string? SiloName { get; set; }
+
+    /// <summary>How fast a dead silo is found, and how fast gateways learn of silos (<c>Tivo:Orleans:Membership</c>).</summary>
+    public MembershipTimingOptions Membership { get; set; } = new();
+
+    /// <summary>Localhost clustering, client mode: silo gateway endpoints, e.g. <c>127.0.0.1:30000</c>.</summary>
     public List<string> Gateways { get; set; } = [];
+
+    /// <summary>The membership database's connection string: <see cref="ClusteringConnectionString"/>, else the persistence one.</summary>
+    public string? EffectiveClusteringConnectionString => string.IsNullOrWhiteSpace(ClusteringConnectionString) ? PersistenceConnectionString : ClusteringConnectionString;
 
     /// <summary>Where session state is kept: <c>Memory</c> (default; a session ends with its silo) or
     /// <c>AdoNet</c> (PostgreSQL through Microsoft.Orleans.Persistence.AdoNet; a session outlives its silo).</summary>
@@ -56,6 +82,7 @@ public sealed class TivoOrleansOptions
         var errors = new List<string>();
         ConfiguredNames.Check<OrleansMode>(section, nameof(Mode), errors);
         ConfiguredNames.Check<PersistenceKind>(section, nameof(Persistence), errors);
+        ConfiguredNames.Check<ClusteringKind>(section, nameof(Clustering), errors);
         if (errors.Count > 0)
         {
             throw new OptionsValidationException(SectionName, typeof(TivoOrleansOptions), errors);
@@ -85,6 +112,37 @@ public static class ConfiguredNames
             errors.Add($"{section.Path}:{key} is '{text}'; use {choices}.");
         }
     }
+}
+
+/// <summary>Membership timing, bound from <c>Tivo:Orleans:Membership</c>. Orleans' own defaults take 20 s or more to
+/// declare a killed silo dead; these find it in about 5 s (two missed 2-second probes and two votes), which bounds how
+/// long the sessions it held pause.</summary>
+public sealed class MembershipTimingOptions
+{
+    /// <summary>How long a silo waits for a probe's answer (Orleans <c>ProbeTimeout</c>; its default is 5 s).</summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Missed probes before a silo suspects another (Orleans <c>NumMissedProbesLimit</c>; default 3).</summary>
+    public int NumMissedProbesLimit { get; set; } = 2;
+
+    /// <summary>How often a silo re-reads the membership table (Orleans <c>TableRefreshTimeout</c>; default 60 s).</summary>
+    public TimeSpan TableRefreshTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often a silo writes that it is alive (Orleans <c>IAmAliveTablePublishTimeout</c>; default 30 s).</summary>
+    public TimeSpan IAmAliveTablePublishTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often a gateway re-reads the list of silos it may connect to (Orleans <c>GatewayListRefreshPeriod</c>; default 60 s).</summary>
+    public TimeSpan GatewayListRefreshPeriod { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>How silos and gateways find each other (<see cref="TivoOrleansOptions.Clustering"/>).</summary>
+public enum ClusteringKind
+{
+    /// <summary>One machine: a silo is its own primary; gateways name the silos.</summary>
+    Localhost,
+
+    /// <summary>Orleans' ADO.NET membership table on PostgreSQL (Microsoft.Orleans.Clustering.AdoNet).</summary>
+    AdoNet,
 }
 
 /// <summary>Where sessions keep their state (<see cref="TivoOrleansOptions.Persistence"/>).</summary>
@@ -131,9 +189,26 @@ public sealed class TivoOrleansOptionsValidator : IValidateOptions<TivoOrleansOp
             }
         }
 
-        if (o.Mode == OrleansMode.Client && o.Gateways.Count == 0)
+        if (o.Mode == OrleansMode.Client && o.Clustering == ClusteringKind.Localhost && o.Gateways.Count == 0)
         {
-            errors.Add("Tivo:Orleans:Mode is Client but Tivo:Orleans:Gateways is empty: list the silo gateway endpoints, e.g. Tivo__Orleans__Gateways__0=127.0.0.1:30000.");
+            errors.Add("Tivo:Orleans:Mode is Client but Tivo:Orleans:Gateways is empty: list the silo gateway endpoints, e.g. Tivo__Orleans__Gateways__0=127.0.0.1:30000, or use Tivo:Orleans:Clustering=AdoNet.");
+        }
+
+        if (o.Clustering == ClusteringKind.AdoNet && string.IsNullOrWhiteSpace(o.EffectiveClusteringConnectionString))
+        {
+            errors.Add("Tivo:Orleans:Clustering is AdoNet but neither Tivo:Orleans:ClusteringConnectionString nor Tivo:Orleans:PersistenceConnectionString is set: give the PostgreSQL connection string of the membership table.");
+        }
+
+        if (o.AdvertisedAddress is { Length: > 0 } advertised && !System.Net.IPAddress.TryParse(advertised, out _))
+        {
+            errors.Add($"Tivo:Orleans:AdvertisedAddress '{advertised}' is not an IP address; on Kubernetes set it from the pod's status.podIP.");
+        }
+
+        var m = o.Membership;
+        if (m.ProbeTimeout <= TimeSpan.Zero || m.NumMissedProbesLimit < 1 || m.TableRefreshTimeout <= TimeSpan.Zero
+            || m.IAmAliveTablePublishTimeout <= TimeSpan.Zero || m.GatewayListRefreshPeriod <= TimeSpan.Zero)
+        {
+            errors.Add("Tivo:Orleans:Membership: ProbeTimeout, TableRefreshTimeout, IAmAliveTablePublishTimeout and GatewayListRefreshPeriod must be positive durations and NumMissedProbesLimit at least 1.");
         }
 
         if (!Enum.IsDefined(o.Persistence))

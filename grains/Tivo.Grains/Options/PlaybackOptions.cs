@@ -61,6 +61,10 @@ public sealed class PlaybackOptions
     /// time up to <see cref="StoreRetryMaxDelay"/>; the clock waits meanwhile.</summary>
     public TimeSpan StoreRetryDelay { get; set; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>A session restored after its silo died waits this long for its gateways to say what they received last,
+    /// then continues right after the lowest of it (no participant misses an event).</summary>
+    public TimeSpan ResumeWindow { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The longest wait between retries of a failing store.</summary>
     public TimeSpan StoreRetryMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -30,6 +30,10 @@ internal sealed class EmissionCursor(TimeSpan lookahead, TimeSpan clockInterval)
 
     public WallTime EndWall => _endWall;
 
+    /// <summary>After a restore from a <see cref="ResumeMark"/>: seqs below this may have been handed on by the previous
+    /// activation (receivers drop repeats); 0 otherwise. Cleared at the next control, which moves past them.</summary>
+    public long ReplayedBelow { get; private set; }
+
     public long NextOrder() => ++Order;
 
     /// <summary>Continues a restored session's numbering above what its record reserved.</summary>
@@ -46,6 +50,24 @@ internal sealed class EmissionCursor(TimeSpan lookahead, TimeSpan clockInterval)
         Epoch++;
         Cutoff = cutoff;
         _nextClockWall = cutoff;
+        if (ReplayedBelow > 0)
+        {
+            NextSeq = Math.Max(NextSeq, ReplayedBelow); // a control's events are new: no seq of the previous activation is reused
+            ReplayedBelow = 0;
+        }
+    }
+
+    /// <summary>Continues a restored session right after <paramref name="mark"/>: the next event gets seq
+    /// <c>LastSeq + 1</c> (the seq the previous activation gave it, if it got that far), in a new epoch that voids
+    /// nothing queued (the receivers' queued events are the same events), the clock ticking from <paramref name="from"/>.</summary>
+    public void ContinueAfter(ResumeMark mark, long replayedBelow, WallTime from)
+    {
+        Epoch++;
+        Cutoff = new WallTime(long.MaxValue);
+        _nextClockWall = from;
+        NextSeq = mark.LastSeq + 1;
+        ReplayedBelow = replayedBelow;
+        Restart(mark.Pass);
     }
 
     /// <summary>The markers after a reset of the buffer: the next wrap ends <paramref name="pass"/>, no end handed on.</summary>
@@ -128,7 +150,7 @@ internal sealed class EmissionCursor(TimeSpan lookahead, TimeSpan clockInterval)
                 }
 
                 var due = clock.WallAt(eventPos);
-                var sessionEvent = new SessionEvent(next.Channel, next.Ticks, NextSeq++, due.Ticks, ++Order, next.Data);
+                var sessionEvent = new SessionEvent(next.Channel, next.Ticks, NextSeq++, due.Ticks, ++Order, next.Data, Pass: pass);
                 events.Add(sessionEvent);
                 log.Add(sessionEvent);
                 buffer.Advance(due);
@@ -161,7 +183,7 @@ internal sealed class EmissionCursor(TimeSpan lookahead, TimeSpan clockInterval)
         buffer.Trim();
         log.Trim();
         return events.Count > 0 || signals.Count > 0
-            ? new PlaybackBatch(Epoch, Cutoff.Ticks, events.ToImmutable(), signals.ToImmutable())
+            ? new PlaybackBatch(Epoch, Cutoff.Ticks, events.ToImmutable(), signals.ToImmutable(), ReplayedBelow: ReplayedBelow)
             : null;
     }
 }

@@ -28,6 +28,7 @@ internal sealed class ReadAheadBuffer(ChunkGrid grid, IPlaybackSource source)
     private long _cursorSegment;
     private int _cursorIndex;
     private long _skipBeforeTicks;
+    private int _skipAtStart;
     private long _liveHighWater = long.MinValue;
 
     /// <summary>Changes at every <see cref="Reset"/>; a load of an older generation is dropped.</summary>
@@ -65,9 +66,11 @@ internal sealed class ReadAheadBuffer(ChunkGrid grid, IPlaybackSource source)
     /// <summary>The next chunk (and pass) to read.</summary>
     public (int Pass, long Chunk) NextLoad { get; private set; }
 
-    /// <summary>Empties the buffer to load <paramref name="plan"/> from <paramref name="from"/> in loop pass <paramref name="pass"/>.</summary>
-    public void Reset(SessionPlan plan, int pass, StreamTime from)
+    /// <summary>Empties the buffer to load <paramref name="plan"/> from <paramref name="from"/> in loop pass <paramref name="pass"/>,
+    /// leaving out the first <paramref name="skipAtFrom"/> events at exactly <paramref name="from"/> (handed on already).</summary>
+    public void Reset(SessionPlan plan, int pass, StreamTime from, int skipAtFrom = 0)
     {
+        _skipAtStart = skipAtFrom;
         _plan = plan;
         Generation++;
         _segments.Clear();
@@ -227,8 +230,8 @@ internal sealed class ReadAheadBuffer(ChunkGrid grid, IPlaybackSource source)
         if (_segments.Count == 0 && _firstSegmentNo == _cursorSegment && _skipBeforeTicks > long.MinValue)
         {
             // The first chunk after a play or seek starts at the requested instant, not at the chunk edge.
-            var skip = _skipBeforeTicks;
-            segment = segment with { Events = [.. segment.Events.Where(e => e.Ticks >= skip)] };
+            var (skip, atStart) = (_skipBeforeTicks, _skipAtStart);
+            segment = segment with { Events = [.. segment.Events.Where(e => e.Ticks >= skip && !(e.Ticks == skip && atStart-- > 0))] };
             _skipBeforeTicks = long.MinValue;
         }
 

@@ -52,6 +52,24 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
         return (_events.Where(e => e.Seq > lastSeq), gap);
     }
 
+    /// <summary>The newest event as a <see cref="ResumeMark"/>: with how many events of its pass sit at its exact time.</summary>
+    public ResumeMark? LastMark()
+    {
+        if (_events.Count == 0)
+        {
+            return null;
+        }
+
+        var last = _events[^1];
+        var same = 0;
+        for (var i = _events.Count - 1; i >= 0 && _events[i].Ticks == last.Ticks && _events[i].Pass == last.Pass; i--)
+        {
+            same++;
+        }
+
+        return new ResumeMark(last.Seq, last.Pass, last.Ticks, same, last.DueTicks);
+    }
+
     /// <summary>Every held event due after <paramref name="now"/> (handed on, not yet released).</summary>
     public IEnumerable<SessionEvent> DueAfter(WallTime now) => _events.Where(e => e.DueTicks > now.Ticks);
 

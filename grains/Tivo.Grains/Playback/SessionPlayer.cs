@@ -11,22 +11,29 @@ namespace Tivo.Grains.Playback;
 /// while data is late, let it go when it is back), catching up with live, and turning it all into pushes and state
 /// reports. The grain decides when (controls, ticks, saves); this decides what.
 /// </summary>
-internal sealed class SessionPlayer
+internal sealed partial class SessionPlayer
 {
     private readonly PlaybackOptions _options;
     private readonly IPlaybackSource _source;
     private readonly TimeProvider _time;
     private readonly ParticipantSet _participants;
-    private readonly Action<PlaybackBatch> _send;
+    private readonly Action<int> _eventsPushed;
+    private readonly ILogger _logger;
+    private readonly string _sessionId;
+
+    private readonly string? _host;
 
     public SessionPlayer(string sessionId, PlaybackOptions options, ChunkGrid grid, IPlaybackSource source, TimeProvider time,
-        ParticipantSet participants, ILogger logger, Action<PlaybackBatch> send)
+        ParticipantSet participants, ILogger logger, Action<int> eventsPushed, string? host = null)
     {
+        _host = host;
+        _eventsPushed = eventsPushed;
+        _logger = logger;
+        _sessionId = sessionId;
         _options = options;
         _source = source;
         _time = time;
         _participants = participants;
-        _send = send;
         Log = new ReplayLog(options.ReplayEvents, options.ReplayBytes);
         Cursor = new EmissionCursor(options.Lookahead, options.ClockInterval);
         Buffer = new ReadAheadBuffer(grid, source);
@@ -79,6 +86,7 @@ internal sealed class SessionPlayer
         StartEpoch(now);
         var over = status is SessionStatus.Ended or SessionStatus.Stopped;
         ResetBuffer(over ? 0 : Clock.PassAt(position), over ? plan.WindowStart : plan.StreamAt(position));
+        LogRestored(_logger, _sessionId, status, plan.StreamAt(position).ToString());
         return status;
     }
 
@@ -114,7 +122,7 @@ internal sealed class SessionPlayer
         Clock.Reanchor(cut, Plan!.PositionOf(to, pass), SessionStatus.Paused);
         if (await LastValuesAsync(Plan.Channels, to, cut, Cursor.NextOrder) is { Count: > 0 } snapshot)
         {
-            _send(new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, [.. snapshot], []));
+            Send(new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, [.. snapshot], []));
         }
 
         return cut;
@@ -139,6 +147,23 @@ internal sealed class SessionPlayer
         Clock.Reanchor(now, 0, SessionStatus.Stopped);
         Broadcast(StateAt(now));
     }
+
+    /// <summary>Continues a restored session right after <paramref name="mark"/> (the last event handed on): frozen at that
+    /// event's position until the caller starts it, anchored at its due or now, whichever is later, in an epoch that voids
+    /// nothing queued. Seqs below <paramref name="replayedBelow"/> may be repeats for some receivers, who drop them.</summary>
+    public void ResumeAfter(ResumeMark mark, long replayedBelow, WallTime now)
+    {
+        var plan = Plan!;
+        LogResumed(_logger, _sessionId, mark.LastSeq, new StreamTime(mark.Ticks).ToString());
+        var at = WallTime.Max(now, new WallTime(mark.DueTicks));
+        Buffer.Reset(plan, mark.Pass, new StreamTime(mark.Ticks), skipAtFrom: mark.SameTicks);
+        Loader.Reset();
+        Cursor.ContinueAfter(mark, replayedBelow, at);
+        Clock.Reanchor(at, plan.PositionOf(new StreamTime(mark.Ticks), mark.Pass), SessionStatus.Paused);
+    }
+
+    /// <summary>The last event handed on, as a <see cref="ResumeMark"/> (null when the log holds none).</summary>
+    public ResumeMark? LastHandedOn() => Log.LastMark();
 
     /// <summary>Reads the first chunk of a restored playing session and starts it: at once, or holding (buffering) at the
     /// playhead while the store is away too (the loader retries).</summary>
@@ -256,11 +281,11 @@ internal sealed class SessionPlayer
     {
         if (Plan is { } plan && Cursor.Emit(now, Clock, plan, Buffer, Log, () => Report(SessionStatus.Ended, plan.WindowEnd, 0)) is { } batch)
         {
-            _send(batch);
+            Send(batch);
         }
     }
 
-    public void Broadcast(SessionSignal signal) => _send(new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, [], [signal]));
+    public void Broadcast(SessionSignal signal) => Send(new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, [], [signal]));
 
     /// <summary>A state signal released at <paramref name="release"/>, with the state as of then.</summary>
     public StateSignal StateAt(WallTime release)
@@ -340,7 +365,7 @@ internal sealed class SessionPlayer
         var behind = plan is { Live: true } && playhead is { } head ? Math.Max(0, (Now.Ticks - head.Ticks) / (double)TimeSpan.TicksPerSecond) : (double?)null;
         return new SessionState(status, playhead?.Ticks, Clock.Speed, Meter.Value(Clock.Status, Clock.Speed), plan?.Loop ?? false,
             plan?.WindowStart, plan is null || plan.Live ? null : plan.WindowEnd, iteration, plan?.Channels ?? [], plan?.Duration,
-            plan?.Rate, plan?.MaxGap, BufferAhead(status), Cursor.Order, behind, _participants.Count, _participants.Controllers);
+            plan?.Rate, plan?.MaxGap, BufferAhead(status), Cursor.Order, behind, _participants.Count, _participants.Controllers, _host);
     }
 
     /// <summary>Wall seconds of playback loaded beyond the playhead; null when everything to the end is loaded.</summary>
@@ -356,4 +381,36 @@ internal sealed class SessionPlayer
             : (Buffer.LoadedThrough - Clock.PositionAnchor) / Clock.Speed;
         return Math.Max(0, Math.Round(ahead, 3));
     }
+
+    /// <summary>Nobody came back within the grace period: stopped, loads voided (the caller releases the session).</summary>
+    public void Abandon(WallTime now)
+    {
+        Buffer.Abandon();
+        Clock.SetStatus(SessionStatus.Stopped, now);
+        LogAbandoned(_logger, _sessionId);
+    }
+
+    /// <summary>One push per observer: a gateway registers one observer for all its participants of a session and fans
+    /// out locally. One-way, so a slow or vanished gateway never holds up the clock.</summary>
+    public void Send(PlaybackBatch batch)
+    {
+        if (batch.Target is null)
+        {
+            _eventsPushed(batch.Events.Length);
+        }
+
+        foreach (var observer in _participants.Observers)
+        {
+            _ = observer.OnBatch(batch);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session} had no participants for the grace period; it is stopped and released")]
+    private static partial void LogAbandoned(ILogger logger, string session);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session} restored ({Status}) at playhead {Playhead}")]
+    private static partial void LogRestored(ILogger logger, string session, SessionStatus status, string playhead);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session} continues right after seq {LastSeq} ({Ticks}), the last event handed on")]
+    private static partial void LogResumed(ILogger logger, string session, long lastSeq, string ticks);
 }

@@ -19,17 +19,71 @@ namespace Tivo.Silo.Hosting;
 public static class TivoSiloBuilderExtensions
 {
     /// <summary>
-    /// Adds Tivo's grains, options and the store named by <c>Tivo:Store:Kind</c>, with localhost
-    /// clustering on <c>Tivo:Orleans</c> ports and in-memory grain storage.
+    /// Adds Tivo's grains, options and the store named by <c>Tivo:Store:Kind</c>, with the clustering of
+    /// <c>Tivo:Orleans:Clustering</c> on <c>Tivo:Orleans</c> ports and the session storage of <c>Tivo:Orleans:Persistence</c>.
     /// </summary>
     public static ISiloBuilder AddTivoSilo(this ISiloBuilder silo, IConfiguration configuration)
     {
         var orleans = TivoOrleansOptions.Read(configuration);
-        silo.UseLocalhostClustering(orleans.SiloPort, orleans.GatewayPort, serviceId: orleans.ServiceId, clusterId: orleans.ClusterId);
+        silo.AddTivoClustering(orleans);
         silo.AddMemoryGrainStorageAsDefault();
         silo.AddTivoSessionStorage(orleans);
         silo.Services.AddTivoGrainServices(configuration);
         return silo;
+    }
+
+    /// <summary>
+    /// Localhost clustering (one machine), or Orleans' ADO.NET membership table on PostgreSQL: the silo listens on every
+    /// address, advertises <c>Tivo:Orleans:AdvertisedAddress</c> (the pod's IP), names itself <c>SiloName</c> (the pod's
+    /// name) and uses the membership timing of <c>Tivo:Orleans:Membership</c>.
+    /// </summary>
+    public static ISiloBuilder AddTivoClustering(this ISiloBuilder silo, TivoOrleansOptions orleans)
+    {
+        silo.Configure<SiloOptions>(o => o.SiloName = string.IsNullOrWhiteSpace(orleans.SiloName) ? Environment.MachineName : orleans.SiloName);
+        if (orleans.Clustering != ClusteringKind.AdoNet)
+        {
+            silo.UseLocalhostClustering(orleans.SiloPort, orleans.GatewayPort, serviceId: orleans.ServiceId, clusterId: orleans.ClusterId);
+            return silo;
+        }
+
+        var connectionString = orleans.EffectiveClusteringConnectionString!;
+        silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (orleans.ClusterId, orleans.ServiceId));
+        silo.ConfigureEndpoints(AdvertisedAddress(orleans), orleans.SiloPort, orleans.GatewayPort, listenOnAnyHostAddress: true);
+        silo.UseAdoNetClustering(o =>
+        {
+            o.Invariant = "Npgsql";
+            o.ConnectionString = connectionString;
+        });
+        silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            o.ProbeTimeout = orleans.Membership.ProbeTimeout;
+            o.NumMissedProbesLimit = orleans.Membership.NumMissedProbesLimit;
+            o.TableRefreshTimeout = orleans.Membership.TableRefreshTimeout;
+            o.IAmAliveTablePublishTimeout = orleans.Membership.IAmAliveTablePublishTimeout;
+        });
+        if (orleans.CreateClusteringSchema)
+        {
+            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(
+                new SchemaParticipant("clustering", ServiceLifecycleStage.First, ct => OrleansPostgreSqlClustering.ApplyAsync(connectionString, ct)));
+        }
+
+        return silo;
+    }
+
+    /// <summary>The configured address, else the machine's first non-loopback IPv4 address (loopback when it has none).</summary>
+    private static System.Net.IPAddress AdvertisedAddress(TivoOrleansOptions orleans)
+    {
+        if (orleans.AdvertisedAddress is { Length: > 0 } configured)
+        {
+            return System.Net.IPAddress.Parse(configured);
+        }
+
+        return System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !System.Net.IPAddress.IsLoopback(a))
+            ?? System.Net.IPAddress.Loopback;
     }
 
     /// <summary>
@@ -54,18 +108,17 @@ public static class TivoSiloBuilderExtensions
         });
         if (orleans.CreatePersistenceSchema)
         {
-            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(new PersistenceSchemaParticipant(connectionString));
+            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(
+                new SchemaParticipant("persistence", ServiceLifecycleStage.RuntimeInitialize, ct => OrleansPostgreSqlSchema.ApplyAsync(connectionString, ct)));
         }
 
         return silo;
     }
 
-    /// <summary>Creates the persistence tables before storage providers initialise.</summary>
-    private sealed class PersistenceSchemaParticipant(string connectionString) : ILifecycleParticipant<ISiloLifecycle>
+    /// <summary>Creates tables at a lifecycle stage before the provider that needs them initialises.</summary>
+    private sealed class SchemaParticipant(string name, int stage, Func<CancellationToken, Task> apply) : ILifecycleParticipant<ISiloLifecycle>
     {
-        public void Participate(ISiloLifecycle lifecycle) =>
-            lifecycle.Subscribe(nameof(PersistenceSchemaParticipant), ServiceLifecycleStage.RuntimeInitialize,
-                ct => OrleansPostgreSqlSchema.ApplyAsync(connectionString, ct));
+        public void Participate(ISiloLifecycle lifecycle) => lifecycle.Subscribe($"{nameof(SchemaParticipant)}-{name}", stage, apply);
     }
 
     /// <summary>Registers what Tivo's grains need (options, chunk cache, store, time) without clustering.</summary>
@@ -79,6 +132,8 @@ public static class TivoSiloBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PlaybackOptions>, PlaybackOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CacheOptions>, CacheOptionsValidator>());
         services.TryAddSingleton<ChunkCache>();
+        services.TryAddSingleton<LocalSessions>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, SessionHandover>());
         services.AddMetrics();
         services.TryAddSingleton<Tivo.Grains.Diagnostics.TivoGrainMetrics>();
         // The silo's own meter; whoever hosts the silo chooses the exporter (the gateway: Prometheus at /metrics).

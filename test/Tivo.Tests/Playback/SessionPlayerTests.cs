@@ -16,8 +16,21 @@ public sealed class SessionPlayerTests
     private readonly List<PlaybackBatch> _sent = [];
     private readonly SessionPlayer _player;
 
-    public SessionPlayerTests() =>
-        _player = new SessionPlayer("s", new PlaybackOptions(), _source.Grid, _source, _time, new ParticipantSet(), NullLogger.Instance, _sent.Add);
+    public SessionPlayerTests()
+    {
+        var participants = new ParticipantSet();
+        participants.Join("p", new Recorder(_sent), Now, [], ParticipantRole.Controller);
+        _player = new SessionPlayer("s", new PlaybackOptions(), _source.Grid, _source, _time, participants, NullLogger.Instance, _ => { });
+    }
+
+    private sealed class Recorder(List<PlaybackBatch> sent) : IPlaybackObserver
+    {
+        public Task OnBatch(PlaybackBatch batch)
+        {
+            sent.Add(batch);
+            return Task.CompletedTask;
+        }
+    }
 
     private WallTime Now => new(_time.GetUtcNow().UtcTicks);
 

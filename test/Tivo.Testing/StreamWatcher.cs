@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Tivo.Testing;
+
+/// <summary>
+/// A participant that records what it receives: every event's payload counter (<c>data.i</c>), seq and arrival time,
+/// and the last state's status and host. Used to count lost and repeated events across failures.
+/// </summary>
+public sealed class StreamWatcher : IAsyncDisposable
+{
+    private readonly ClientWebSocket _socket = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<(long I, long Seq, long ArrivedAt)> _events = [];
+    private Task _loop = Task.CompletedTask;
+
+    public string Name { get; }
+
+    public string? Host { get; private set; }
+
+    public string? Status { get; private set; }
+
+    public WebSocketCloseStatus? CloseStatus { get; private set; }
+
+    private StreamWatcher(string name) => Name = name;
+
+    public static async Task<StreamWatcher> ConnectAsync(string name, Uri uri)
+    {
+        var watcher = new StreamWatcher(name);
+        await watcher._socket.ConnectAsync(uri, CancellationToken.None);
+        watcher._loop = watcher.ReceiveAsync();
+        return watcher;
+    }
+
+    /// <summary>The events received so far: payload counter, seq, arrival (Stopwatch timestamp).</summary>
+    public List<(long I, long Seq, long ArrivedAt)> Events
+    {
+        get
+        {
+            lock (_events)
+            {
+                return [.. _events];
+            }
+        }
+    }
+
+    public int Count
+    {
+        get
+        {
+            lock (_events)
+            {
+                return _events.Count;
+            }
+        }
+    }
+
+    public Task SendAsync(string json) => _socket.SendAsync(Encoding.UTF8.GetBytes(json), WebSocketMessageType.Text, true, CancellationToken.None);
+
+    /// <summary>Counters missing between the first and the last received, and counters received more than once.</summary>
+    public (long First, long Last, int Lost, int Repeated) Tally()
+    {
+        var counters = Events.Select(e => e.I).ToList();
+        if (counters.Count == 0)
+        {
+            return (0, -1, 0, 0);
+        }
+
+        var distinct = counters.Distinct().Count();
+        var (first, last) = (counters.Min(), counters.Max());
+        return (first, last, (int)(last - first + 1 - distinct), counters.Count - distinct);
+    }
+
+    private async Task ReceiveAsync()
+    {
+        var buffer = new byte[1 << 16];
+        var message = new MemoryStream();
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                var result = await _socket.ReceiveAsync(buffer, _stop.Token);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    CloseStatus = result.CloseStatus;
+                    return;
+                }
+
+                message.Write(buffer, 0, result.Count);
+                if (!result.EndOfMessage)
+                {
+                    continue;
+                }
+
+                var arrived = Stopwatch.GetTimestamp();
+                using (var document = JsonDocument.Parse(message.ToArray()))
+                {
+                    var root = document.RootElement;
+                    switch (root.GetProperty("type").GetString())
+                    {
+                        case "event" when root.GetProperty("data").TryGetProperty("i", out var i):
+                            lock (_events)
+                            {
+                                _events.Add((i.GetInt64(), root.GetProperty("seq").GetInt64(), arrived));
+                            }
+
+                            break;
+                        case "state":
+                            Status = root.GetProperty("status").GetString();
+                            Host = root.TryGetProperty("host", out var host) ? host.GetString() : Host;
+                            break;
+                    }
+                }
+
+                message.SetLength(0);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _loop;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _socket.Dispose();
+        _stop.Dispose();
+    }
+}
