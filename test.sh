@@ -70,6 +70,20 @@ if [ ! -f test/asyncapi/node_modules/@asyncapi/specs/package.json ]; then
   echo "test.sh: installing the AsyncAPI schema check (npm ci --prefix test/asyncapi)"
   npm ci --prefix test/asyncapi --no-audit --no-fund --loglevel=error
 fi
+if [ ! -f test/kubernetes/node_modules/kubernetes-models/package.json ]; then
+  echo "test.sh: installing the Kubernetes manifest check (npm ci --prefix test/kubernetes)"
+  npm ci --prefix test/kubernetes --no-audit --no-fund --loglevel=error
+fi
+# docker-compose (Debian's): docker-compose.yml is validated with `docker-compose config` (no container engine runs here).
+if ! command -v docker-compose >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing docker-compose to validate docker-compose.yml (apt-get install docker-compose)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  else
+    echo "test.sh: docker-compose is missing: install Debian's docker-compose" >&2
+    exit 1
+  fi
+fi
 if [ ! -f test/dynalite/node_modules/dynalite/cli.js ]; then
   echo "test.sh: installing dynalite (npm ci --prefix test/dynalite)"
   npm ci --prefix test/dynalite --no-audit --no-fund --loglevel=error
@@ -87,12 +101,13 @@ dotnet test Tivo.sln --configuration Release --no-build --logger "trx" --results
 
 # The JavaScript client's tests (node:test) run against a real gateway they start from the Release build;
 # the demo page's and the 2016 prototype page's tests drive Debian's Chromium through playwright-core;
-# test/asyncapi validates docs/asyncapi.yaml against the AsyncAPI 3.0 schema.
+# test/asyncapi validates docs/asyncapi.yaml against the AsyncAPI 3.0 schema; test/kubernetes validates
+# deploy/kubernetes against the Kubernetes API's schemas.
 node_flags=()
 if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 22 ]; then node_flags+=(--experimental-websocket); fi
 js_log="$results/js-client.txt"
 js_status=0
-node "${node_flags[@]}" --test clients/js/test/ test/asyncapi/ > "$js_log" 2>&1 || js_status=$?
+node "${node_flags[@]}" --test clients/js/test/ test/asyncapi/ test/kubernetes/ > "$js_log" 2>&1 || js_status=$?
 grep -E '^(not ok|# (tests|pass|fail))' "$js_log" || true
 if [ "$js_status" -ne 0 ]; then
   # Show why: node:test's TAP output puts each failure's details (error, expected, stack) under "not ok".
@@ -126,6 +141,16 @@ if [ "$py_status" -ne 0 ] && [ "$py_failed" -eq 0 ]; then
   echo "test.sh: the Python client's tests did not run:" >&2
   tail -20 "$results/python-client.txt" >&2
   py_failed=1
+fi
+
+# docker-compose.yml: the cluster on one machine, checked as Compose reads it (counted as one test).
+compose_status=0
+docker-compose -f docker-compose.yml config -q > "$results/docker-compose.txt" 2>&1 || compose_status=$?
+if [ "$compose_status" -eq 0 ]; then
+  echo "docker-compose.yml: valid ($(docker-compose -f docker-compose.yml config --services | tr '\n' ' '))"
+else
+  echo "docker-compose.yml is not valid:" >&2
+  cat "$results/docker-compose.txt" >&2
 fi
 
 # The benchmark suite in smoke mode: seconds-long runs that must produce every figure (never timed pass/fail).
@@ -162,7 +187,8 @@ fi
 passed=$((passed + js_passed + py_passed))
 failed=$((failed + js_failed + py_failed))
 if [ "$bench_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if [ "$compose_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
-if [ "$status" -ne 0 ] || [ "$js_status" -ne 0 ] || [ "$py_status" -ne 0 ] || [ "$bench_status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
+if [ "$status" -ne 0 ] || [ "$js_status" -ne 0 ] || [ "$py_status" -ne 0 ] || [ "$bench_status" -ne 0 ] || [ "$compose_status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
   exit 1
 fi

@@ -13,8 +13,8 @@ namespace Tivo.Silo;
 
 /// <summary>The standalone silo: an Orleans server running Tivo's grains; gateways connect as clients. It serves
 /// <c>/healthz</c> (ready: this silo is active in the cluster's membership), <c>/livez</c> and <c>/metrics</c> on
-/// <c>--urls</c> (default <c>http://localhost:8081</c>). <c>import</c> as the first argument loads a file into the store
-/// instead (see <see cref="ImportCommand"/>).</summary>
+/// <c>--urls</c> (default <c>http://localhost:8081</c>). As the first argument, <c>import</c> loads a file into the store
+/// (<see cref="ImportCommand"/>) and <c>schema</c> creates the cluster's tables (<see cref="SchemaCommand"/>) instead.</summary>
 public static class SiloProgram
 {
     /// <summary>The health and metrics address used when neither <c>--urls</c> nor <c>ASPNETCORE_URLS</c> says otherwise.</summary>
@@ -22,9 +22,12 @@ public static class SiloProgram
 
     public static async Task<int> Main(string[] args)
     {
-        if (args.Length > 0 && args[0] == "import")
+        switch (args.FirstOrDefault())
         {
-            return await ImportCommand.RunAsync(args, Console.Out, Console.Error);
+            case "import":
+                return await ImportCommand.RunAsync(args, Console.Out, Console.Error);
+            case "schema":
+                return await SchemaCommand.RunAsync(args, Console.Out, Console.Error);
         }
 
         await using var host = CreateHost(args);

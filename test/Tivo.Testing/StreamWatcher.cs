@@ -24,6 +24,9 @@ public sealed class StreamWatcher : IAsyncDisposable
 
     public WebSocketCloseStatus? CloseStatus { get; private set; }
 
+    /// <summary>Acks received (one per control answered).</summary>
+    public int Acks { get; private set; }
+
     private StreamWatcher(string name) => Name = name;
 
     public static async Task<StreamWatcher> ConnectAsync(string name, Uri uri)
@@ -106,6 +109,9 @@ public sealed class StreamWatcher : IAsyncDisposable
                                 _events.Add((i.GetInt64(), root.GetProperty("seq").GetInt64(), arrived));
                             }
 
+                            break;
+                        case "ack":
+                            Acks++;
                             break;
                         case "state":
                             Status = root.GetProperty("status").GetString();

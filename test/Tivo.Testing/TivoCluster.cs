@@ -20,14 +20,15 @@ public sealed class TivoCluster(string connectionString, string clusterId) : IAs
 
     public List<TivoProcess> Gateways { get; } = [];
 
-    /// <summary>Starts <paramref name="silos"/> silos (the first alone, as it creates the tables) and <paramref name="gateways"/> gateways.</summary>
+    /// <summary>Creates the tables with the silo's <c>schema</c> command (the deployment's one-shot job), then starts
+    /// <paramref name="silos"/> silos and <paramref name="gateways"/> gateways.</summary>
     public static async Task<TivoCluster> StartAsync(string connectionString, int silos, int gateways, params string[] settings)
     {
         var cluster = new TivoCluster(connectionString, "tivo-" + Guid.NewGuid().ToString("n")[..8]);
         try
         {
-            await cluster.StartSiloAsync(settings);
-            await Task.WhenAll(Enumerable.Range(1, silos - 1).Select(_ => cluster.StartSiloAsync(settings)));
+            SchemaOutput = await cluster.CreateSchemaAsync();
+            await Task.WhenAll(Enumerable.Range(0, silos).Select(_ => cluster.StartSiloAsync(settings)));
             await Task.WhenAll(Enumerable.Range(0, gateways).Select(_ => cluster.StartGatewayAsync(settings)));
             return cluster;
         }
@@ -38,6 +39,24 @@ public sealed class TivoCluster(string connectionString, string clusterId) : IAs
         }
     }
 
+    /// <summary>What the last schema job printed.</summary>
+    public static string SchemaOutput { get; private set; } = "";
+
+    /// <summary>Runs <c>Tivo.Silo schema</c> with the cluster's settings; returns what it printed.</summary>
+    public async Task<string> CreateSchemaAsync()
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { GatewayProcess.BuiltDll("silo", "Tivo.Silo"), "schema" }.Concat(Orleans()).Concat(Store()).Concat(Persistence()))
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"Tivo.Silo schema exited with {process.ExitCode}: {output}");
+    }
+
     /// <summary>Starts one more silo, named silo-1, silo-2, … and waits until it is active in the membership.</summary>
     public async Task<TivoProcess> StartSiloAsync(params string[] settings)
     {
@@ -46,10 +65,7 @@ public sealed class TivoCluster(string connectionString, string clusterId) : IAs
         [
             .. Orleans(), "--Tivo:Orleans:SiloName", name, "--Tivo:Orleans:AdvertisedAddress", "127.0.0.1",
             "--Tivo:Orleans:SiloPort", Free(), "--Tivo:Orleans:GatewayPort", Free(),
-            "--Tivo:Orleans:CreateClusteringSchema", "true",
-            "--Tivo:Orleans:Persistence", "AdoNet", "--Tivo:Orleans:PersistenceConnectionString", ConnectionString, "--Tivo:Orleans:CreatePersistenceSchema", "true",
-            "--Tivo:Store:Kind", "PostgreSql", "--Tivo:Store:ConnectionString", ConnectionString, "--Tivo:Store:CreateSchema", "true",
-            .. settings,
+            .. Persistence(), .. Store(), .. settings,
         ]);
         lock (Silos)
         {
@@ -73,6 +89,10 @@ public sealed class TivoCluster(string connectionString, string clusterId) : IAs
 
     /// <summary>The silo named <paramref name="name"/>.</summary>
     public TivoProcess Silo(string name) => Silos.Single(s => s.Name == name);
+
+    private string[] Persistence() => ["--Tivo:Orleans:Persistence", "AdoNet", "--Tivo:Orleans:PersistenceConnectionString", ConnectionString];
+
+    private string[] Store() => ["--Tivo:Store:Kind", "PostgreSql", "--Tivo:Store:ConnectionString", ConnectionString];
 
     private string[] Orleans() =>
         ["--Tivo:Orleans:ClusterId", ClusterId, "--Tivo:Orleans:Clustering", "AdoNet", "--Tivo:Orleans:ClusteringConnectionString", ConnectionString];

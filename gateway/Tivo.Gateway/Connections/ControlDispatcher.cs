@@ -8,7 +8,7 @@ namespace Tivo.Gateway.Connections;
 /// the grain call, and the reply. While a control is in flight the outbox holds the session's pushes back, so the
 /// ack (or error) goes out before the state the control caused (hello, ack, state, then clock and events).
 /// </summary>
-internal sealed partial class ControlDispatcher(SessionMembership membership, ConnectionOutbox outbox, WireFormat format, ILogger logger)
+internal sealed partial class ControlDispatcher(SessionMembership membership, ConnectionOutbox outbox, WireFormat format, ILogger logger, TimeSpan timeout)
 {
     /// <summary>Parses and runs one client message; every outcome is answered through the outbox.</summary>
     public async Task HandleAsync(ReadOnlyMemory<byte> utf8)
@@ -22,7 +22,9 @@ internal sealed partial class ControlDispatcher(SessionMembership membership, Co
         outbox.ControlStarted();
         try
         {
-            var result = await RunAsync(command!);
+            // Bounded: while a control is in flight this connection's pushes wait, and a call to a silo that just died
+            // would otherwise hang for Orleans' 30 s response timeout.
+            var result = await RunAsync(command!).WaitAsync(timeout);
             if (result.Ok)
             {
                 outbox.EnqueueLocal(buffer => format.WriteAck(buffer, command!.IdJson, command.Action));
@@ -31,6 +33,11 @@ internal sealed partial class ControlDispatcher(SessionMembership membership, Co
             {
                 outbox.EnqueueError(command!.IdJson, result.ErrorCode!, result.ErrorMessage!);
             }
+        }
+        catch (TimeoutException)
+        {
+            outbox.EnqueueError(command!.IdJson, ErrorCodes.Internal,
+                $"Session {membership.SessionId} did not answer {command.Action} within {timeout.TotalSeconds:0} s (Tivo:Gateway:ControlTimeout; its silo may be failing over): the control may not have taken effect. Send status, then try again.");
         }
         catch (StoreUnavailableGrainException ex)
         {

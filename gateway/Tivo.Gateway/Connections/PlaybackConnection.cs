@@ -44,7 +44,7 @@ internal sealed partial class PlaybackConnection
         _membership = new SessionMembership(client, fanouts, _outbox, time, options.RenewInterval, logger, sessionId, channels, role, lastSeq);
         _reader = new FrameReader(socket, options.MaxMessageBytes);
         _rateGuard = new CommandRateGuard(options, time);
-        _dispatcher = new ControlDispatcher(_membership, _outbox, format, logger);
+        _dispatcher = new ControlDispatcher(_membership, _outbox, format, logger, options.ControlTimeout);
     }
 
     private string SessionId => _membership.SessionId;

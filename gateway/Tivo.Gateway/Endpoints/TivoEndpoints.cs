@@ -69,7 +69,8 @@ internal static partial class TivoEndpoints
             .WithErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status403Forbidden, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status503ServiceUnavailable)
             .AddEndpointFilterFactory((_, next) => TokenAccess.Require(ParticipantRole.Controller, next));
 
-        app.MapHealthChecks("/healthz");
+        app.MapHealthChecks("/healthz"); // ready: the cluster (and through it the store) answers
+        app.MapHealthChecks("/livez", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = _ => false }); // the process answers
         return app;
     }
 

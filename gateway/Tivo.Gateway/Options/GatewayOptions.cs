@@ -52,6 +52,10 @@ public sealed class GatewayOptions
     /// its connections call it back at once with the last event received, so it continues on another silo right after it.</summary>
     public TimeSpan SessionSilence { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>The longest a control waits for its session's answer; past it the client gets an <c>internal</c> error
+    /// (the session's silo may be failing over) and the connection's pushes, held while a control is in flight, flow again.</summary>
+    public TimeSpan ControlTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Messages are released this much before their due time at most, to absorb timer granularity.</summary>
     public TimeSpan ReleaseTolerance { get; set; } = TimeSpan.FromMilliseconds(1);
 
@@ -96,6 +100,11 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (o.KeepAliveInterval <= TimeSpan.Zero || o.KeepAliveTimeout <= TimeSpan.Zero)
         {
             errors.Add("Tivo:Gateway:KeepAliveInterval and KeepAliveTimeout must be positive durations such as 00:00:15.");
+        }
+
+        if (o.ControlTimeout < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"Tivo:Gateway:ControlTimeout is {o.ControlTimeout}; use at least 00:00:01.");
         }
 
         if (o.SessionSilence < TimeSpan.FromMilliseconds(500))

@@ -46,6 +46,12 @@ public sealed class TivoOrleansOptions
     /// name (the pod's name on Kubernetes).</summary>
     public string? SiloName { get; set; }
 
+    /// <summary>Silos only: Orleans' Kubernetes hosting (Microsoft.Orleans.Hosting.Kubernetes): the silo takes its name,
+    /// address and cluster identity from the pod (POD_NAME, POD_IP, POD_NAMESPACE, ORLEANS_CLUSTER_ID, ORLEANS_SERVICE_ID)
+    /// and watches the silo pods through the Kubernetes API, declaring a silo dead as soon as its pod is deleted. Membership
+    /// stays in the ADO.NET table. Needs the RBAC of deploy/kubernetes/rbac.yaml.</summary>
+    public bool KubernetesHosting { get; set; }
+
     /// <summary>How fast a dead silo is found, and how fast gateways learn of silos (<c>Tivo:Orleans:Membership</c>).</summary>
     public MembershipTimingOptions Membership { get; set; } = new();
 

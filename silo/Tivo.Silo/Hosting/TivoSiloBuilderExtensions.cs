@@ -61,6 +61,11 @@ public static class TivoSiloBuilderExtensions
             o.TableRefreshTimeout = orleans.Membership.TableRefreshTimeout;
             o.IAmAliveTablePublishTimeout = orleans.Membership.IAmAliveTablePublishTimeout;
         });
+        if (orleans.KubernetesHosting)
+        {
+            silo.UseKubernetesHosting(); // after Tivo's settings: the pod's identity wins
+        }
+
         if (orleans.CreateClusteringSchema)
         {
             silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(
