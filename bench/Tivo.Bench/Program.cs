@@ -14,6 +14,7 @@ const string Usage = """
       memory        heap per idle session, per playing session, per connection; cache bound under a sweep [--sessions 1000]
       drift         playhead against wall time x speed over a long run                                   [--seconds 120]
       hostile       the hardening probes: answer and RSS before/peak/after each hostile play and a status flood; the fuzzer  [--flood-seconds 20] [--fuzz-frames 100000] [--fuzz-requests 10000]
+      failover      3 silos + 2 gateways as processes on PostgreSQL: kill -9 and a rolling restart, next event, lost, repeated  [--sessions 20]
       live          live ingest → socket latency; the first event of a play on a fresh server, arrival − due            [--posts 50]
       export        GET /channels/{channel}/events of an N-event window, embedded and PostgreSQL, against raw Npgsql  [--events 1000000] [--repetitions 3]
       stores        one-hour window read from every backend                                              [--events 360000] [--dynamo-events N] [--repetitions 5]
@@ -58,6 +59,7 @@ async Task Hostile() => results["hostile"] = await HostileBenchmark.RunAsync(
     TimeSpan.FromSeconds(Option("--flood-seconds", smoke ? 3 : 20)), Option("--fuzz-frames", smoke ? 2_000 : 100_000), Option("--fuzz-requests", smoke ? 200 : 10_000));
 async Task Export() => results["export"] = await ExportBenchmark.RunAsync(Option("--events", smoke ? 10_000 : 1_000_000), Option("--repetitions", smoke ? 1 : 3));
 async Task Live() => results["live"] = await LiveBenchmark.RunAsync(Option("--posts", smoke ? 10 : 50));
+async Task Failover() => results["failover"] = await FailoverBenchmark.RunAsync(Option("--sessions", smoke ? 2 : 20));
 async Task Drift() => results["drift"] = await DriftBenchmark.RunAsync(Option("--seconds", smoke ? 4 : 120));
 
 var started = DateTime.UtcNow;
@@ -81,6 +83,11 @@ switch (args[0])
         await Export();
         Console.WriteLine("\n## live and the first play");
         await Live();
+        Console.WriteLine("\n## cluster failover");
+        await Failover();
+        break;
+    case "failover":
+        await Failover();
         break;
     case "delivery":
         await Delivery();

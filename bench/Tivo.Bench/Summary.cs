@@ -92,6 +92,18 @@ internal sealed class Summary
             s.Missing.Add("drift");
         }
 
+        if (results.GetValueOrDefault("failover") is FailoverResult f)
+        {
+            s.Add($"kill -9 of the silo holding {f.SessionsOnKilled} of {f.Sessions} sessions: next event p50 / max", f.KillToNextMax, $"{f.KillToNextP50:F1} / {f.KillToNextMax:F1} s", "≤ 20 s");
+            s.Add("kill -9: events lost / repeated (all participants)", f.KillLost + f.KillRepeated, $"{f.KillLost} / {f.KillRepeated}", "0 / 0");
+            s.Add("rolling restart (SIGTERM): longest pause", f.RollingLongestPause, $"{f.RollingLongestPause:F2} s", "≤ 1 s");
+            s.Add("rolling restart: events lost / repeated", f.RollingLost + f.RollingRepeated, $"{f.RollingLost} / {f.RollingRepeated}", "0 / 0");
+        }
+        else
+        {
+            s.Missing.Add("failover");
+        }
+
         return s;
     }
 

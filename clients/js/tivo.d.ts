@@ -17,6 +17,9 @@ export interface SessionState {
   pacing: { duration: number | null; rate: number | null; maxGap: number | null };
   bufferAhead: number | null;
   behindLive?: number;
+  participants?: { total: number; controllers: number };
+  /** The silo holding the session (a cluster's pod name). */
+  host?: string;
 }
 
 export interface Hello { type: "hello"; protocol: 1; session: string; channels: string[]; role: "controller" | "viewer"; state: SessionState }
@@ -25,6 +28,8 @@ export interface Clock { type: "clock"; playhead: string; speed: number; iterati
 export interface Loop { type: "loop"; iteration: number }
 export interface Ack { type: "ack"; id: string | number | null; action: string }
 export interface ServerError { type: "error"; id: string | number | null; code: ErrorCode; message: string }
+/** Events fromSeq..toSeq will not come (a resume asked for events older than the session still holds). */
+export interface Gap { type: "gap"; fromSeq: number; toSeq: number; message: string }
 
 export interface PlayOptions {
   start?: string | Date;
@@ -56,7 +61,7 @@ export interface ClientOptions {
 }
 
 export interface Listeners {
-  hello: Hello; event: TivoEvent; state: SessionState; clock: Clock; loop: Loop; error: ServerError;
+  hello: Hello; event: TivoEvent; state: SessionState; clock: Clock; loop: Loop; error: ServerError; gap: Gap;
   open: {}; close: { code: number; reason: string }; reconnecting: { delayMs: number; lastSeq: number | null };
 }
 

@@ -42,7 +42,7 @@ export class TivoClient {
     return new Promise((resolve, reject) => this._open(resolve, reject));
   }
 
-  /** Registers a listener: "hello", "event", "state", "clock", "loop", "error", "open", "close", "reconnecting". Returns an unsubscribe function. */
+  /** Registers a listener: "hello", "event", "state", "clock", "loop", "error", "gap", "open", "close", "reconnecting". Returns an unsubscribe function. */
   on(type, listener) {
     if (!this._listeners.has(type)) this._listeners.set(type, new Set());
     this._listeners.get(type).add(listener);
@@ -135,12 +135,15 @@ export class TivoClient {
         reject(new TivoError("unavailable", `The connection to ${this.url} closed before hello (${e.code}).`));
         return;
       }
-      if (!this._closed && this.options.reconnect && e.code !== 1009 && e.code !== 1008) this._reconnect();
+      // 1001: the gateway is going away (a rolling update) and says so — reconnect at once (to another gateway behind
+      // the same address); other drops back off.
+      if (!this._closed && this.options.reconnect && e.code !== 1009 && e.code !== 1008) this._reconnect(e.code === 1001 && this._attempt === 0);
     };
   }
 
-  _reconnect() {
-    const delay = Math.min(this.options.maxReconnectDelayMs, this.options.reconnectDelayMs * 2 ** this._attempt++);
+  _reconnect(immediately = false) {
+    const backoff = Math.min(this.options.maxReconnectDelayMs, this.options.reconnectDelayMs * 2 ** this._attempt++);
+    const delay = immediately ? 0 : backoff;
     this._emit("reconnecting", { delayMs: delay, lastSeq: this.lastSeq });
     setTimeout(() => {
       if (this._closed) return;

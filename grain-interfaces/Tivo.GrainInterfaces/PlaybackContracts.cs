@@ -49,6 +49,11 @@ public interface IPlaybackGrain : IGrainWithStringKey
     [Alias("HandOver")]
     Task HandOver();
 
+    /// <summary>The events <paramref name="fromSeq"/>..<paramref name="toSeq"/> still held in the replay log: a gateway
+    /// that saw a hole in the shared stream (a push lost in transit, e.g. while a silo died) fills it.</summary>
+    [Alias("Replay")]
+    Task<ImmutableArray<SessionEvent>> Replay(long fromSeq, long toSeq);
+
     /// <summary>The session's state now.</summary>
     [Alias("GetState")]
     Task<SessionState> GetState();
@@ -223,6 +228,16 @@ public sealed record StateSignal(
     long ReleaseTicks,
     long Order,
     [property: Id(0)] SessionState State) : SessionSignal(ReleaseTicks, Order);
+
+/// <summary>Events <see cref="FromSeq"/> to <see cref="ToSeq"/> cannot be delivered to this participant (a reconnect
+/// asked for events older than the session still holds): said once, with why, before the stream goes on.</summary>
+[GenerateSerializer, Immutable, Alias("tivo.GapSignal")]
+public sealed record GapSignal(
+    long ReleaseTicks,
+    long Order,
+    [property: Id(0)] long FromSeq,
+    [property: Id(1)] long ToSeq,
+    [property: Id(2)] string Message) : SessionSignal(ReleaseTicks, Order);
 
 /// <summary>The session is leaving its silo (a rolling update): gateways call it back at once so it continues on another
 /// silo right after the last event it handed on. Not written to clients.</summary>

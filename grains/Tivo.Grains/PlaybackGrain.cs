@@ -21,17 +21,13 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     /// <summary>The grain storage sessions persist to (memory, or AdoNet on PostgreSQL in a cluster).</summary>
     public const string StorageName = "tivo-sessions";
 
-    /// <summary>Seq numbers reserved per write: a restored session continues above the reservation.</summary>
-    private const long SeqBlock = 100_000;
-
-    private readonly IPersistentState<PlaybackRecord> _record;
+    private readonly SessionRecordKeeper _record;
     private readonly TimeProvider _time;
     private readonly PlaybackOptions _options;
     private readonly TivoGrainMetrics _metrics;
     private readonly IPlaybackSource _source;
     private readonly ParticipantSet _participants = new();
     private readonly SessionPlayer _player;
-    private long _seqReservedUntil = 1;
     private IGrainTimer? _timer;
     private IGrainTimer? _graceTimer;
     private IGrainTimer? _resumeTimer;
@@ -45,7 +41,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         LocalSessions sessions)
     {
         _sessions = sessions;
-        _record = record;
+        _record = new SessionRecordKeeper(record);
         _time = time;
         _options = options.Value;
         _metrics = metrics;
@@ -65,7 +61,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     {
         _metrics.SessionActivated();
         _sessions.Add(this.GetPrimaryKeyString());
-        if (_record.RecordExists && _record.State is { Plan: { } plan, Clock: { Status: not SessionStatus.Idle } clock })
+        if (_record.Exists && _record.State is { Plan: { } plan, Clock: { Status: not SessionStatus.Idle } clock })
         {
             await RestoreAsync(plan, clock);
             if (_participants.ExpectAfterRestore(Now))
@@ -94,7 +90,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     /// tells its gateways, which call it back at once: the next activation continues right after that event.</summary>
     private async Task<bool> HandOverAsync()
     {
-        if (_handedOver || !Clock.Active || !_record.RecordExists || _player.LastHandedOn() is not { } mark)
+        if (_handedOver || !Clock.Active || !_record.Exists || _player.LastHandedOn() is not { } mark)
         {
             return false;
         }
@@ -106,15 +102,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         return true;
     }
 
-    /// <summary>Writes the record (plan, clock anchor, counters, a handover's mark), reserving the next block of seqs.</summary>
-    private async Task SaveAsync(ResumeMark? handover = null)
-    {
-        _seqReservedUntil = Math.Max(_seqReservedUntil, _player.Cursor.NextSeq + SeqBlock);
-        var r = _record.State;
-        (r.Plan, r.Clock, r.Epoch, r.SeqReservedUntil, r.Order, r.Resume) = (Plan?.Spec, Clock.Anchor, _player.Cursor.Epoch, _seqReservedUntil, _player.Cursor.Order, handover);
-        Clock.MarkSaved();
-        await _record.WriteStateAsync();
-    }
+    private Task SaveAsync(ResumeMark? handover = null) => _record.SaveAsync(_player, handover);
 
     /// <summary>Brings a session back on a new activation. A playing one continues right after the last event handed on:
     /// from a handover's mark in the record, else from the lowest mark its gateways give within
@@ -122,8 +110,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     private async Task RestoreAsync(PlanSpec spec, ClockAnchor anchor)
     {
         var plan = await SessionPlan.BuildAsync(spec, _source);
-        _seqReservedUntil = _record.State.SeqReservedUntil;
-        _player.Cursor.Restore(_record.State.Epoch, _seqReservedUntil, _record.State.Order + SeqBlock);
+        _record.RestoreCounters(_player.Cursor);
         var status = _player.Restore(plan, anchor, Now);
         if (status == SessionStatus.Playing)
         {
@@ -136,19 +123,12 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     private async Task ResumeAsync()
     {
         _resumeTimer?.Dispose();
-        if (!_resume.Take(out var mark))
+        if (_resume.Take(out var mark))
         {
-            return;
+            await _player.StartRestoredAsync(mark, _record.ReservedUntil);
+            StartTimer();
+            await SaveAsync();
         }
-
-        if (mark is not null)
-        {
-            _player.ResumeAfter(mark, _seqReservedUntil, Now);
-        }
-
-        await _player.StartRestoredAsync();
-        StartTimer();
-        await SaveAsync();
     }
 
     // ───────────────────────── participants ─────────────────────────
@@ -197,11 +177,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         _graceTimer?.Dispose();
         _graceTimer = null;
         _player.Abandon(Now);
-        if (_record.RecordExists)
-        {
-            await _record.ClearStateAsync();
-        }
-
+        await _record.ClearAsync();
         DeactivateOnIdle();
     }
 
@@ -344,6 +320,8 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         return Task.FromResult(_player.Snapshot(Now));
     }
 
+    public Task<ImmutableArray<SessionEvent>> Replay(long fromSeq, long toSeq) => Task.FromResult(_player.Log.Between(fromSeq, toSeq).ToImmutableArray());
+
     public Task OnChannelAppended(string channel)
     {
         _player.Loader.Appended();
@@ -391,7 +369,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
 
     private async Task OnTickAsync()
     {
-        if (_player.Cursor.NextSeq + SeqBlock / 2 > _seqReservedUntil || Clock.Changed)
+        if (_record.RunningOut(_player.Cursor.NextSeq) || Clock.Changed)
         {
             await SaveAsync(); // reserve the next block before handing more seq numbers out, or record a re-anchor
         }

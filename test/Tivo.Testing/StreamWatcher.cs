@@ -76,6 +76,30 @@ public sealed class StreamWatcher : IAsyncDisposable
         return (first, last, (int)(last - first + 1 - distinct), counters.Count - distinct);
     }
 
+    /// <summary>The counters missing between the first and the last received, as ranges ("120-139").</summary>
+    public IEnumerable<string> Missing()
+    {
+        var seen = Events.Select(e => e.I).ToHashSet();
+        if (seen.Count == 0)
+        {
+            yield break;
+        }
+
+        long? from = null;
+        for (var i = seen.Min(); i <= seen.Max() + 1; i++)
+        {
+            if (!seen.Contains(i) && i <= seen.Max())
+            {
+                from ??= i;
+            }
+            else if (from is { } f)
+            {
+                yield return f == i - 1 ? $"{f}" : $"{f}-{i - 1}";
+                from = null;
+            }
+        }
+    }
+
     private async Task ReceiveAsync()
     {
         var buffer = new byte[1 << 16];

@@ -110,3 +110,17 @@ test("a channel whose name holds a slash is ingested, listed and played under th
   assert.equal(event.channel, name);
   client.close();
 });
+
+test("a gateway stopping (SIGTERM) closes with 1001 and a reason, and the client reconnects at once", async () => {
+  const own = await startGateway();
+  const client = new TivoClient(own.ws, { channels: ["trades"], reconnectDelayMs: 5_000 });
+  await client.connect();
+  const closed = nextOf(client, "close");
+  const reconnecting = nextOf(client, "reconnecting");
+  await own.stop();
+  const close = await closed;
+  assert.equal(close.code, 1001);
+  assert.match(close.reason, /shutting down/);
+  assert.equal((await reconnecting).delayMs, 0, "no back-off when the server says it is going away");
+  client.close();
+});

@@ -361,6 +361,9 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
             case ErrorSignal error:
                 _format.WriteError(buffer, null, error.Code, error.Message);
                 break;
+            case GapSignal gap:
+                _format.WriteGap(buffer, gap.FromSeq, gap.ToSeq, gap.Message);
+                break;
             case StateSignal state:
                 _format.WriteState(buffer, state.State);
                 break;

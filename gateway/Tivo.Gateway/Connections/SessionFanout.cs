@@ -16,16 +16,19 @@ internal sealed class SessionFanout : IPlaybackObserver
     private readonly ConcurrentDictionary<string, (ConnectionOutbox Outbox, SessionMembership Membership)> _connections = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
+    private readonly IPlaybackGrain _session;
     private long _batches;
+    private long _epoch;
     private long _events;
     private ResumeMark? _last;
     private bool _playing;
     private long _lastPush;
     private long _lastRejoin;
 
-    public SessionFanout(TimeProvider time)
+    public SessionFanout(TimeProvider time, IPlaybackGrain session)
     {
         _time = time;
+        _session = session;
         _lastPush = time.GetTimestamp();
     }
 
@@ -68,7 +71,7 @@ internal sealed class SessionFanout : IPlaybackObserver
             return Task.CompletedTask;
         }
 
-        var handover = Observe(batch);
+        var (handover, hole) = Observe(batch);
         Interlocked.Add(ref _events, batch.Events.Length);
         if (batch.Events.Length > 0 || batch.Signals.Any(s => s is not HandoverSignal))
         {
@@ -83,7 +86,39 @@ internal sealed class SessionFanout : IPlaybackObserver
             _ = RejoinAsync(); // the session is moving: call it back now, so it continues on another silo at once
         }
 
+        if (hole is { } h)
+        {
+            _ = FillAsync(h.From, h.To, batch);
+        }
+
         return Task.CompletedTask;
+    }
+
+    /// <summary>A push was lost on its way (one-way messages to a gateway can be dropped while a silo fails or a new one
+    /// learns where this gateway is): the shared stream skipped seqs <paramref name="from"/>..<paramref name="to"/>. Asks the
+    /// session's replay log for them and hands them to the connections (they are due already, so they go at once); what
+    /// the log no longer holds is announced as a gap, never skipped silently.</summary>
+    private async Task FillAsync(long from, long to, PlaybackBatch after)
+    {
+        var held = System.Collections.Immutable.ImmutableArray<SessionEvent>.Empty;
+        try
+        {
+            held = await _session.Replay(from, to).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Nothing held can be had: the whole hole is a gap.
+        }
+
+        var missing = Enumerable.Range(0, (int)(to - from + 1)).Select(i => from + i).Except(held.Select(e => e.Seq)).ToList();
+        System.Collections.Immutable.ImmutableArray<SessionSignal> gap = missing.Count == 0 ? [] :
+            [new GapSignal(_time.GetUtcNow().UtcTicks, 0, missing[0], missing[^1],
+                $"Events seq {missing[0]} to {missing[^1]} were lost on their way from the session (its silo failed or moved) and are no longer held; the stream goes on.")];
+        var repair = new PlaybackBatch(after.Epoch, after.CutoffTicks, held, gap);
+        foreach (var connection in _connections.Values)
+        {
+            connection.Outbox.Deliver(repair);
+        }
     }
 
     /// <summary>Whether the session has been silent for longer than <paramref name="silence"/> while playing (its silo is
@@ -110,12 +145,15 @@ internal sealed class SessionFanout : IPlaybackObserver
         return Task.WhenAll(_connections.Values.Select(c => c.Membership.RejoinAsync(mark)));
     }
 
-    /// <summary>Notes the last shared event, the playing status and the time; true when the batch says the session moves.</summary>
-    private bool Observe(PlaybackBatch batch)
+    /// <summary>Notes the last shared event, the playing status and the time. Says when the batch says the session moves,
+    /// and which seqs the shared stream skipped: within an epoch (and across a restore, which continues right after the
+    /// lowest mark) seqs are consecutive, so a jump is a lost push.</summary>
+    private (bool Handover, (long From, long To)? Hole) Observe(PlaybackBatch batch)
     {
         lock (_lock)
         {
             _lastPush = _time.GetTimestamp();
+            (long From, long To)? hole = null;
             foreach (var e in batch.Events)
             {
                 if (e.Seq <= 0 || e.Snapshot || (_last is { } l && e.Seq <= l.LastSeq))
@@ -123,9 +161,16 @@ internal sealed class SessionFanout : IPlaybackObserver
                     continue;
                 }
 
+                if (_last is { } before && e.Seq > before.LastSeq + 1 && (batch.Epoch == _epoch || batch.ReplayedBelow > 0))
+                {
+                    hole = (before.LastSeq + 1, e.Seq - 1);
+                }
+
                 var same = _last is { } prev && prev.Ticks == e.Ticks && prev.Pass == e.Pass ? prev.SameTicks + 1 : 1;
                 _last = new ResumeMark(e.Seq, e.Pass, e.Ticks, same, e.DueTicks);
             }
+
+            _epoch = Math.Max(_epoch, batch.Epoch);
 
             var handover = false;
             foreach (var signal in batch.Signals)
@@ -141,7 +186,7 @@ internal sealed class SessionFanout : IPlaybackObserver
                 }
             }
 
-            return handover;
+            return (handover, hole);
         }
     }
 }
@@ -158,7 +203,7 @@ internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider 
         {
             if (!_sessions.TryGetValue(sessionId, out var fanout))
             {
-                fanout = new SessionFanout(time);
+                fanout = new SessionFanout(time, client.GetGrain<IPlaybackGrain>(sessionId));
                 fanout.Reference = client.CreateObjectReference<IPlaybackObserver>(fanout);
                 _sessions[sessionId] = fanout;
             }

@@ -96,6 +96,18 @@ internal static class ServerMessageWriter
         w.WriteEndObject();
     }
 
+    /// <summary>Events <paramref name="fromSeq"/>..<paramref name="toSeq"/> will not come to this connection, and why.</summary>
+    public static void WriteGap(IBufferWriter<byte> buffer, long fromSeq, long toSeq, string message)
+    {
+        using var w = new Utf8JsonWriter(buffer, Options);
+        w.WriteStartObject();
+        w.WriteString("type", "gap");
+        w.WriteNumber("fromSeq", fromSeq);
+        w.WriteNumber("toSeq", toSeq);
+        w.WriteString("message", message);
+        w.WriteEndObject();
+    }
+
     public static void WriteAck(IBufferWriter<byte> buffer, string? idJson, string action)
     {
         using var w = new Utf8JsonWriter(buffer, Options);

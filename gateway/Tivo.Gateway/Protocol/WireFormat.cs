@@ -30,6 +30,8 @@ internal abstract class WireFormat
 
     public abstract void WriteLoop(IBufferWriter<byte> buffer, int iteration);
 
+    public abstract void WriteGap(IBufferWriter<byte> buffer, long fromSeq, long toSeq, string message);
+
     private sealed class V1Format : WireFormat
     {
         public override void WriteHello(IBufferWriter<byte> buffer, string session, IReadOnlyList<string> channels, ParticipantRole role, SessionState state) =>
@@ -47,6 +49,8 @@ internal abstract class WireFormat
             ServerMessageWriter.WriteClock(buffer, playheadTicks, speed, iteration);
 
         public override void WriteLoop(IBufferWriter<byte> buffer, int iteration) => ServerMessageWriter.WriteLoop(buffer, iteration);
+
+        public override void WriteGap(IBufferWriter<byte> buffer, long fromSeq, long toSeq, string message) => ServerMessageWriter.WriteGap(buffer, fromSeq, toSeq, message);
     }
 }
 
@@ -102,6 +106,8 @@ internal sealed class PrototypeWireFormat : WireFormat
 
     public override void WriteLoop(IBufferWriter<byte> buffer, int iteration) =>
         Write(buffer, "END_LOOP", $"Reached the end of the window; looping (pass {iteration + 1}).");
+
+    public override void WriteGap(IBufferWriter<byte> buffer, long fromSeq, long toSeq, string message) => Write(buffer, "ERROR", message);
 
     private static void Write(IBufferWriter<byte> buffer, string type, string text)
     {

@@ -42,13 +42,13 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
     }
 
     /// <summary>What a participant that received up to seq <paramref name="lastSeq"/> missed: every held event after it,
-    /// and, when some of them are no longer held, a sentence naming the seqs skipped (null otherwise).</summary>
-    public (IEnumerable<SessionEvent> Events, string? Gap) After(long lastSeq, long nextSeq)
+    /// and, when some of them are no longer held, the seqs skipped with a sentence saying why (null otherwise).</summary>
+    public (IEnumerable<SessionEvent> Events, (long From, long To, string Why)? Gap) After(long lastSeq, long nextSeq)
     {
         var oldest = OldestSeq(nextSeq);
         var gap = lastSeq + 1 < oldest
-            ? $"Events after seq {lastSeq} up to seq {oldest - 1} are no longer held (a session keeps its last {maxEvents} events, at most {maxBytes / 1024} KiB of them); the stream resumes at seq {oldest}."
-            : null;
+            ? (lastSeq + 1, oldest - 1, $"Events after seq {lastSeq} up to seq {oldest - 1} are no longer held (a session keeps its last {maxEvents} events, at most {maxBytes / 1024} KiB of them); the stream resumes at seq {oldest}.")
+            : ((long, long, string)?)null;
         return (_events.Where(e => e.Seq > lastSeq), gap);
     }
 
@@ -69,6 +69,9 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
 
         return new ResumeMark(last.Seq, last.Pass, last.Ticks, same, last.DueTicks);
     }
+
+    /// <summary>The held events with seqs <paramref name="fromSeq"/>..<paramref name="toSeq"/>.</summary>
+    public IEnumerable<SessionEvent> Between(long fromSeq, long toSeq) => _events.Where(e => e.Seq >= fromSeq && e.Seq <= toSeq);
 
     /// <summary>Every held event due after <paramref name="now"/> (handed on, not yet released).</summary>
     public IEnumerable<SessionEvent> DueAfter(WallTime now) => _events.Where(e => e.DueTicks > now.Ticks);

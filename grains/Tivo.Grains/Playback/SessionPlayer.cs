@@ -70,7 +70,7 @@ internal sealed partial class SessionPlayer
     }
 
     /// <summary>Takes a persisted plan and anchor back; the clock is re-anchored at <paramref name="now"/> where it has got
-    /// to, frozen (paused) when it was playing, until the first chunk is read. Returns the status it had.</summary>
+    /// to, held (buffering) when it was playing until the caller resumes it. Returns the status it had.</summary>
     public SessionStatus Restore(SessionPlan plan, ClockAnchor anchor, WallTime now)
     {
         Plan = plan;
@@ -82,7 +82,7 @@ internal sealed partial class SessionPlayer
             (status, position) = (SessionStatus.Ended, plan.Length);
         }
 
-        Clock.Reanchor(now, position, status == SessionStatus.Playing ? SessionStatus.Paused : status);
+        Clock.Reanchor(now, position, status == SessionStatus.Playing ? SessionStatus.Buffering : status); // held until it resumes
         StartEpoch(now);
         var over = status is SessionStatus.Ended or SessionStatus.Stopped;
         ResetBuffer(over ? 0 : Clock.PassAt(position), over ? plan.WindowStart : plan.StreamAt(position));
@@ -165,10 +165,16 @@ internal sealed partial class SessionPlayer
     /// <summary>The last event handed on, as a <see cref="ResumeMark"/> (null when the log holds none).</summary>
     public ResumeMark? LastHandedOn() => Log.LastMark();
 
-    /// <summary>Reads the first chunk of a restored playing session and starts it: at once, or holding (buffering) at the
+    /// <summary>Starts a restored playing session: right after <paramref name="mark"/> when there is one (see
+    /// <see cref="ResumeAfter"/>), else where its clock is; once the first chunk is read, or holding (buffering) at the
     /// playhead while the store is away too (the loader retries).</summary>
-    public async Task StartRestoredAsync()
+    public async Task StartRestoredAsync(ResumeMark? mark = null, long replayedBelow = 0)
     {
+        if (mark is not null)
+        {
+            ResumeAfter(mark, replayedBelow, Now);
+        }
+
         if (await Loader.LoadFirstAsync() is not null)
         {
             Clock.SetStatus(SessionStatus.Buffering, Now);
@@ -306,9 +312,9 @@ internal sealed partial class SessionPlayer
         if (lastSeq is { } last)
         {
             var (missed, gap) = Log.After(last, Cursor.NextSeq);
-            if (gap is not null)
+            if (gap is { } g)
             {
-                signals.Add(new ErrorSignal(Now.Ticks, 1, ErrorCodes.BadRequest, gap));
+                signals.Add(new GapSignal(Now.Ticks, 1, g.From, g.To, g.Why));
             }
 
             events.AddRange(missed);

@@ -94,7 +94,7 @@ public sealed class ClusterProcessTests(PostgreSqlServerFixture postgres, ITestO
         foreach (var watcher in all)
         {
             var (first, last, lost, repeated) = watcher.Tally();
-            output.WriteLine($"{watcher.Name}: counters {first}..{last}, lost {lost}, repeated {repeated}");
+            output.WriteLine($"{watcher.Name}: counters {first}..{last}, lost {lost} ({string.Join(", ", watcher.Missing())}), repeated {repeated}");
             Assert.Equal(0, first);
             Assert.Equal(0, lost);
             Assert.Equal(0, repeated);

@@ -46,6 +46,7 @@ public sealed class AsyncApiTests
             [nameof(ServerMessageWriter.WriteLoop)] = b => ServerMessageWriter.WriteLoop(b, 1),
             [nameof(ServerMessageWriter.WriteAck)] = b => ServerMessageWriter.WriteAck(b, null, "play"),
             [nameof(ServerMessageWriter.WriteError)] = b => ServerMessageWriter.WriteError(b, null, ErrorCodes.BadRequest, "x"),
+            [nameof(ServerMessageWriter.WriteGap)] = b => ServerMessageWriter.WriteGap(b, 5, 9, "x"),
         };
 
         // A new kind of server message (a new Write method) must be added here and to docs/asyncapi.yaml.

@@ -475,9 +475,10 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         var bytes = replayed.Sum(e => 96 + 2L * e.Data.Length);
         Assert.InRange(bytes, PlaybackClusterFixture.ReplayBytes * 3 / 4 - 200, PlaybackClusterFixture.ReplayBytes);
         Assert.Equal(Enumerable.Range(61 - replayed.Count, replayed.Count).Select(i => (long)i), replayed.Select(e => e.Seq));
-        var error = Assert.IsType<ErrorSignal>(Assert.Single(late.Received.SelectMany(b => b.Signals), s => s is ErrorSignal));
-        Assert.Equal(ErrorCodes.BadRequest, error.Code);
-        Assert.Contains($"up to seq {60 - replayed.Count} are no longer held", error.Message, StringComparison.Ordinal);
+        // A dedicated gap naming the seqs skipped, not an error (before: a bad_request error).
+        var gap = Assert.IsType<GapSignal>(Assert.Single(late.Received.SelectMany(b => b.Signals), s => s is GapSignal or ErrorSignal));
+        Assert.Equal((1L, 60L - replayed.Count), (gap.FromSeq, gap.ToSeq));
+        Assert.Contains($"up to seq {60 - replayed.Count} are no longer held", gap.Message, StringComparison.Ordinal);
     }
 
     private async Task<(IPlaybackGrain Session, RecordingObserver Observer)> NewSessionAsync()

@@ -43,7 +43,8 @@ public sealed class ReplayLogTests
         Assert.True(oldest > 400);
         var (events, gap) = log.After(10, 501);
         Assert.Equal(oldest, events.First().Seq);
-        Assert.Equal($"Events after seq 10 up to seq {oldest - 1} are no longer held (a session keeps its last 1000000 events, at most 9 KiB of them); the stream resumes at seq {oldest}.", gap);
+        Assert.Equal((11L, oldest - 1), (gap!.Value.From, gap.Value.To));
+        Assert.Equal($"Events after seq 10 up to seq {oldest - 1} are no longer held (a session keeps its last 1000000 events, at most 9 KiB of them); the stream resumes at seq {oldest}.", gap.Value.Why);
     }
 
     [Fact]

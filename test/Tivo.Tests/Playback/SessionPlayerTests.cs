@@ -111,7 +111,7 @@ public sealed class SessionPlayerTests
         var plan = await SessionPlan.BuildAsync(new PlanSpec(["a"], At(0), At(2), false, false, null, null, null), _source);
         var anchor = new ClockAnchor(SessionStatus.Playing, (Now - TimeSpan.FromSeconds(1.5)).Ticks, 0, 1);
         Assert.Equal(SessionStatus.Playing, _player.Restore(plan, anchor, Now));
-        Assert.Equal(SessionStatus.Paused, _player.Clock.Status); // frozen until the first chunk is read
+        Assert.Equal(SessionStatus.Buffering, _player.Clock.Status); // held until it resumes
         Assert.Equal(1.5, _player.Clock.PositionAnchor, 6);
         Assert.Equal(new StreamTime(At(1.5)), plan.StreamAt(_player.Clock.PositionAnchor));
 
