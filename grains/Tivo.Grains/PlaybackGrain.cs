@@ -110,7 +110,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     private async Task RestoreAsync(PlanSpec spec, ClockAnchor anchor)
     {
         var plan = await SessionPlan.BuildAsync(spec, _source);
-        _record.RestoreCounters(_player.Cursor);
+        _record.RestoreCounters(_player);
         var status = _player.Restore(plan, anchor, Now);
         if (status == SessionStatus.Playing)
         {

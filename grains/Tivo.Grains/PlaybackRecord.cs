@@ -24,4 +24,8 @@ public sealed class PlaybackRecord
     /// <summary>Written when the activation is shut down (a silo's rolling update): the last event it handed on, so the
     /// next activation continues right after it instead of from where the clock would be.</summary>
     [Id(5)] public GrainInterfaces.ResumeMark? Resume { get; set; }
+
+    /// <summary>With <see cref="Resume"/>: the newest events handed on, so the next activation can still fill a gateway's
+    /// hole (a gateway whose last pushes were lost on the way, or which called back after the session had resumed).</summary>
+    [Id(6)] public System.Collections.Immutable.ImmutableArray<GrainInterfaces.SessionEvent> Tail { get; set; } = [];
 }

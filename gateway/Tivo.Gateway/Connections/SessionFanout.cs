@@ -25,6 +25,10 @@ internal sealed class SessionFanout : IPlaybackObserver
     private long _lastPush;
     private long _lastRejoin;
 
+    /// <summary>Seqs of holes in the shared stream not yet filled: the originals (arriving late) or the replay log's copies
+    /// fill them, whichever comes first; the other is dropped.</summary>
+    private readonly HashSet<long> _missing = [];
+
     public SessionFanout(TimeProvider time, IPlaybackGrain session)
     {
         _time = time;
@@ -71,7 +75,8 @@ internal sealed class SessionFanout : IPlaybackObserver
             return Task.CompletedTask;
         }
 
-        var (handover, hole) = Observe(batch);
+        var (handover, hole, fresh) = Observe(batch);
+        batch = fresh;
         Interlocked.Add(ref _events, batch.Events.Length);
         if (batch.Events.Length > 0 || batch.Signals.Any(s => s is not HandoverSignal))
         {
@@ -110,7 +115,14 @@ internal sealed class SessionFanout : IPlaybackObserver
             // Nothing held can be had: the whole hole is a gap.
         }
 
-        var missing = Enumerable.Range(0, (int)(to - from + 1)).Select(i => from + i).Except(held.Select(e => e.Seq)).ToList();
+        List<long> missing;
+        lock (_lock)
+        {
+            held = [.. held.Where(e => _missing.Remove(e.Seq))]; // not those that arrived meanwhile
+            missing = [.. _missing.Where(s => s >= from && s <= to).Order()];
+            _missing.ExceptWith(missing);
+        }
+
         System.Collections.Immutable.ImmutableArray<SessionSignal> gap = missing.Count == 0 ? [] :
             [new GapSignal(_time.GetUtcNow().UtcTicks, 0, missing[0], missing[^1],
                 $"Events seq {missing[0]} to {missing[^1]} were lost on their way from the session (its silo failed or moved) and are no longer held; the stream goes on.")];
@@ -146,32 +158,53 @@ internal sealed class SessionFanout : IPlaybackObserver
     }
 
     /// <summary>Notes the last shared event, the playing status and the time. Says when the batch says the session moves,
-    /// and which seqs the shared stream skipped: within an epoch (and across a restore, which continues right after the
-    /// lowest mark) seqs are consecutive, so a jump is a lost push.</summary>
-    private (bool Handover, (long From, long To)? Hole) Observe(PlaybackBatch batch)
+    /// which seqs the shared stream skipped (within an epoch, and across a restore, which continues right after the lowest
+    /// mark, seqs are consecutive: a jump is a lost push), and the batch without events this gateway already had (a
+    /// restored session's repeats, a hole's copy that came before its late original).</summary>
+    private (bool Handover, (long From, long To)? Hole, PlaybackBatch Fresh) Observe(PlaybackBatch batch)
     {
         lock (_lock)
         {
             _lastPush = _time.GetTimestamp();
             (long From, long To)? hole = null;
-            foreach (var e in batch.Events)
+            List<SessionEvent>? kept = null;
+            for (var k = 0; k < batch.Events.Length; k++)
             {
-                if (e.Seq <= 0 || e.Snapshot || (_last is { } l && e.Seq <= l.LastSeq))
+                var e = batch.Events[k];
+                var had = false;
+                if (e.Seq > 0 && !e.Snapshot)
                 {
-                    continue;
+                    if (_last is { } l && e.Seq <= l.LastSeq)
+                    {
+                        had = !_missing.Remove(e.Seq); // a late original fills its hole; anything else was had
+                    }
+                    else
+                    {
+                        if (_last is { } before && e.Seq > before.LastSeq + 1 && (batch.Epoch == _epoch || batch.ReplayedBelow > 0))
+                        {
+                            hole = (before.LastSeq + 1, e.Seq - 1);
+                            for (var s = hole.Value.From; s <= hole.Value.To && _missing.Count < 100_000; s++)
+                            {
+                                _missing.Add(s);
+                            }
+                        }
+
+                        var same = _last is { } prev && prev.Ticks == e.Ticks && prev.Pass == e.Pass ? prev.SameTicks + 1 : 1;
+                        _last = new ResumeMark(e.Seq, e.Pass, e.Ticks, same, e.DueTicks);
+                    }
                 }
 
-                if (_last is { } before && e.Seq > before.LastSeq + 1 && (batch.Epoch == _epoch || batch.ReplayedBelow > 0))
+                if (had)
                 {
-                    hole = (before.LastSeq + 1, e.Seq - 1);
+                    kept ??= [.. batch.Events.Take(k)];
                 }
-
-                var same = _last is { } prev && prev.Ticks == e.Ticks && prev.Pass == e.Pass ? prev.SameTicks + 1 : 1;
-                _last = new ResumeMark(e.Seq, e.Pass, e.Ticks, same, e.DueTicks);
+                else
+                {
+                    kept?.Add(e);
+                }
             }
 
             _epoch = Math.Max(_epoch, batch.Epoch);
-
             var handover = false;
             foreach (var signal in batch.Signals)
             {
@@ -186,7 +219,7 @@ internal sealed class SessionFanout : IPlaybackObserver
                 }
             }
 
-            return (handover, hole);
+            return (handover, hole, kept is null ? batch : batch with { Events = [.. kept] });
         }
     }
 }

@@ -70,6 +70,19 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
         return new ResumeMark(last.Seq, last.Pass, last.Ticks, same, last.DueTicks);
     }
 
+    /// <summary>Forgets the events after seq <paramref name="seq"/> (a restored session hands them on again).</summary>
+    public void DropAfterSeq(long seq)
+    {
+        while (_events.Count > 0 && _events[^1].Seq > seq)
+        {
+            Bytes -= MemoryEstimates.SessionEventBytes(_events[^1].Data.Length);
+            _events.RemoveAt(_events.Count - 1);
+        }
+    }
+
+    /// <summary>The newest <paramref name="count"/> events held.</summary>
+    public IEnumerable<SessionEvent> Newest(int count) => _events.Skip(Math.Max(0, _events.Count - count));
+
     /// <summary>The held events with seqs <paramref name="fromSeq"/>..<paramref name="toSeq"/>.</summary>
     public IEnumerable<SessionEvent> Between(long fromSeq, long toSeq) => _events.Where(e => e.Seq >= fromSeq && e.Seq <= toSeq);
 

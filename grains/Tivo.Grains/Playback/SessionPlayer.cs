@@ -157,6 +157,7 @@ internal sealed partial class SessionPlayer
         LogResumed(_logger, _sessionId, mark.LastSeq, new StreamTime(mark.Ticks).ToString());
         var at = WallTime.Max(now, new WallTime(mark.DueTicks));
         Buffer.Reset(plan, mark.Pass, new StreamTime(mark.Ticks), skipAtFrom: mark.SameTicks);
+        Log.DropAfterSeq(mark.LastSeq); // a handover's tail beyond the mark is handed on again
         Loader.Reset();
         Cursor.ContinueAfter(mark, replayedBelow, at);
         Clock.Reanchor(at, plan.PositionOf(new StreamTime(mark.Ticks), mark.Pass), SessionStatus.Paused);

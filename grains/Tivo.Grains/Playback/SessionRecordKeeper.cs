@@ -12,6 +12,9 @@ internal sealed class SessionRecordKeeper(IPersistentState<PlaybackRecord> recor
     /// <summary>Seqs reserved per write.</summary>
     public const long SeqBlock = 100_000;
 
+    /// <summary>The newest events a handover writes with its mark.</summary>
+    public const int HandoverTail = 1_000;
+
     public PlaybackRecord State => record.State;
 
     public bool Exists => record.RecordExists;
@@ -28,15 +31,21 @@ internal sealed class SessionRecordKeeper(IPersistentState<PlaybackRecord> recor
         var r = record.State;
         (r.Plan, r.Clock, r.Epoch, r.SeqReservedUntil, r.Order, r.Resume) =
             (player.Plan?.Spec, player.Clock.Anchor, player.Cursor.Epoch, ReservedUntil, player.Cursor.Order, handover);
+        r.Tail = handover is null ? [] : [.. player.Log.Newest(HandoverTail)];
         player.Clock.MarkSaved();
         await record.WriteStateAsync();
     }
 
-    /// <summary>Continues the counters of the record: epochs, seqs above the reservation, order numbers.</summary>
-    public void RestoreCounters(EmissionCursor cursor)
+    /// <summary>Continues the counters of the record (epochs, seqs above the reservation, order numbers) and a handover's
+    /// tail of events in the replay log.</summary>
+    public void RestoreCounters(SessionPlayer player)
     {
         ReservedUntil = record.State.SeqReservedUntil;
-        cursor.Restore(record.State.Epoch, ReservedUntil, record.State.Order + SeqBlock);
+        player.Cursor.Restore(record.State.Epoch, ReservedUntil, record.State.Order + SeqBlock);
+        foreach (var e in record.State.Tail.IsDefault ? [] : record.State.Tail)
+        {
+            player.Log.Add(e);
+        }
     }
 
     public async Task ClearAsync()

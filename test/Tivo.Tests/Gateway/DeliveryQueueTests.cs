@@ -97,4 +97,16 @@ public sealed class DeliveryQueueTests
 
         Assert.Equal([(5, false), (6, false)], Drain(queue));
     }
+
+    [Fact]
+    public void A_restored_session_repeating_what_was_had_is_dropped_and_queued_events_are_kept()
+    {
+        // The old activation handed on seqs 1..5 (5 still queued, due at 500); a gateway with a lower mark made the
+        // restored one continue after seq 3, so it hands on 4 and 5 again (same seqs) in an epoch that voids nothing.
+        var queue = new DeliveryQueue<object>();
+        queue.Add(Shared(Event(1, 100), Event(2, 200), Event(3, 300), Event(4, 400), Event(5, 500)));
+        Assert.True(queue.TryTake(300, out _) && queue.TryTake(300, out _) && queue.TryTake(300, out _));
+        queue.Add(new PlaybackBatch(2, long.MaxValue, [Event(4, 900), Event(5, 1000), Event(6, 1100)], [], ReplayedBelow: 100_000));
+        Assert.Equal([(4L, false), (5L, false), (6L, false)], Drain(queue));
+    }
 }
