@@ -68,7 +68,7 @@ internal static class FailoverBenchmark
             var longest = 0.0;
             foreach (var old in cluster.Silos.Where(p => !p.Exited).ToList())
             {
-                await cluster.StartSiloAsync();
+                await cluster.StartSiloAsync("--Logging:LogLevel:Tivo", "Information");
                 await Task.Delay(TimeSpan.FromSeconds(5));
                 var stoppedAt = Stopwatch.GetTimestamp();
                 await old.TerminateAsync(TimeSpan.FromSeconds(30));

@@ -88,7 +88,7 @@ internal sealed class SessionFanout : IPlaybackObserver
 
         if (handover)
         {
-            _ = RejoinAsync(); // the session is moving: call it back now, so it continues on another silo at once
+            _ = RejoinSoonAsync(); // the session is moving: call it back, so it continues on another silo
         }
 
         if (hole is { } h)
@@ -149,6 +149,17 @@ internal sealed class SessionFanout : IPlaybackObserver
             return true;
         }
     }
+
+    /// <summary>After a handover: half a second for the stopping silo to tell the cluster it is shutting down (its handover
+    /// runs just before), so the session is placed on another silo, not back on it; then call it back.</summary>
+    private async Task RejoinSoonAsync()
+    {
+        await Task.Delay(HandoverSettle, _time);
+        await RejoinAsync();
+    }
+
+    /// <summary>How long after a handover gateways call the session back.</summary>
+    public static readonly TimeSpan HandoverSettle = TimeSpan.FromMilliseconds(500);
 
     /// <summary>Every connection of this session on this gateway calls the session back, giving the last event received.</summary>
     public Task RejoinAsync()
