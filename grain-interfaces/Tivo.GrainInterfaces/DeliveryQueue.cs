@@ -19,9 +19,6 @@ public sealed class DeliveryQueue<TLocal>
     /// <summary>After a catch-up: shared events below this seq are covered by it (0: none).</summary>
     private long _coveredBelow;
 
-    /// <summary>The highest seq of a shared event taken in, so repeats after a restore are recognised.</summary>
-    private long _maxSharedSeq;
-
     /// <summary>
     /// Call before joining a session. A receiver is attached to the shared stream before it joins (so
     /// nothing pushed after the join can pass it by), which races with its catch-up (the snapshot, or the
@@ -86,16 +83,9 @@ public sealed class DeliveryQueue<TLocal>
 
         foreach (var e in batch.Events)
         {
-            // A restored session hands on again, with the same seqs, what its previous activation may have: drop what was had.
-            var repeat = e.Seq > 0 && e.Seq < batch.ReplayedBelow && e.Seq <= _maxSharedSeq;
-            if ((accept is null || accept(e)) && !(e.DueTicks > dropAfter) && !(e.Seq > 0 && e.Seq < covered) && !repeat)
+            if ((accept is null || accept(e)) && !(e.DueTicks > dropAfter) && !(e.Seq > 0 && e.Seq < covered))
             {
                 _queue.Enqueue(new Delivery<TLocal>(batch.Epoch, e, null, default, false), (e.DueTicks, e.Order, 0));
-            }
-
-            if (e.Seq > 0 && !e.Snapshot)
-            {
-                _maxSharedSeq = Math.Max(_maxSharedSeq, e.Seq);
             }
         }
 

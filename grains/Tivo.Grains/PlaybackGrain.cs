@@ -116,7 +116,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         {
             _resume.Expect(_record.State.Resume);
             // After a handover the gateways call back at once; after a silo's death they first notice the silence.
-            _resumeTimer = Timer(static self => self.ResumeAsync(), _record.State.Resume is null ? _options.ResumeWindow : _options.ResumeWindow / 4);
+            _resumeTimer = Timer(static self => self.ResumeAsync(), _record.State.Resume is null ? _options.ResumeWindow : _options.ResumeWindow / 8);
         }
     }
 

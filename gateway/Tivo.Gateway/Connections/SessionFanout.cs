@@ -11,28 +11,25 @@ namespace Tivo.Gateway.Connections;
 /// it back at once with that mark and it continues right after it. Kept strongly referenced by
 /// <see cref="SessionFanoutRegistry"/> while connections use it.
 /// </summary>
-internal sealed class SessionFanout : IPlaybackObserver
+internal sealed partial class SessionFanout : IPlaybackObserver
 {
     private readonly ConcurrentDictionary<string, (ConnectionOutbox Outbox, SessionMembership Membership)> _connections = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
     private readonly IPlaybackGrain _session;
     private long _batches;
-    private long _epoch;
     private long _events;
-    private ResumeMark? _last;
-    private bool _playing;
+    private readonly SharedStreamTracker _stream = new();
     private long _lastPush;
     private long _lastRejoin;
 
-    /// <summary>Seqs of holes in the shared stream not yet filled: the originals (arriving late) or the replay log's copies
-    /// fill them, whichever comes first; the other is dropped.</summary>
-    private readonly HashSet<long> _missing = [];
+    private readonly ILogger _logger;
 
-    public SessionFanout(TimeProvider time, IPlaybackGrain session)
+    public SessionFanout(TimeProvider time, IPlaybackGrain session, ILogger logger)
     {
         _time = time;
         _session = session;
+        _logger = logger;
         _lastPush = time.GetTimestamp();
     }
 
@@ -53,7 +50,7 @@ internal sealed class SessionFanout : IPlaybackObserver
         {
             lock (_lock)
             {
-                return _last;
+                return _stream.Last;
             }
         }
     }
@@ -118,14 +115,13 @@ internal sealed class SessionFanout : IPlaybackObserver
         List<long> missing;
         lock (_lock)
         {
-            held = [.. held.Where(e => _missing.Remove(e.Seq))]; // not those that arrived meanwhile
-            missing = [.. _missing.Where(s => s >= from && s <= to).Order()];
-            _missing.ExceptWith(missing);
+            (held, missing) = _stream.Fill(held, from, to);
         }
 
         System.Collections.Immutable.ImmutableArray<SessionSignal> gap = missing.Count == 0 ? [] :
             [new GapSignal(_time.GetUtcNow().UtcTicks, 0, missing[0], missing[^1],
                 $"Events seq {missing[0]} to {missing[^1]} were lost on their way from the session (its silo failed or moved) and are no longer held; the stream goes on.")];
+        LogFilled(_logger, _session.GetPrimaryKeyString(), from, to, held.Length, missing.Count);
         var repair = new PlaybackBatch(after.Epoch, after.CutoffTicks, held, gap);
         foreach (var connection in _connections.Values)
         {
@@ -140,7 +136,7 @@ internal sealed class SessionFanout : IPlaybackObserver
         lock (_lock)
         {
             var now = _time.GetTimestamp();
-            if (!_playing || _time.GetElapsedTime(_lastPush, now) < silence || _time.GetElapsedTime(_lastRejoin, now) < silence)
+            if (!_stream.Playing || _time.GetElapsedTime(_lastPush, now) < silence || _time.GetElapsedTime(_lastRejoin, now) < silence)
             {
                 return false;
             }
@@ -150,7 +146,7 @@ internal sealed class SessionFanout : IPlaybackObserver
         }
     }
 
-    /// <summary>After a handover: half a second for the stopping silo to tell the cluster it is shutting down (its handover
+    /// <summary>After a handover: 0.3 s for the stopping silo to tell the cluster it is shutting down (its handover
     /// runs just before), so the session is placed on another silo, not back on it; then call it back.</summary>
     private async Task RejoinSoonAsync()
     {
@@ -159,7 +155,7 @@ internal sealed class SessionFanout : IPlaybackObserver
     }
 
     /// <summary>How long after a handover gateways call the session back.</summary>
-    public static readonly TimeSpan HandoverSettle = TimeSpan.FromMilliseconds(500);
+    public static readonly TimeSpan HandoverSettle = TimeSpan.FromMilliseconds(300);
 
     /// <summary>Every connection of this session on this gateway calls the session back, giving the last event received.</summary>
     public Task RejoinAsync()
@@ -168,75 +164,21 @@ internal sealed class SessionFanout : IPlaybackObserver
         return Task.WhenAll(_connections.Values.Select(c => c.Membership.RejoinAsync(mark)));
     }
 
-    /// <summary>Notes the last shared event, the playing status and the time. Says when the batch says the session moves,
-    /// which seqs the shared stream skipped (within an epoch, and across a restore, which continues right after the lowest
-    /// mark, seqs are consecutive: a jump is a lost push), and the batch without events this gateway already had (a
-    /// restored session's repeats, a hole's copy that came before its late original).</summary>
     private (bool Handover, (long From, long To)? Hole, PlaybackBatch Fresh) Observe(PlaybackBatch batch)
     {
         lock (_lock)
         {
             _lastPush = _time.GetTimestamp();
-            (long From, long To)? hole = null;
-            List<SessionEvent>? kept = null;
-            for (var k = 0; k < batch.Events.Length; k++)
-            {
-                var e = batch.Events[k];
-                var had = false;
-                if (e.Seq > 0 && !e.Snapshot)
-                {
-                    if (_last is { } l && e.Seq <= l.LastSeq)
-                    {
-                        had = !_missing.Remove(e.Seq); // a late original fills its hole; anything else was had
-                    }
-                    else
-                    {
-                        if (_last is { } before && e.Seq > before.LastSeq + 1 && (batch.Epoch == _epoch || batch.ReplayedBelow > 0))
-                        {
-                            hole = (before.LastSeq + 1, e.Seq - 1);
-                            for (var s = hole.Value.From; s <= hole.Value.To && _missing.Count < 100_000; s++)
-                            {
-                                _missing.Add(s);
-                            }
-                        }
-
-                        var same = _last is { } prev && prev.Ticks == e.Ticks && prev.Pass == e.Pass ? prev.SameTicks + 1 : 1;
-                        _last = new ResumeMark(e.Seq, e.Pass, e.Ticks, same, e.DueTicks);
-                    }
-                }
-
-                if (had)
-                {
-                    kept ??= [.. batch.Events.Take(k)];
-                }
-                else
-                {
-                    kept?.Add(e);
-                }
-            }
-
-            _epoch = Math.Max(_epoch, batch.Epoch);
-            var handover = false;
-            foreach (var signal in batch.Signals)
-            {
-                switch (signal)
-                {
-                    case StateSignal state:
-                        _playing = state.State.Status == SessionStatus.Playing;
-                        break;
-                    case HandoverSignal:
-                        handover = true;
-                        break;
-                }
-            }
-
-            return (handover, hole, kept is null ? batch : batch with { Events = [.. kept] });
+            return _stream.Observe(batch);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session}: seqs {From}..{To} never arrived (a push lost on the way); {Held} refilled from the replay log, {Missing} announced as a gap")]
+    private static partial void LogFilled(ILogger logger, string session, long from, long to, int held, int missing);
 }
 
 /// <summary>The gateway's <see cref="SessionFanout"/> per session; creates and deletes observer references.</summary>
-internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider time)
+internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider time, ILogger<SessionFanout> logger)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, SessionFanout> _sessions = new(StringComparer.Ordinal);
@@ -247,7 +189,7 @@ internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider 
         {
             if (!_sessions.TryGetValue(sessionId, out var fanout))
             {
-                fanout = new SessionFanout(time, client.GetGrain<IPlaybackGrain>(sessionId));
+                fanout = new SessionFanout(time, client.GetGrain<IPlaybackGrain>(sessionId), logger);
                 fanout.Reference = client.CreateObjectReference<IPlaybackObserver>(fanout);
                 _sessions[sessionId] = fanout;
             }

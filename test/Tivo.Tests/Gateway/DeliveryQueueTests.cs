@@ -99,14 +99,14 @@ public sealed class DeliveryQueueTests
     }
 
     [Fact]
-    public void A_restored_session_repeating_what_was_had_is_dropped_and_queued_events_are_kept()
+    public void Late_events_of_a_restored_session_are_kept_whatever_their_seq()
     {
-        // The old activation handed on seqs 1..5 (5 still queued, due at 500); a gateway with a lower mark made the
-        // restored one continue after seq 3, so it hands on 4 and 5 again (same seqs) in an epoch that voids nothing.
+        // After a restore two pushes arrived in the wrong order. The queue once dropped the late one's events as repeats
+        // of what it had (seqs below the highest taken): 3 events lost per participant in the failover benchmark.
+        // Repeats are the gateway's fan-out's to drop (SharedStreamTracker), which knows what it really had.
         var queue = new DeliveryQueue<object>();
-        queue.Add(Shared(Event(1, 100), Event(2, 200), Event(3, 300), Event(4, 400), Event(5, 500)));
-        Assert.True(queue.TryTake(300, out _) && queue.TryTake(300, out _) && queue.TryTake(300, out _));
-        queue.Add(new PlaybackBatch(2, long.MaxValue, [Event(4, 900), Event(5, 1000), Event(6, 1100)], [], ReplayedBelow: 100_000));
-        Assert.Equal([(4L, false), (5L, false), (6L, false)], Drain(queue));
+        queue.Add(new PlaybackBatch(3, long.MaxValue, [Event(7, 700), Event(8, 800)], [], ReplayedBelow: 100_000));
+        queue.Add(new PlaybackBatch(3, long.MaxValue, [Event(4, 400), Event(5, 500), Event(6, 600)], [], ReplayedBelow: 100_000));
+        Assert.Equal([4L, 5L, 6L, 7L, 8L], Drain(queue).Select(d => d.Seq));
     }
 }

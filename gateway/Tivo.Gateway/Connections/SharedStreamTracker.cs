@@ -1,0 +1,99 @@
+using Tivo.GrainInterfaces;
+
+namespace Tivo.Gateway.Connections;
+
+/// <summary>
+/// What one gateway has had of a session's shared stream: the last event (as a <see cref="ResumeMark"/>, what a restored
+/// session continues after), the seqs of holes not yet filled, the epoch, and whether the session plays. Within an epoch
+/// — and across a restore, which continues right after the lowest mark — shared seqs are consecutive, so a jump is a push
+/// lost on the way; a seq at or below the last is either a hole's late original (kept) or something already had (a
+/// restored session's repeat, a hole's copy that came first: dropped). Not thread-safe: <see cref="SessionFanout"/> locks.
+/// </summary>
+internal sealed class SharedStreamTracker
+{
+    /// <summary>At most this many seqs are awaited at once (a hole wider than that is announced as a gap when filled).</summary>
+    public const int MaxMissing = 100_000;
+
+    private readonly HashSet<long> _missing = [];
+    private long _epoch;
+
+    /// <summary>The last shared event received (null before any).</summary>
+    public ResumeMark? Last { get; private set; }
+
+    /// <summary>The last state said the session plays.</summary>
+    public bool Playing { get; private set; }
+
+    /// <summary>Seqs awaited (holes not filled yet).</summary>
+    public int Missing => _missing.Count;
+
+    /// <summary>Takes in a shared batch: says whether it announces a handover and which seqs it skipped, and gives it back
+    /// without the events already had.</summary>
+    public (bool Handover, (long From, long To)? Hole, PlaybackBatch Fresh) Observe(PlaybackBatch batch)
+    {
+        (long From, long To)? hole = null;
+        List<SessionEvent>? kept = null;
+        for (var k = 0; k < batch.Events.Length; k++)
+        {
+            var e = batch.Events[k];
+            var had = false;
+            if (e.Seq > 0 && !e.Snapshot)
+            {
+                if (Last is { } last && e.Seq <= last.LastSeq)
+                {
+                    had = !_missing.Remove(e.Seq); // a hole's late original fills it; anything else was had
+                }
+                else
+                {
+                    if (Last is { } before && e.Seq > before.LastSeq + 1 && (batch.Epoch == _epoch || batch.ReplayedBelow > 0))
+                    {
+                        hole = (before.LastSeq + 1, e.Seq - 1);
+                        for (var s = hole.Value.From; s <= hole.Value.To && _missing.Count < MaxMissing; s++)
+                        {
+                            _missing.Add(s);
+                        }
+                    }
+
+                    var same = Last is { } prev && prev.Ticks == e.Ticks && prev.Pass == e.Pass ? prev.SameTicks + 1 : 1;
+                    Last = new ResumeMark(e.Seq, e.Pass, e.Ticks, same, e.DueTicks);
+                }
+            }
+
+            if (had)
+            {
+                kept ??= [.. batch.Events.Take(k)];
+            }
+            else
+            {
+                kept?.Add(e);
+            }
+        }
+
+        _epoch = Math.Max(_epoch, batch.Epoch);
+        var handover = false;
+        foreach (var signal in batch.Signals)
+        {
+            switch (signal)
+            {
+                case StateSignal state:
+                    Playing = state.State.Status == SessionStatus.Playing;
+                    break;
+                case HandoverSignal:
+                    handover = true;
+                    break;
+            }
+        }
+
+        return (handover, hole, kept is null ? batch : batch with { Events = [.. kept] });
+    }
+
+    /// <summary>The replay log's answer for a hole: the copies still awaited (not those whose originals came meanwhile), and
+    /// the seqs of the hole that nothing fills (to announce as a gap). Either way they are awaited no longer.</summary>
+    public (System.Collections.Immutable.ImmutableArray<SessionEvent> Held, List<long> Missing) Fill(
+        System.Collections.Immutable.ImmutableArray<SessionEvent> copies, long from, long to)
+    {
+        System.Collections.Immutable.ImmutableArray<SessionEvent> held = [.. copies.Where(e => _missing.Remove(e.Seq))];
+        List<long> missing = [.. _missing.Where(s => s >= from && s <= to).Order()];
+        _missing.ExceptWith(missing);
+        return (held, missing);
+    }
+}
