@@ -61,7 +61,7 @@ internal static class FailoverBenchmark
             await killed.KillAsync();
             await WaitAsync(() => all.All(w => w.Events.Any(e => e.ArrivedAt > killedAt + Stopwatch.Frequency / 2)), TimeSpan.FromSeconds(90));
             var affected = hosts.SelectMany(w => new[] { w.Controller, w.Viewer }).ToList();
-            var toNext = affected.Select(w => (w.Events.First(e => e.ArrivedAt > killedAt + Stopwatch.Frequency / 2).ArrivedAt - killedAt) / (double)Stopwatch.Frequency).Order().ToList();
+            var toNext = affected.Select(w => w.SecondsToFlow(killedAt)).Order().ToList();
             await Task.Delay(1000);
             var afterKill = all.Select(w => w.Tally()).ToList();
 
@@ -73,7 +73,7 @@ internal static class FailoverBenchmark
                 var stoppedAt = Stopwatch.GetTimestamp();
                 await old.TerminateAsync(TimeSpan.FromSeconds(30));
                 await WaitAsync(() => all.All(w => w.Events.Any(e => e.ArrivedAt > stoppedAt + Stopwatch.Frequency)), TimeSpan.FromSeconds(60));
-                longest = Math.Max(longest, all.Max(w => LongestGap(w, stoppedAt)));
+                longest = Math.Max(longest, all.Max(w => w.LongestGap(stoppedAt)));
             }
 
             await Task.Delay(1000);
@@ -109,12 +109,6 @@ internal static class FailoverBenchmark
                 await viewer.DisposeAsync();
             }
         }
-    }
-
-    private static double LongestGap(StreamWatcher watcher, long since)
-    {
-        var arrivals = watcher.Events.Select(e => e.ArrivedAt).Where(t => t >= since).ToList();
-        return arrivals.Count < 2 ? 0 : arrivals.Zip(arrivals.Skip(1), (x, y) => (y - x) / (double)Stopwatch.Frequency).Max();
     }
 
     private static async Task WaitAsync(Func<bool> condition, TimeSpan timeout)

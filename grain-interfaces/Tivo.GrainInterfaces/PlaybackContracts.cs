@@ -139,7 +139,7 @@ public sealed record JoinRequest(
 /// The last event a gateway received of a session's shared stream: its seq, loop pass, stream time, how many events
 /// at exactly that time it received (in that pass), and its due. A session restored after its silo died resumes right
 /// after the lowest mark its gateways give, so no participant loses an event; gateways that had more drop the repeats
-/// (<see cref="PlaybackBatch.ReplayedBelow"/>).
+/// (the gateway's <c>SharedStreamTracker</c>).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("tivo.ResumeMark")]
 public sealed record ResumeMark(
@@ -171,9 +171,10 @@ public sealed record JoinResult(
 /// A batch with a <see cref="Target"/> is for that participant only (a joiner's catch-up); the others go to
 /// every participant behind the observer, which is shared by all participants of one gateway. A catch-up
 /// says in <see cref="JoinedAtSeq"/> the first seq the session had not handed on at the join: it stands
-/// for every shared event below it. A session restored after its silo died hands on again, with the same seqs,
-/// events its previous activation may have handed on already: seqs below <see cref="ReplayedBelow"/> that a receiver
-/// has had are repeats to drop.
+/// for every shared event below it. A session restored after its silo died continues right after the lowest mark its
+/// gateways gave, with the seqs its previous activation used: <see cref="ReplayedBelow"/> (non-zero) marks such a
+/// continuation — seqs stay consecutive across it, so a receiver that sees a jump lost a push, and one that had more
+/// drops the repeats (below this, any seq may have been handed on before).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("tivo.PlaybackBatch")]
 public sealed record PlaybackBatch(

@@ -11,38 +11,20 @@ namespace Tivo.Testing;
 /// </summary>
 public sealed class GatewayProcess : IAsyncDisposable
 {
-    private readonly string _folder;
+    private readonly TivoProcess _process;
 
-    private readonly StringBuilder _output;
+    private GatewayProcess(TivoProcess process) => _process = process;
 
-    private GatewayProcess(Process process, int port, string folder, StringBuilder output)
-    {
-        _output = output;
-        Process = process;
-        Port = port;
-        _folder = folder;
-        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-    }
+    public Process Process => _process.Process;
 
-    public Process Process { get; }
+    public int Port => _process.HttpPort;
 
-    public int Port { get; }
-
-    public HttpClient Http { get; }
+    public HttpClient Http => _process.Http;
 
     /// <summary>What the process wrote to stdout and stderr so far (its logs).</summary>
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
+    public string Output => _process.Output;
 
-    public Uri WebSocketUri(string pathAndQuery) => new($"ws://127.0.0.1:{Port}/{pathAndQuery}");
+    public Uri WebSocketUri(string pathAndQuery) => _process.WebSocketUri(pathAndQuery);
 
     /// <summary>The one-process server built in the configuration of the running assembly (…/bin/{configuration}/net10.0/).</summary>
     public static string GatewayDll => BuiltDll("server", "Tivo.Server");
@@ -55,67 +37,21 @@ public sealed class GatewayProcess : IAsyncDisposable
         return Path.Combine(DynaliteServer.RepositoryRoot(), folder, project, "bin", configuration, framework.Name, project + ".dll");
     }
 
-    /// <summary>Starts a gateway with <paramref name="settings"/> (pairs of <c>--Key value</c>) and waits until healthy.</summary>
+    /// <summary>Starts a server with <paramref name="settings"/> (pairs of <c>--Key value</c>), its embedded store in a
+    /// scratch folder, and waits until healthy.</summary>
     public static async Task<GatewayProcess> StartAsync(params string[] settings)
     {
-        if (!File.Exists(GatewayDll))
+        return new GatewayProcess(await TivoProcess.RetryingPortClashesAsync(() =>
         {
-            throw new InvalidOperationException($"Build the gateway first: dotnet build Tivo.sln ({GatewayDll} is missing).");
-        }
-
-        var folder = Directory.CreateTempSubdirectory("tivo-gateway-").FullName;
-        var port = TestPorts.Free();
-        var info = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = folder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[]
-                 {
-                     GatewayDll, "--urls", $"http://127.0.0.1:{port}", "--Tivo:Store:Path", Path.Combine(folder, "tivo.db"), "--Tivo:Store:SeedDemoData", "false",
-                     "--Tivo:Orleans:SiloPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
-                     "--Tivo:Orleans:GatewayPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
-                     "--Logging:LogLevel:Default", "Warning",
-                 }.Concat(settings))
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        var process = Process.Start(info)!;
-        var output = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var gateway = new GatewayProcess(process, port, folder, output);
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (true)
-        {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"The gateway exited with {process.ExitCode}: {output}");
-            }
-
-            try
-            {
-                using var response = await gateway.Http.GetAsync("healthz");
-                if (response.IsSuccessStatusCode)
-                {
-                    return gateway;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"The gateway did not become healthy within 90 s: {output}");
-            }
-
-            await Task.Delay(200);
-        }
+            var folder = Directory.CreateTempSubdirectory("tivo-gateway-").FullName;
+            return TivoProcess.StartAsync("the gateway", GatewayDll,
+            [
+                "--Tivo:Store:Path", Path.Combine(folder, "tivo.db"), "--Tivo:Store:SeedDemoData", "false",
+                "--Tivo:Orleans:SiloPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
+                "--Tivo:Orleans:GatewayPort", TestPorts.Free().ToString(CultureInfo.InvariantCulture),
+                .. settings,
+            ], folder: folder);
+        }));
     }
 
     /// <summary>Posts NDJSON lines of <c>{"ts","data"}</c>, <paramref name="perRequest"/> at a time
@@ -133,10 +69,6 @@ public sealed class GatewayProcess : IAsyncDisposable
     /// <summary>The gateway's metrics, summed over labels: name → value.</summary>
     public async Task<Dictionary<string, double>> MetricsAsync() => PrometheusText.Parse(await Http.GetStringAsync("metrics"));
 
-    public async ValueTask DisposeAsync()
-    {
-        Http.Dispose();
-        await ChildProcess.StopAsync(Process, _folder);
-    }
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
 }
 

@@ -76,6 +76,18 @@ public sealed class StreamWatcher : IAsyncDisposable
         return (first, last, (int)(last - first + 1 - distinct), counters.Count - distinct);
     }
 
+    /// <summary>Seconds from <paramref name="since"/> (a Stopwatch timestamp) to the first event that arrived more than
+    /// <paramref name="after"/> seconds later: how long until events flow again after a failure at <paramref name="since"/>.</summary>
+    public double SecondsToFlow(long since, double after = 0.5) =>
+        (Events.First(e => e.ArrivedAt > since + (long)(after * Stopwatch.Frequency)).ArrivedAt - since) / (double)Stopwatch.Frequency;
+
+    /// <summary>The longest gap between consecutive arrivals after <paramref name="since"/>, in seconds.</summary>
+    public double LongestGap(long since)
+    {
+        var arrivals = Events.Select(e => e.ArrivedAt).Where(t => t >= since).ToList();
+        return arrivals.Count < 2 ? 0 : arrivals.Zip(arrivals.Skip(1), (x, y) => (y - x) / (double)Stopwatch.Frequency).Max();
+    }
+
     /// <summary>The counters missing between the first and the last received, as ranges ("120-139").</summary>
     public IEnumerable<string> Missing()
     {

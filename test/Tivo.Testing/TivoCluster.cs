@@ -27,7 +27,7 @@ public sealed class TivoCluster(string connectionString, string clusterId) : IAs
         var cluster = new TivoCluster(connectionString, "tivo-" + Guid.NewGuid().ToString("n")[..8]);
         try
         {
-            SchemaOutput = await cluster.CreateSchemaAsync();
+            cluster.SchemaOutput = await cluster.CreateSchemaAsync();
             await Task.WhenAll(Enumerable.Range(0, silos).Select(_ => cluster.StartSiloAsync(settings)));
             await Task.WhenAll(Enumerable.Range(0, gateways).Select(_ => cluster.StartGatewayAsync(settings)));
             return cluster;
@@ -39,8 +39,8 @@ public sealed class TivoCluster(string connectionString, string clusterId) : IAs
         }
     }
 
-    /// <summary>What the last schema job printed.</summary>
-    public static string SchemaOutput { get; private set; } = "";
+    /// <summary>What the cluster's schema job printed.</summary>
+    public string SchemaOutput { get; private set; } = "";
 
     /// <summary>Runs <c>Tivo.Silo schema</c> with the cluster's settings; returns what it printed.</summary>
     public async Task<string> CreateSchemaAsync()
@@ -61,12 +61,12 @@ public sealed class TivoCluster(string connectionString, string clusterId) : IAs
     public async Task<TivoProcess> StartSiloAsync(params string[] settings)
     {
         var name = $"silo-{Interlocked.Increment(ref _siloCount)}";
-        var silo = await TivoProcess.StartSiloAsync(name,
+        var silo = await TivoProcess.RetryingPortClashesAsync(() => TivoProcess.StartSiloAsync(name,
         [
             .. Orleans(), "--Tivo:Orleans:SiloName", name, "--Tivo:Orleans:AdvertisedAddress", "127.0.0.1",
             "--Tivo:Orleans:SiloPort", Free(), "--Tivo:Orleans:GatewayPort", Free(),
             .. Persistence(), .. Store(), .. settings,
-        ]);
+        ]));
         lock (Silos)
         {
             Silos.Add(silo);
@@ -78,7 +78,8 @@ public sealed class TivoCluster(string connectionString, string clusterId) : IAs
     /// <summary>Starts one more gateway (an Orleans client reading the silos from the membership table).</summary>
     public async Task<TivoProcess> StartGatewayAsync(params string[] settings)
     {
-        var gateway = await TivoProcess.StartGatewayAsync($"gateway-{Interlocked.Increment(ref _gatewayCount)}", [.. Orleans(), .. settings]);
+        var name = $"gateway-{Interlocked.Increment(ref _gatewayCount)}";
+        var gateway = await TivoProcess.RetryingPortClashesAsync(() => TivoProcess.StartGatewayAsync(name, [.. Orleans(), .. settings]));
         lock (Gateways)
         {
             Gateways.Add(gateway);

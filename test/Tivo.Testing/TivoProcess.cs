@@ -21,7 +21,7 @@ public sealed class TivoProcess : IAsyncDisposable
         HttpPort = httpPort;
         _folder = folder;
         _output = output;
-        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/"), Timeout = TimeSpan.FromSeconds(10) };
+        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/") };
     }
 
     public string Name { get; }
@@ -56,14 +56,16 @@ public sealed class TivoProcess : IAsyncDisposable
     public static Task<TivoProcess> StartGatewayAsync(string name, params string[] settings) =>
         StartAsync(name, GatewayProcess.BuiltDll("gateway", "Tivo.Gateway"), settings);
 
-    public static async Task<TivoProcess> StartAsync(string name, string dll, IEnumerable<string> settings, TimeSpan? healthyWithin = null)
+    /// <summary>Starts <paramref name="dll"/> in <paramref name="folder"/> (a new scratch folder when null; deleted with the
+    /// process either way) and waits until <c>/healthz</c> answers.</summary>
+    public static async Task<TivoProcess> StartAsync(string name, string dll, IEnumerable<string> settings, TimeSpan? healthyWithin = null, string? folder = null)
     {
         if (!File.Exists(dll))
         {
             throw new InvalidOperationException($"Build first: dotnet build Tivo.sln ({dll} is missing).");
         }
 
-        var folder = Directory.CreateTempSubdirectory($"tivo-{name}-").FullName;
+        folder ??= Directory.CreateTempSubdirectory($"tivo-{name}-").FullName;
         var port = TestPorts.Free();
         var info = new ProcessStartInfo("dotnet") { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { dll, "--urls", $"http://127.0.0.1:{port}", "--Logging:LogLevel:Default", "Warning" }.Concat(settings))
@@ -78,8 +80,33 @@ public sealed class TivoProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var started = new TivoProcess(name, process, port, folder, output);
-        await started.WaitHealthyAsync(healthyWithin ?? TimeSpan.FromSeconds(90));
-        return started;
+        try
+        {
+            await started.WaitHealthyAsync(healthyWithin ?? TimeSpan.FromSeconds(90));
+            return started;
+        }
+        catch
+        {
+            await started.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Starts a process with ports chosen by <paramref name="start"/>, again with new ones (up to three times) when
+    /// one was taken between choosing it and binding it: free ports come from the ephemeral range, which other processes'
+    /// connections (a silo's to PostgreSQL, say) draw from too.</summary>
+    public static async Task<T> RetryingPortClashesAsync<T>(Func<Task<T>> start)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await start();
+            }
+            catch (InvalidOperationException ex) when (attempt < 3 && ex.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+            }
+        }
     }
 
     /// <summary>Waits until <c>/healthz</c> answers 200.</summary>
@@ -95,7 +122,8 @@ public sealed class TivoProcess : IAsyncDisposable
 
             try
             {
-                using var response = await Http.GetAsync("healthz");
+                using var check = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                using var response = await Http.GetAsync("healthz", check.Token);
                 if (response.IsSuccessStatusCode)
                 {
                     return;

@@ -73,13 +73,12 @@ internal sealed partial class SessionFanout : IPlaybackObserver
         }
 
         var (handover, hole, fresh) = Observe(batch);
-        batch = fresh;
         Interlocked.Add(ref _events, batch.Events.Length);
-        if (batch.Events.Length > 0 || batch.Signals.Any(s => s is not HandoverSignal))
+        if (fresh is not null)
         {
             foreach (var connection in _connections.Values)
             {
-                connection.Outbox.Deliver(batch);
+                connection.Outbox.Deliver(fresh);
             }
         }
 
@@ -164,7 +163,7 @@ internal sealed partial class SessionFanout : IPlaybackObserver
         return Task.WhenAll(_connections.Values.Select(c => c.Membership.RejoinAsync(mark)));
     }
 
-    private (bool Handover, (long From, long To)? Hole, PlaybackBatch Fresh) Observe(PlaybackBatch batch)
+    private (bool Handover, (long From, long To)? Hole, PlaybackBatch? Fresh) Observe(PlaybackBatch batch)
     {
         lock (_lock)
         {

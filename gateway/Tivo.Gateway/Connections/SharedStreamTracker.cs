@@ -17,8 +17,15 @@ internal sealed class SharedStreamTracker
     private readonly HashSet<long> _missing = [];
     private long _epoch;
 
+    // The last shared event, kept as values: this runs for every event, and a mark is made only when asked for.
+    private long _lastSeq;
+    private int _lastPass;
+    private long _lastTicks;
+    private int _lastSame;
+    private long _lastDue;
+
     /// <summary>The last shared event received (null before any).</summary>
-    public ResumeMark? Last { get; private set; }
+    public ResumeMark? Last => _lastSeq > 0 ? new ResumeMark(_lastSeq, _lastPass, _lastTicks, _lastSame, _lastDue) : null;
 
     /// <summary>The last state said the session plays.</summary>
     public bool Playing { get; private set; }
@@ -27,8 +34,8 @@ internal sealed class SharedStreamTracker
     public int Missing => _missing.Count;
 
     /// <summary>Takes in a shared batch: says whether it announces a handover and which seqs it skipped, and gives it back
-    /// without the events already had.</summary>
-    public (bool Handover, (long From, long To)? Hole, PlaybackBatch Fresh) Observe(PlaybackBatch batch)
+    /// without the events already had (null when nothing is left for the connections).</summary>
+    public (bool Handover, (long From, long To)? Hole, PlaybackBatch? Fresh) Observe(PlaybackBatch batch)
     {
         (long From, long To)? hole = null;
         List<SessionEvent>? kept = null;
@@ -38,23 +45,23 @@ internal sealed class SharedStreamTracker
             var had = false;
             if (e.Seq > 0 && !e.Snapshot)
             {
-                if (Last is { } last && e.Seq <= last.LastSeq)
+                if (e.Seq <= _lastSeq)
                 {
                     had = !_missing.Remove(e.Seq); // a hole's late original fills it; anything else was had
                 }
                 else
                 {
-                    if (Last is { } before && e.Seq > before.LastSeq + 1 && (batch.Epoch == _epoch || batch.ReplayedBelow > 0))
+                    if (_lastSeq > 0 && e.Seq > _lastSeq + 1 && (batch.Epoch == _epoch || batch.ReplayedBelow > 0))
                     {
-                        hole = (before.LastSeq + 1, e.Seq - 1);
+                        hole = (_lastSeq + 1, e.Seq - 1);
                         for (var s = hole.Value.From; s <= hole.Value.To && _missing.Count < MaxMissing; s++)
                         {
                             _missing.Add(s);
                         }
                     }
 
-                    var same = Last is { } prev && prev.Ticks == e.Ticks && prev.Pass == e.Pass ? prev.SameTicks + 1 : 1;
-                    Last = new ResumeMark(e.Seq, e.Pass, e.Ticks, same, e.DueTicks);
+                    _lastSame = _lastSeq > 0 && _lastTicks == e.Ticks && _lastPass == e.Pass ? _lastSame + 1 : 1;
+                    (_lastSeq, _lastPass, _lastTicks, _lastDue) = (e.Seq, e.Pass, e.Ticks, e.DueTicks);
                 }
             }
 
@@ -69,21 +76,25 @@ internal sealed class SharedStreamTracker
         }
 
         _epoch = Math.Max(_epoch, batch.Epoch);
-        var handover = false;
+        var (handover, forward) = (false, kept is null ? batch.Events.Length > 0 : kept.Count > 0);
         foreach (var signal in batch.Signals)
         {
             switch (signal)
             {
                 case StateSignal state:
                     Playing = state.State.Status == SessionStatus.Playing;
+                    forward = true;
                     break;
                 case HandoverSignal:
                     handover = true;
                     break;
+                default:
+                    forward = true;
+                    break;
             }
         }
 
-        return (handover, hole, kept is null ? batch : batch with { Events = [.. kept] });
+        return (handover, hole, forward ? (kept is null ? batch : batch with { Events = [.. kept] }) : null);
     }
 
     /// <summary>The replay log's answer for a hole: the copies still awaited (not those whose originals came meanwhile), and

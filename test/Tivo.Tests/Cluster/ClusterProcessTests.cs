@@ -41,7 +41,7 @@ public sealed class ClusterProcessTests(PostgreSqlServerFixture postgres, ITestO
 
     private async Task PlayThroughFailuresAsync(TivoCluster cluster)
     {
-        Assert.Contains("Orleans membership tables are in place", TivoCluster.SchemaOutput, StringComparison.Ordinal); // the one-shot job made the tables
+        Assert.Contains("Orleans membership tables are in place", cluster.SchemaOutput, StringComparison.Ordinal); // the one-shot job made the tables
         var (a, b) = (cluster.Gateways[0], cluster.Gateways[1]);
         var start = new DateTime(2024, 3, 1, 0, 0, 0, DateTimeKind.Utc);
         var lines = Enumerable.Range(0, 200 * EventsPerSecond).Select(i =>
@@ -73,7 +73,7 @@ public sealed class ClusterProcessTests(PostgreSqlServerFixture postgres, ITestO
         await host.KillAsync();
         await Eventually.WaitAsync(() => all.All(w => w.Events.Any(e => e.ArrivedAt > killedAt + Stopwatch.Frequency / 2)),
             "every participant to receive events again after the kill", TimeSpan.FromSeconds(60));
-        var resumed = all.Select(w => SecondsToFlow(w, killedAt)).ToList();
+        var resumed = all.Select(w => w.SecondsToFlow(killedAt)).ToList();
         output.WriteLine($"kill -9 of {host.Name}: next event after {string.Join(", ", resumed.Select(s => s.ToString("0.0", CultureInfo.InvariantCulture)))} s");
         Assert.All(resumed, s => Assert.True(s <= 20, $"flowing again after {s:0.0} s (target ≤ 20 s)"));
 
@@ -87,7 +87,7 @@ public sealed class ClusterProcessTests(PostgreSqlServerFixture postgres, ITestO
             await old.TerminateAsync(TimeSpan.FromSeconds(30));
             await Eventually.WaitAsync(() => all.All(w => w.Events.Any(e => e.ArrivedAt > stoppedAt + Stopwatch.Frequency)),
                 $"events after {old.Name} stopped", TimeSpan.FromSeconds(30));
-            output.WriteLine($"SIGTERM {old.Name}: longest pause {all.Max(w => LongestGap(w, stoppedAt)):0.00} s");
+            output.WriteLine($"SIGTERM {old.Name}: longest pause {all.Max(w => w.LongestGap(stoppedAt)):0.00} s");
         }
 
         await Task.Delay(1000);
@@ -101,16 +101,5 @@ public sealed class ClusterProcessTests(PostgreSqlServerFixture postgres, ITestO
         }
 
         Assert.True(all.Max(w => w.Tally().Last) - all.Min(w => w.Tally().Last) <= EventsPerSecond, "participants on both gateways are at the same place");
-    }
-
-    /// <summary>Seconds from <paramref name="since"/> to the first event that arrived half a second or more after it.</summary>
-    private static double SecondsToFlow(StreamWatcher watcher, long since) =>
-        (watcher.Events.First(e => e.ArrivedAt > since + Stopwatch.Frequency / 2).ArrivedAt - since) / (double)Stopwatch.Frequency;
-
-    /// <summary>The longest gap between consecutive arrivals after <paramref name="since"/>, in seconds.</summary>
-    private static double LongestGap(StreamWatcher watcher, long since)
-    {
-        var arrivals = watcher.Events.Select(e => e.ArrivedAt).Where(t => t >= since).ToList();
-        return arrivals.Count < 2 ? 0 : arrivals.Zip(arrivals.Skip(1), (x, y) => (y - x) / (double)Stopwatch.Frequency).Max();
     }
 }

@@ -12,7 +12,7 @@ public sealed class SharedStreamTrackerTests
     private static PlaybackBatch Batch(long epoch, long replayedBelow, params long[] seqs) =>
         new(epoch, long.MaxValue, [.. seqs.Select(Event)], [], ReplayedBelow: replayedBelow);
 
-    private static long[] Seqs(PlaybackBatch batch) => [.. batch.Events.Select(e => e.Seq)];
+    private static long[] Seqs(PlaybackBatch? batch) => [.. batch?.Events.Select(e => e.Seq) ?? []];
 
     [Fact]
     public void A_lost_push_is_a_hole_and_its_late_original_is_kept_not_dropped()

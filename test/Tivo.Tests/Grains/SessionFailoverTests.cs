@@ -55,8 +55,6 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
 
         var statistics = await cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
         var host = statistics.Single(s => s.GrainId == session.GetGrainId()).SiloAddress;
-        var before = observer.Events.ToList();
-        var killedAt = DateTime.UtcNow.Ticks;
         await cluster.KillSiloAsync(cluster.Silos.Single(s => s.SiloAddress.Equals(host)));
 
         // The gateway calls back with the last event it received; the session activates on the surviving silo from its
