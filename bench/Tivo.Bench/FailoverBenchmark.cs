@@ -21,12 +21,24 @@ internal static class FailoverBenchmark
 {
     private const int EventsPerSecond = 20;
 
+    private static readonly bool ShowLogs = Environment.GetEnvironmentVariable("TIVO_BENCH_LOGS") is not null;
+
+    /// <summary>With TIVO_BENCH_LOGS set: a timestamped step of the run, to set beside the processes' logs.</summary>
+    private static void Log(string step)
+    {
+        if (ShowLogs)
+        {
+            Console.WriteLine($"  [bench] {DateTime.Now:HH:mm:ss.fff} {step}");
+        }
+    }
+
     public static async Task<FailoverResult> RunAsync(int sessions)
     {
         await using var postgres = new PostgreSqlServer();
         await postgres.StartNewAsync();
         var connectionString = await postgres.CreateDatabaseAsync("failover");
-        await using var cluster = await TivoCluster.StartAsync(connectionString, silos: 3, gateways: 2, "--Logging:LogLevel:Tivo", "Information");
+        string[] logging = ["--Logging:LogLevel:Tivo", "Information", "--Logging:Console:FormatterName", "simple", "--Logging:Console:FormatterOptions:TimestampFormat", "HH:mm:ss.fff "];
+        await using var cluster = await TivoCluster.StartAsync(connectionString, silos: 3, gateways: 2, logging);
         var (a, b) = (cluster.Gateways[0], cluster.Gateways[1]);
         var start = new DateTime(2024, 3, 1, 0, 0, 0, DateTimeKind.Utc);
         var lines = Enumerable.Range(0, 600 * EventsPerSecond).Select(i =>
@@ -68,27 +80,19 @@ internal static class FailoverBenchmark
             var longest = 0.0;
             foreach (var old in cluster.Silos.Where(p => !p.Exited).ToList())
             {
-                await cluster.StartSiloAsync("--Logging:LogLevel:Tivo", "Information");
+                await cluster.StartSiloAsync(logging);
                 await Task.Delay(TimeSpan.FromSeconds(5));
                 var stoppedAt = Stopwatch.GetTimestamp();
+                Log($"SIGTERM {old.Name}");
                 await old.TerminateAsync(TimeSpan.FromSeconds(30));
                 await WaitAsync(() => all.All(w => w.Events.Any(e => e.ArrivedAt > stoppedAt + Stopwatch.Frequency)), TimeSpan.FromSeconds(60));
-                longest = Math.Max(longest, all.Max(w => w.LongestGap(stoppedAt)));
+                var step = all.MaxBy(w => w.LongestGap(stoppedAt))!;
+                Log($"{old.Name} stopped: longest pause {step.LongestGap(stoppedAt):F2} s ({step.Name})");
+                longest = Math.Max(longest, step.LongestGap(stoppedAt));
             }
 
             await Task.Delay(1000);
             var final = all.Select(w => w.Tally()).ToList();
-            if (Environment.GetEnvironmentVariable("TIVO_BENCH_LOGS") is not null)
-            {
-                foreach (var p in cluster.Gateways.Concat(cluster.Silos))
-                {
-                    foreach (var line in p.Output.Split('\n').Where(l => l.Contains("Session ", StringComparison.Ordinal)))
-                    {
-                        Console.WriteLine($"  [{p.Name}] {line.Trim()}");
-                    }
-                }
-            }
-
             foreach (var w in all.Where(w => w.Tally().Lost > 0))
             {
                 Console.WriteLine($"  {w.Name} (session on {w.Host}) missed counters {string.Join(", ", w.Missing())}");
@@ -103,6 +107,28 @@ internal static class FailoverBenchmark
         }
         finally
         {
+            if (ShowLogs)
+            {
+                foreach (var p in cluster.Gateways.Concat(cluster.Silos))
+                {
+                    var output = p.Output.Split('\n');
+                    for (var i = 1; i < output.Length; i++)
+                    {
+                        if (output[i].Contains("Session ", StringComparison.Ordinal) || output[i].Contains("handing", StringComparison.Ordinal) || output[i].Contains("fail", StringComparison.OrdinalIgnoreCase))
+                        {
+                            Console.WriteLine($"  [{p.Name}] {output[i - 1].Split(' ')[0]} {output[i].Trim()}");
+                        }
+                    }
+                }
+
+                Log("now");
+                foreach (var w in watchers.SelectMany(w => new[] { w.Controller, w.Viewer }).Where(w => w.Count > 0))
+                {
+                    var last = w.Events[^1];
+                    Console.WriteLine($"  [bench] {w.Name}: {w.Count} events, the last (seq {last.Seq}) {Stopwatch.GetElapsedTime(last.ArrivedAt).TotalSeconds:F2} s ago");
+                }
+            }
+
             foreach (var (controller, viewer) in watchers)
             {
                 await controller.DisposeAsync();

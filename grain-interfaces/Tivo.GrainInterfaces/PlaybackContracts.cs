@@ -241,11 +241,14 @@ public sealed record GapSignal(
     [property: Id(2)] string Message) : SessionSignal(ReleaseTicks, Order);
 
 /// <summary>The session is leaving its silo (a rolling update): gateways call it back at once so it continues on another
-/// silo right after the last event it handed on. Not written to clients.</summary>
+/// silo right after the last event it handed on. <see cref="Successor"/> is the silo it should continue on (given to Orleans'
+/// placement as a hint: the stopping silo still counts as active, and placement could otherwise put the session straight
+/// back on it); null when there is no other. Not written to clients.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.HandoverSignal")]
 public sealed record HandoverSignal(
     long ReleaseTicks,
-    long Order) : SessionSignal(ReleaseTicks, Order);
+    long Order,
+    [property: Id(0)] SiloAddress? Successor) : SessionSignal(ReleaseTicks, Order);
 
 /// <summary>Something every participant must know that is not an answer to its own command (the store is away,
 /// events a reconnecting participant missed are no longer held).</summary>

@@ -78,31 +78,34 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         await HandOverAsync();
     }
 
-    public async Task HandOver()
-    {
-        if (await HandOverAsync())
-        {
-            DeactivateOnIdle();
-        }
-    }
+    public Task HandOver() => HandOverAsync();
 
-    /// <summary>A playing session leaving its silo (a rolling update, a rebalance) writes the last event it handed on and
-    /// tells its gateways, which call it back at once: the next activation continues right after that event.</summary>
-    private async Task<bool> HandOverAsync()
+    /// <summary>A playing session leaving its silo (a rolling update, a rebalance) writes the last event it handed on,
+    /// deactivates, and once gone tells its gateways which silo to call it back on: the next activation continues there
+    /// right after the lowest of their marks.</summary>
+    private async Task HandOverAsync()
     {
         if (_handedOver || !Clock.Active || !_record.Exists || _player.LastHandedOn() is not { } mark)
         {
-            return false;
+            return;
         }
 
         StopTimer();
         _handedOver = true;
-        await SaveAsync(mark);
-        _player.Broadcast(new HandoverSignal(Now.Ticks, _player.Cursor.NextOrder()));
-        return true;
+        await _record.SaveAsync(_player, mark, _participants.Observers.Length);
+        var successor = _sessions.Successor();
+        if (successor is not null)
+        {
+            RequestContext.Set(Orleans.Runtime.Placement.IPlacementDirector.PlacementHintKey, successor);
+            MigrateOnIdle(); // the record goes along; messages reaching this silo are forwarded there
+        }
+
+        DeactivateOnIdle(); // nothing more when already deactivating
+        var moving = _player.SignalBatch(new HandoverSignal(Now.Ticks, _player.Cursor.NextOrder(), successor));
+        LocalSessions.AnnounceWhenGone(GrainContext.Deactivated, _participants.Observers, moving);
     }
 
-    private Task SaveAsync(ResumeMark? handover = null) => _record.SaveAsync(_player, handover);
+    private Task SaveAsync() => _record.SaveAsync(_player);
 
     /// <summary>Brings a session back on a new activation. A playing one continues right after the last event handed on:
     /// from a handover's mark in the record, else from the lowest mark its gateways give within
@@ -114,7 +117,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         var status = _player.Restore(plan, anchor, Now);
         if (status == SessionStatus.Playing)
         {
-            _resume.Expect(_record.State.Resume);
+            _resume.Expect(_record.State.Resume, _record.State.HandoverGateways);
             // After a handover the gateways call back at once; after a silo's death they first notice the silence.
             _resumeTimer = Timer(static self => self.ResumeAsync(), _record.State.Resume is null ? _options.ResumeWindow : _options.ResumeWindow / 8);
         }
@@ -136,7 +139,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     public async Task<JoinResult> Join(string participantId, IPlaybackObserver observer, JoinRequest request)
     {
         var isNew = _participants.Join(participantId, observer, Now, request.Channels, request.Role);
-        _resume.Offer(request.Resume);
+        var everyGatewayBack = _resume.Offer(request.Resume, observer);
         _graceTimer?.Dispose();
         _graceTimer = null;
         var catchUp = !request.Renewal && Plan is not null && (isNew || request.LastSeq is not null);
@@ -144,6 +147,11 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         {
             // Sent even when empty: the joiner's gateway holds the shared stream until its catch-up arrives.
             _ = observer.OnBatch(await _player.CatchUpAsync(participantId, request.Channels, request.LastSeq));
+        }
+
+        if (everyGatewayBack)
+        {
+            await ResumeAsync();
         }
 
         return new JoinResult(_player.Snapshot(Now), request.Role, catchUp);

@@ -28,4 +28,8 @@ public sealed class PlaybackRecord
     /// <summary>With <see cref="Resume"/>: the newest events handed on, so the next activation can still fill a gateway's
     /// hole (a gateway whose last pushes were lost on the way, or which called back after the session had resumed).</summary>
     [Id(6)] public System.Collections.Immutable.ImmutableArray<GrainInterfaces.SessionEvent> Tail { get; set; } = [];
+
+    /// <summary>With <see cref="Resume"/>: how many gateways were told of the handover (the next activation resumes as soon
+    /// as each has called back with its mark).</summary>
+    [Id(7)] public int HandoverGateways { get; set; }
 }

@@ -82,9 +82,9 @@ internal sealed partial class SessionFanout : IPlaybackObserver
             }
         }
 
-        if (handover)
+        if (handover is not null)
         {
-            _ = RejoinSoonAsync(); // the session is moving: call it back, so it continues on another silo
+            _ = FollowAsync(handover.Successor);
         }
 
         if (hole is { } h)
@@ -145,25 +145,36 @@ internal sealed partial class SessionFanout : IPlaybackObserver
         }
     }
 
-    /// <summary>After a handover: 0.3 s for the stopping silo to tell the cluster it is shutting down (its handover
-    /// runs just before), so the session is placed on another silo, not back on it; then call it back.</summary>
-    private async Task RejoinSoonAsync()
-    {
-        await Task.Delay(HandoverSettle, _time);
-        await RejoinAsync();
-    }
-
-    /// <summary>How long after a handover gateways call the session back.</summary>
-    public static readonly TimeSpan HandoverSettle = TimeSpan.FromMilliseconds(300);
-
-    /// <summary>Every connection of this session on this gateway calls the session back, giving the last event received.</summary>
-    public Task RejoinAsync()
+    /// <summary>Every connection of this session on this gateway calls the session back, giving the last event received;
+    /// after a handover, on the silo the session named. True when every call was answered.</summary>
+    public async Task<bool> RejoinAsync(SiloAddress? on = null)
     {
         var mark = LastReceived;
-        return Task.WhenAll(_connections.Values.Select(c => c.Membership.RejoinAsync(mark)));
+        var answered = await Task.WhenAll(_connections.Values.Select(c => c.Membership.RejoinAsync(mark, on)));
+        return answered.All(a => a);
     }
 
-    private (bool Handover, (long From, long To)? Hole, PlaybackBatch? Fresh) Observe(PlaybackBatch batch)
+    /// <summary>The session is moving to <paramref name="successor"/>: calls it back there at once, and again at growing
+    /// intervals while that fails (this gateway's call can still go through the stopping silo, which refuses it, until Orleans
+    /// has told the client to stop using it) rather than only after <see cref="GatewayOptions.SessionSilence"/>.</summary>
+    private async Task FollowAsync(SiloAddress? successor)
+    {
+        foreach (var wait in HandoverRetries)
+        {
+            var ok = await RejoinAsync(successor);
+            if (ok)
+            {
+                return;
+            }
+
+            await Task.Delay(wait, _time);
+        }
+    }
+
+    /// <summary>The waits between calls back after a handover, while they fail (then the watchdog takes over).</summary>
+    private static readonly TimeSpan[] HandoverRetries = [.. new[] { 50, 100, 200, 400, 800 }.Select(ms => TimeSpan.FromMilliseconds(ms))];
+
+    private (HandoverSignal? Handover, (long From, long To)? Hole, PlaybackBatch? Fresh) Observe(PlaybackBatch batch)
     {
         lock (_lock)
         {

@@ -106,17 +106,26 @@ internal sealed partial class SessionMembership
     }
 
     /// <summary>Calls the session back at once (it moved, or its silo died), saying the last event this gateway received so a
-    /// restored session continues right after it. Gives up after 5 s (the caller tries again while the session is silent).</summary>
-    public async Task RejoinAsync(ResumeMark? mark)
+    /// restored session continues right after it; after a handover, on the silo the session named (<paramref name="on"/>,
+    /// a placement hint). Gives up after 5 s; false when it failed (the caller tries again).</summary>
+    public async Task<bool> RejoinAsync(ResumeMark? mark, SiloAddress? on = null)
     {
+        if (on is not null)
+        {
+            // Orleans' placement takes the hint when that silo is active; the context reverts when this method returns.
+            RequestContext.Set(Orleans.Runtime.Placement.IPlacementDirector.PlacementHintKey, on);
+        }
+
         try
         {
             await Session.Join(_participantId, _reference!, new JoinRequest([.. Channels], _role, Renewal: true, Resume: mark)).WaitAsync(TimeSpan.FromSeconds(5));
             LogRejoined(_logger, SessionId, mark?.LastSeq);
+            return true;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             LogRenewFailed(_logger, SessionId, ex.Message);
+            return false;
         }
     }
 

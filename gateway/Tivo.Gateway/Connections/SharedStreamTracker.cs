@@ -35,7 +35,7 @@ internal sealed class SharedStreamTracker
 
     /// <summary>Takes in a shared batch: says whether it announces a handover and which seqs it skipped, and gives it back
     /// without the events already had (null when nothing is left for the connections).</summary>
-    public (bool Handover, (long From, long To)? Hole, PlaybackBatch? Fresh) Observe(PlaybackBatch batch)
+    public (HandoverSignal? Handover, (long From, long To)? Hole, PlaybackBatch? Fresh) Observe(PlaybackBatch batch)
     {
         (long From, long To)? hole = null;
         List<SessionEvent>? kept = null;
@@ -76,7 +76,7 @@ internal sealed class SharedStreamTracker
         }
 
         _epoch = Math.Max(_epoch, batch.Epoch);
-        var (handover, forward) = (false, kept is null ? batch.Events.Length > 0 : kept.Count > 0);
+        var (handover, forward) = ((HandoverSignal?)null, kept is null ? batch.Events.Length > 0 : kept.Count > 0);
         foreach (var signal in batch.Signals)
         {
             switch (signal)
@@ -85,8 +85,8 @@ internal sealed class SharedStreamTracker
                     Playing = state.State.Status == SessionStatus.Playing;
                     forward = true;
                     break;
-                case HandoverSignal:
-                    handover = true;
+                case HandoverSignal moving:
+                    handover = moving;
                     break;
                 default:
                     forward = true;

@@ -52,7 +52,16 @@ internal sealed partial class ReadAheadLoader(
         {
             return SessionPlan.StoreUnavailable(ex);
         }
+        catch (Exception ex) when (IsClusterFault(ex))
+        {
+            LogReadFailed(logger, sessionId, ex.Message);
+            return SessionPlan.ReadFailed(ex);
+        }
     }
+
+    /// <summary>A read failed on its way through the cluster (the channel's silo died or is stopping, or the call timed
+    /// out): transient like a store outage — the session holds its clock and reads again — but not one to tell clients of.</summary>
+    private static bool IsClusterFault(Exception ex) => ex is OrleansException or TimeoutException;
 
     /// <summary>Starts the background loop when the loaded edge is closer than the read-ahead.</summary>
     public void Ensure(WallTime now)
@@ -110,6 +119,12 @@ internal sealed partial class ReadAheadLoader(
                 await Task.Delay(delay, time);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.StoreRetryMaxDelay.Ticks));
             }
+            catch (Exception ex) when (IsClusterFault(ex))
+            {
+                LogReadFailed(logger, sessionId, ex.Message);
+                await Task.Delay(delay, time);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.StoreRetryMaxDelay.Ticks));
+            }
         }
     }
 
@@ -132,6 +147,9 @@ internal sealed partial class ReadAheadLoader(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: store unavailable ({Reason}); holding the clock and retrying")]
     private static partial void LogStoreFailing(ILogger logger, string session, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {Session}: reading events through the cluster failed ({Reason}); reading again shortly")]
+    private static partial void LogReadFailed(ILogger logger, string session, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session}: store is back; playback carries on")]
     private static partial void LogStoreRecovered(ILogger logger, string session);

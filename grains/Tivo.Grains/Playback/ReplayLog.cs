@@ -80,8 +80,9 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
         }
     }
 
-    /// <summary>The newest <paramref name="count"/> events held.</summary>
-    public IEnumerable<SessionEvent> Newest(int count) => _events.Skip(Math.Max(0, _events.Count - count));
+    /// <summary>The newest events held, at most <paramref name="count"/>, none due before <paramref name="dueFrom"/>.</summary>
+    public IEnumerable<SessionEvent> Newest(int count, long dueFrom = long.MinValue) =>
+        _events.Skip(Math.Max(0, _events.Count - count)).Where(e => e.DueTicks >= dueFrom);
 
     /// <summary>The held events with seqs <paramref name="fromSeq"/>..<paramref name="toSeq"/>.</summary>
     public IEnumerable<SessionEvent> Between(long fromSeq, long toSeq) => _events.Where(e => e.Seq >= fromSeq && e.Seq <= toSeq);

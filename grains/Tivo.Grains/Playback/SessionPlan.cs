@@ -178,5 +178,9 @@ internal sealed class SessionPlan(PlanSpec spec, Warp warp)
     public static ControlResult StoreUnavailable(StoreUnavailableGrainException ex) =>
         ControlResult.Fail(ErrorCodes.StoreUnavailable, $"The event store is unavailable ({ex.Message}); try again shortly.");
 
+    /// <summary>A read failed in the cluster (a silo failing or stopping), not in the store.</summary>
+    public static ControlResult ReadFailed(Exception ex) =>
+        ControlResult.Fail(ErrorCodes.StoreUnavailable, $"Reading the events failed ({ex.Message}); try again shortly.");
+
     private static (SessionPlan?, ControlResult?) Fail(string code, string message) => (null, ControlResult.Fail(code, message));
 }

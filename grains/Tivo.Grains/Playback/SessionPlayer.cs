@@ -292,7 +292,10 @@ internal sealed partial class SessionPlayer
         }
     }
 
-    public void Broadcast(SessionSignal signal) => Send(new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, [], [signal]));
+    public void Broadcast(SessionSignal signal) => Send(SignalBatch(signal));
+
+    /// <summary>A batch carrying only <paramref name="signal"/>, in the current epoch.</summary>
+    public PlaybackBatch SignalBatch(SessionSignal signal) => new(Cursor.Epoch, Cursor.Cutoff.Ticks, [], [signal]);
 
     /// <summary>A state signal released at <paramref name="release"/>, with the state as of then.</summary>
     public StateSignal StateAt(WallTime release)

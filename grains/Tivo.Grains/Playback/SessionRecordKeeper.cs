@@ -12,8 +12,14 @@ internal sealed class SessionRecordKeeper(IPersistentState<PlaybackRecord> recor
     /// <summary>Seqs reserved per write.</summary>
     public const long SeqBlock = 100_000;
 
-    /// <summary>The newest events a handover writes with its mark.</summary>
+    /// <summary>The newest events a handover writes with its mark: at most this many...</summary>
     public const int HandoverTail = 1_000;
+
+    /// <summary>...due no earlier than this before the last one handed on. A gateway lacks what was in flight when the silo
+    /// stopped (pushes lost on the way: tens of milliseconds), or, had it missed the handover itself, what played before its
+    /// watchdog noticed the silence (2 s); 5 s covers both without writing (and the next silo reading) a thousand events per
+    /// session while the stopping silo is being waited for.</summary>
+    public static readonly TimeSpan HandoverTailSpan = TimeSpan.FromSeconds(5);
 
     public PlaybackRecord State => record.State;
 
@@ -25,13 +31,14 @@ internal sealed class SessionRecordKeeper(IPersistentState<PlaybackRecord> recor
     /// <summary>Half the block is used: write before handing more seqs out.</summary>
     public bool RunningOut(long nextSeq) => nextSeq + SeqBlock / 2 > ReservedUntil;
 
-    public async Task SaveAsync(SessionPlayer player, ResumeMark? handover = null)
+    public async Task SaveAsync(SessionPlayer player, ResumeMark? handover = null, int gateways = 0)
     {
         ReservedUntil = Math.Max(ReservedUntil, player.Cursor.NextSeq + SeqBlock);
         var r = record.State;
         (r.Plan, r.Clock, r.Epoch, r.SeqReservedUntil, r.Order, r.Resume) =
             (player.Plan?.Spec, player.Clock.Anchor, player.Cursor.Epoch, ReservedUntil, player.Cursor.Order, handover);
-        r.Tail = handover is null ? [] : [.. player.Log.Newest(HandoverTail)];
+        r.Tail = handover is null ? [] : [.. player.Log.Newest(HandoverTail, handover.DueTicks - HandoverTailSpan.Ticks)];
+        r.HandoverGateways = handover is null ? 0 : gateways;
         player.Clock.MarkSaved();
         await record.WriteStateAsync();
     }

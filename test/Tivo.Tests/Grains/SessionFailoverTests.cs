@@ -29,28 +29,8 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
     [Fact]
     public async Task A_playing_session_carries_on_from_another_silo_when_its_silo_dies()
     {
-        var connectionString = await postgres.Server.CreateDatabaseAsync("failover");
-        using var directory = new TempDirectory();
-        var store = new SqliteEventStore(Options.Create(new EmbeddedStoreOptions { Path = directory.File("beat.db"), SeedDemoData = false }), NullLogger<SqliteEventStore>.Instance);
-        await store.AppendAsync("beat", [.. Enumerable.Range(0, 600).Select(i => new StoredEvent(Base + i * TimeSpan.TicksPerSecond / 10, $"{{\"i\":{i}}}"))], CancellationToken.None);
-        var orleans = new TivoOrleansOptions { Persistence = PersistenceKind.AdoNet, PersistenceConnectionString = connectionString, CreatePersistenceSchema = true };
-
-        var builder = new InProcessTestClusterBuilder(2);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddSingleton<IEventStore>(store);
-            silo.AddTivoSessionStorage(orleans);
-            silo.Services.AddTivoGrainServices(new ConfigurationBuilder().Build());
-        });
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync();
-
-        var observer = new CollectingObserver();
-        var reference = cluster.Client.CreateObjectReference<IPlaybackObserver>(observer);
-        var session = cluster.Client.GetGrain<IPlaybackGrain>("failover-" + Guid.NewGuid().ToString("n"));
-        await session.Join("viewer", reference, new JoinRequest(["beat"]));
-        var played = await session.Play(new PlayRequest(["beat"], Base, Base + 60 * TimeSpan.TicksPerSecond, 1, false, null, null, null));
-        Assert.True(played.Ok, played.ErrorMessage);
+        await using var run = await PlayingAsync("failover");
+        var (cluster, session, observer, reference) = (run.Cluster, run.Session, run.Observer, run.Reference);
         await Eventually.WaitAsync(() => observer.Events.Count >= 10, "ten events before the failure");
 
         var statistics = await cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
@@ -88,17 +68,92 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
         Assert.NotEqual(host, (await cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics()).Single(s => s.GrainId == session.GetGrainId()).SiloAddress);
     }
 
+    [Fact]
+    public async Task A_session_handed_over_by_its_stopping_silo_continues_at_once_on_the_silo_it_names()
+    {
+        await using var run = await PlayingAsync("handover");
+        var (cluster, session, observer, reference) = (run.Cluster, run.Session, run.Observer, run.Reference);
+        await Eventually.WaitAsync(() => observer.Events.Count >= 10, "ten events before the handover");
+        var host = (await cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics()).Single(s => s.GrainId == session.GetGrainId()).SiloAddress;
+
+        // What a stopping silo does to each of its sessions; the gateway hears of it once the old activation is gone.
+        await session.HandOver();
+        await Eventually.WaitAsync(() => observer.Handovers.Count == 1, "the handover signal");
+        var successor = observer.Handovers[0].Successor;
+        Assert.NotNull(successor);
+        Assert.NotEqual(host, successor);
+
+        // The gateway calls back on the silo named (a placement hint), with the last event it received. Every gateway the
+        // session told is back, so it resumes within that call rather than after the resume window.
+        var last = observer.Events[^1];
+        RequestContext.Set(Orleans.Runtime.Placement.IPlacementDirector.PlacementHintKey, successor);
+        await session.Join("viewer", reference, new JoinRequest(["beat"], Renewal: true, Resume: new ResumeMark(last.Seq, last.Pass, last.Ticks, 1, last.DueTicks)));
+        RequestContext.Clear();
+        Assert.Equal(SessionStatus.Playing, (await session.GetState()).Status);
+        Assert.Equal(successor, (await cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics()).Single(s => s.GrainId == session.GetGrainId()).SiloAddress);
+
+        await Eventually.WaitAsync(() => observer.Events.Count(e => e.Seq > last.Seq) >= 10, "ten events from the successor");
+        var after = observer.Events.Where(e => e.Seq > last.Seq).ToList();
+        Assert.Equal(Enumerable.Range(0, after.Count).Select(i => last.Ticks + (i + 1) * TimeSpan.TicksPerSecond / 10), after.Select(e => e.Ticks));
+        Assert.Equal(Enumerable.Range(0, after.Count).Select(i => last.Seq + 1 + i), after.Select(e => e.Seq));
+    }
+
+    /// <summary>Two silos persisting sessions on a fresh PostgreSQL database, and a session playing 10 events/s of a
+    /// 60-s window to one observer (the gateway's part).</summary>
+    private async Task<PlayingRun> PlayingAsync(string name)
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync(name);
+        var directory = new TempDirectory();
+        var store = new SqliteEventStore(Options.Create(new EmbeddedStoreOptions { Path = directory.File("beat.db"), SeedDemoData = false }), NullLogger<SqliteEventStore>.Instance);
+        await store.AppendAsync("beat", [.. Enumerable.Range(0, 600).Select(i => new StoredEvent(Base + i * TimeSpan.TicksPerSecond / 10, $"{{\"i\":{i}}}"))], CancellationToken.None);
+        var orleans = new TivoOrleansOptions { Persistence = PersistenceKind.AdoNet, PersistenceConnectionString = connectionString, CreatePersistenceSchema = true };
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.Services.AddSingleton<IEventStore>(store);
+            silo.AddTivoSessionStorage(orleans);
+            silo.Services.AddTivoGrainServices(new ConfigurationBuilder().Build());
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+
+        var observer = new CollectingObserver();
+        var reference = cluster.Client.CreateObjectReference<IPlaybackObserver>(observer);
+        var session = cluster.Client.GetGrain<IPlaybackGrain>($"{name}-{Guid.NewGuid():n}");
+        await session.Join("viewer", reference, new JoinRequest(["beat"]));
+        var played = await session.Play(new PlayRequest(["beat"], Base, Base + 60 * TimeSpan.TicksPerSecond, 1, false, null, null, null));
+        Assert.True(played.Ok, played.ErrorMessage);
+        return new PlayingRun(cluster, directory, session, observer, reference);
+    }
+
+    private sealed record PlayingRun(InProcessTestCluster Cluster, TempDirectory Directory, IPlaybackGrain Session, CollectingObserver Observer, IPlaybackObserver Reference) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Cluster.DisposeAsync();
+            Directory.Dispose();
+        }
+    }
+
     private sealed class CollectingObserver : IPlaybackObserver
     {
         private readonly ConcurrentQueue<SessionEvent> _events = new();
+        private readonly ConcurrentQueue<HandoverSignal> _handovers = new();
 
         public IReadOnlyList<SessionEvent> Events => [.. _events.OrderBy(e => e.Seq)];
+
+        public IReadOnlyList<HandoverSignal> Handovers => [.. _handovers];
 
         public Task OnBatch(PlaybackBatch batch)
         {
             foreach (var e in batch.Events)
             {
                 _events.Enqueue(e);
+            }
+
+            foreach (var h in batch.Signals.OfType<HandoverSignal>())
+            {
+                _handovers.Enqueue(h);
             }
 
             return Task.CompletedTask;

@@ -6,7 +6,8 @@ using Tivo.Grains.Playback;
 namespace Tivo.Tests.Playback;
 
 /// <summary>Channels held in memory, served as the cluster would: extents, one-second chunks, histograms, last values.
-/// <see cref="Failing"/> makes every read throw as a store outage does.</summary>
+/// <see cref="Failing"/> makes every read throw as a store outage does; <see cref="Fault"/>, any other exception (a silo
+/// failing or stopping).</summary>
 internal sealed class InMemoryPlaybackSource : IPlaybackSource
 {
     public static readonly long Base = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
@@ -16,6 +17,8 @@ internal sealed class InMemoryPlaybackSource : IPlaybackSource
     public ChunkGrid Grid { get; } = new(1);
 
     public bool Failing { get; set; }
+
+    public Exception? Fault { get; set; }
 
     public List<(string Channel, long First, int Count)> ChunkReads { get; } = [];
 
@@ -80,6 +83,11 @@ internal sealed class InMemoryPlaybackSource : IPlaybackSource
 
     private void Fail()
     {
+        if (Fault is { } fault)
+        {
+            throw fault;
+        }
+
         if (Failing)
         {
             throw new StoreUnavailableGrainException("connection refused");

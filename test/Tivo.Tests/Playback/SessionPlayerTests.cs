@@ -121,6 +121,29 @@ public sealed class SessionPlayerTests
     }
 
     [Fact]
+    public async Task A_restored_session_whose_first_read_fails_in_the_cluster_buffers_and_plays_once_reads_work()
+    {
+        // A session restored while a silo stops: the channel's grain answers "silo unavailable". Before, the exception left
+        // the resume half done — the session never played again and every gateway call back found it silent.
+        var plan = await SessionPlan.BuildAsync(new PlanSpec(["a"], At(0), At(2), false, false, null, null, null), _source);
+        _player.Restore(plan, new ClockAnchor(SessionStatus.Playing, Now.Ticks, 0, 1), Now);
+        _source.Fault = new SiloUnavailableException("the channel's silo is stopping");
+        await _player.StartRestoredAsync();
+        Assert.Equal(SessionStatus.Buffering, _player.Clock.Status);
+
+        _source.Fault = null;
+        for (var i = 0; i < 200 && _sent.SelectMany(b => b.Events).Count() < 5; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50)); // the loader's retry waits on this clock...
+            await Task.Delay(10); // ...and continues on the thread pool
+            _player.Advance(Now);
+        }
+
+        Assert.Equal(SessionStatus.Playing, _player.Clock.Status);
+        Assert.Equal([1L, 2, 3, 4, 5], _sent.SelectMany(b => b.Events).Take(5).Select(e => e.Seq));
+    }
+
+    [Fact]
     public async Task A_joiner_gets_the_last_value_per_channel_then_what_was_handed_on_for_later()
     {
         await StartAsync(speed: 1);
