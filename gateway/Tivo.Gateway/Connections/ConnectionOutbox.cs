@@ -281,7 +281,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                     }
                     else if (_queue.NextRelease is { } release)
                     {
-                        wakeAt = release - tolerance;
+                        wakeAt = release; // the scheduler wakes it up to ReleaseScheduler.Coalesce early, with others due
                     }
                 }
 

@@ -56,7 +56,8 @@ public sealed class GatewayOptions
     /// (the session's silo may be failing over) and the connection's pushes, held while a control is in flight, flow again.</summary>
     public TimeSpan ControlTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Messages are released this much before their due time at most, to absorb timer granularity.</summary>
+    /// <summary>Messages are released this much before their due time at most: the release clock wakes connections due
+    /// within <see cref="Connections.ReleaseScheduler.Coalesce"/> (1 ms) of each other together.</summary>
     public TimeSpan ReleaseTolerance { get; set; } = TimeSpan.FromMilliseconds(1);
 
     /// <summary>The 2016 prototype's endpoint, off by default.</summary>

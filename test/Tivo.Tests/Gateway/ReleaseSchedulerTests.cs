@@ -65,6 +65,46 @@ public sealed class ReleaseSchedulerTests
     }
 
     [Fact]
+    public async Task On_the_system_clock_the_release_thread_wakes_each_waiter_once_and_not_before_its_time()
+    {
+        // The precise path (a dedicated thread, nanosleep): correctness only — how precise it is, the benchmark says.
+        using var scheduler = new ReleaseScheduler(TimeProvider.System);
+        var woken = new TaskCompletionSource<long>[3];
+        var waiters = new SignalWaiter[3];
+        var start = DateTime.UtcNow.Ticks;
+        for (var i = 0; i < 3; i++)
+        {
+            woken[i] = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+            waiters[i] = new SignalWaiter(woken[i]);
+            scheduler.WakeAt(waiters[i], start + (30 - 10 * i) * TimeSpan.TicksPerMillisecond);
+        }
+
+        var at = await Task.WhenAll(woken.Select(w => w.Task)).WaitAsync(TimeSpan.FromSeconds(10));
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True(at[i] >= start + (30 - 10 * i) * TimeSpan.TicksPerMillisecond - ReleaseScheduler.Coalesce.Ticks, $"waiter {i} woken early");
+        }
+
+        Assert.Equal(0, scheduler.Pending);
+        Assert.All(waiters, w => Assert.Equal(1, w.Wakes));
+    }
+
+    private sealed class SignalWaiter(TaskCompletionSource<long> woken) : IReleaseWaiter
+    {
+        public long ScheduledWake { get; set; } = long.MaxValue;
+
+        private int _wakes;
+
+        public int Wakes => Volatile.Read(ref _wakes);
+
+        public void Wake()
+        {
+            Interlocked.Increment(ref _wakes);
+            woken.TrySetResult(DateTime.UtcNow.Ticks);
+        }
+    }
+
+    [Fact]
     public async Task The_signal_completes_a_wait_once_per_set_and_remembers_a_set_without_a_waiter()
     {
         var signal = new AsyncSignal();
