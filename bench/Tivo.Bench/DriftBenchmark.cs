@@ -6,23 +6,21 @@ using System.Text.Json;
 namespace Tivo.Bench;
 
 /// <summary>
-/// One session plays at speed 10 for a long run. From the <c>clock</c> messages: playhead against wall
+/// One session plays at speed 10 (or as told: the one-hour long mode plays at speed 1) for a long run. From the <c>clock</c> messages: playhead against wall
 /// time × speed (the dilated clock's drift); from the events: whether the dues follow the warp exactly,
 /// (due_k − due_0) against (ts_k − ts_0) / speed, and whether arrival error grows over the run.
 /// </summary>
 internal static class DriftBenchmark
 {
-    private const double Speed = 10;
-
-    public static async Task<DriftRow> RunAsync(int seconds)
+    public static async Task<DriftRow> RunAsync(int seconds, double speed = 10)
     {
         await using var gateway = await BenchGateway.StartAsync();
-        // 100 events per stream second at speed 10: 1,000 events per wall second.
-        await gateway.IngestAsync("drift", DeliveryBenchmark.Base, 0.01, (int)((seconds + 5) * Speed * 100));
+        // 100 events per stream second: at speed 10, 1,000 events per wall second.
+        await gateway.IngestAsync("drift", DeliveryBenchmark.Base, 0.01, (int)((seconds + 5) * speed * 100));
         using var socket = new ClientWebSocket();
         await socket.ConnectAsync(gateway.WebSocketUri("ws?channel=drift"), CancellationToken.None);
-        var end = DeliveryBenchmark.Base.AddSeconds((seconds + 5) * Speed);
-        await socket.SendAsync(Encoding.UTF8.GetBytes($$"""{"action":"play","start":"{{DeliveryBenchmark.Base:O}}","end":"{{end:O}}","speed":{{Speed}}}"""),
+        var end = DeliveryBenchmark.Base.AddSeconds((seconds + 5) * speed);
+        await socket.SendAsync(Encoding.UTF8.GetBytes($$"""{"action":"play","start":"{{DeliveryBenchmark.Base:O}}","end":"{{end:O}}","speed":{{speed}}}"""),
             WebSocketMessageType.Text, true, CancellationToken.None);
 
         var clocks = new List<(double Wall, double Playhead)>();
@@ -58,17 +56,17 @@ internal static class DriftBenchmark
         var reference = clocks.FindIndex(c => c.Wall - clocks[0].Wall >= Math.Min(2000, seconds * 250));
         var steady = clocks.Skip(reference).ToList();
         var (w0, p0) = steady[0];
-        var drifts = steady.Select(c => c.Playhead - p0 - (c.Wall - w0) * Speed).ToList();
+        var drifts = steady.Select(c => c.Playhead - p0 - (c.Wall - w0) * speed).ToList();
         double mw = steady.Average(c => c.Wall - w0), mp = steady.Average(c => c.Playhead - p0);
         var slope = steady.Sum(c => (c.Wall - w0 - mw) * (c.Playhead - p0 - mp)) / steady.Sum(c => Math.Pow(c.Wall - w0 - mw, 2));
-        var ppm = (slope / Speed - 1) * 1e6;
+        var ppm = (slope / speed - 1) * 1e6;
         var e0 = events[0];
-        var dueError = events.Max(e => Math.Abs(e.Due - e0.Due - (e.Ts - e0.Ts) / Speed));
+        var dueError = events.Max(e => Math.Abs(e.Due - e0.Due - (e.Ts - e0.Ts) / speed));
         var window = Math.Min(10_000, (events[^1].Arrival - events[0].Arrival) / 3);
         var firstLate = events.Where(e => e.Arrival - e0.Arrival <= window).Average(e => e.Arrival - e.Due);
         var lastLate = events.Where(e => events[^1].Arrival - e.Arrival <= window).Average(e => e.Arrival - e.Due);
-        var row = new DriftRow(seconds, Speed, steady.Count, events.Count, drifts[^1], drifts.Max(Math.Abs), ppm, dueError, lastLate - firstLate);
-        Console.WriteLine($"  {seconds} s at speed {Speed}: playhead − wall×speed at the end {row.EndDriftStreamMs:F2} stream ms (max |·| {row.MaxDriftStreamMs:F2}, slope {row.SlopePpm:F1} ppm, from {row.ClockMessages} clock messages); " +
+        var row = new DriftRow(seconds, speed, steady.Count, events.Count, drifts[^1], drifts.Max(Math.Abs), ppm, dueError, lastLate - firstLate);
+        Console.WriteLine($"  {seconds} s at speed {speed}: playhead − wall×speed at the end {row.EndDriftStreamMs:F2} stream ms (max |·| {row.MaxDriftStreamMs:F2}, slope {row.SlopePpm:F1} ppm, from {row.ClockMessages} clock messages); " +
                           $"dues off the warp by at most {row.MaxDueErrorMs:F4} ms over {row.Events:N0} events; mean lateness change first → last {window / 1000:F0} s: {row.LatenessChangeMs:F2} ms");
         return row;
     }

@@ -12,7 +12,7 @@ const string Usage = """
       first-event   play -> first event: warm, cold embedded, cold PostgreSQL                            [--repetitions 5]
       sharing       store queries per chunk when 1, 10, 100 sessions play the same window
       memory        heap per idle session, per playing session, per connection; cache bound under a sweep [--sessions 1000]
-      drift         playhead against wall time x speed over a long run                                   [--seconds 120]
+      drift         playhead against wall time x speed over a long run (long mode: --seconds 3600 --speed 1)  [--seconds 120] [--speed 10]
       hostile       the hardening probes: answer and RSS before/peak/after each hostile play and a status flood; the fuzzer  [--flood-seconds 20] [--fuzz-frames 100000] [--fuzz-requests 10000]
       failover      3 silos + 2 gateways as processes on PostgreSQL: kill -9 and a rolling restart, next event, lost, repeated  [--sessions 20]
       live          live ingest → socket latency; the first event of a play on a fresh server, arrival − due            [--posts 50]
@@ -60,7 +60,7 @@ async Task Hostile() => results["hostile"] = await HostileBenchmark.RunAsync(
 async Task Export() => results["export"] = await ExportBenchmark.RunAsync(Option("--events", smoke ? 10_000 : 1_000_000), Option("--repetitions", smoke ? 1 : 3));
 async Task Live() => results["live"] = await LiveBenchmark.RunAsync(Option("--posts", smoke ? 10 : 50));
 async Task Failover() => results["failover"] = await FailoverBenchmark.RunAsync(Option("--sessions", smoke ? 2 : 20));
-async Task Drift() => results["drift"] = await DriftBenchmark.RunAsync(Option("--seconds", smoke ? 4 : 120));
+async Task Drift() => results["drift"] = await DriftBenchmark.RunAsync(Option("--seconds", smoke ? 4 : 120), Option("--speed", 10));
 
 var started = DateTime.UtcNow;
 switch (args[0])
