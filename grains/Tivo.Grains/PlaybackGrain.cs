@@ -75,15 +75,13 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     {
         _metrics.SessionDeactivated();
         _sessions.Remove(this.GetPrimaryKeyString());
-        await HandOverAsync();
+        await HandOver();
     }
-
-    public Task HandOver() => HandOverAsync();
 
     /// <summary>A playing session leaving its silo (a rolling update, a rebalance) writes the last event it handed on,
     /// deactivates, and once gone tells its gateways which silo to call it back on: the next activation continues there
     /// right after the lowest of their marks.</summary>
-    private async Task HandOverAsync()
+    public async Task HandOver()
     {
         if (_handedOver || !Clock.Active || !_record.Exists || _player.LastHandedOn() is not { } mark)
         {
@@ -117,9 +115,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         var status = _player.Restore(plan, anchor, Now);
         if (status == SessionStatus.Playing)
         {
-            _resume.Expect(_record.State.Resume, _record.State.HandoverGateways);
-            // After a handover the gateways call back at once; after a silo's death they first notice the silence.
-            _resumeTimer = Timer(static self => self.ResumeAsync(), _record.State.Resume is null ? _options.ResumeWindow : _options.ResumeWindow / 8);
+            _resumeTimer = Timer(static self => self.ResumeAsync(), _resume.Expect(_record.State, _options.ResumeWindow));
         }
     }
 
@@ -210,15 +206,11 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
             return failure;
         }
 
-        // The clock starts once the first chunk is in hand and the session is saved, so the first event is not born
-        // late: nothing is awaited between anchoring and the first push (on a fresh silo the first save activates the
-        // storage and took tens of ms). The anchor moves by the save's duration at most; the next tick saves it again.
+        // The clock starts once the first chunk is in hand and the session is saved, plus the control lead: the first push
+        // has that long to cross a cold path (on a fresh server it came 15 ms after its due). The next tick saves it.
         Clock.Reanchor(WallTime.Max(Clock.WallAnchor, Now), 0, SessionStatus.Playing);
         await SaveAsync();
-        if (Now > Clock.WallAnchor)
-        {
-            Clock.Reanchor(Now, 0);
-        }
+        Clock.Reanchor(WallTime.Max(Clock.WallAnchor, Now + _options.ControlLeadTime), 0);
 
         return StartPlaying();
     }

@@ -26,6 +26,15 @@ internal sealed class ResumeChoice
         _offered.Clear();
     }
 
+    /// <summary>Starts waiting as <paramref name="record"/> says, and gives the longest wait: after a handover the
+    /// gateways call back at once (an eighth of <paramref name="window"/>); after a silo's death they first notice the
+    /// silence (the whole window).</summary>
+    public TimeSpan Expect(PlaybackRecord record, TimeSpan window)
+    {
+        Expect(record.Resume, record.HandoverGateways);
+        return record.Resume is null ? window : window / 8;
+    }
+
     /// <summary>A gateway's mark: kept when it is the lowest so far (and a resume is pending). True when every gateway
     /// expected has now offered one: the session can resume without waiting longer.</summary>
     public bool Offer(ResumeMark? mark, IPlaybackObserver gateway)

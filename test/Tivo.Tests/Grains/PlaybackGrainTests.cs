@@ -24,7 +24,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     public async Task Speed_gives_every_event_its_exact_due_time_in_order(double speed)
     {
         var (session, observer) = await NewSessionAsync();
-        var t0 = Now;
+        var t0 = Now + Lead; // a play starts the control lead after it is accepted
         var result = await session.Play(Request(["steady"], Base, At(6), speed));
         Assert.True(result.Ok, result.ErrorMessage);
         Assert.Equal(SessionStatus.Playing, result.State!.Status);
@@ -51,7 +51,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     public async Task A_day_fitted_into_a_minute_keeps_exact_proportions()
     {
         var (session, observer) = await NewSessionAsync();
-        var t0 = Now;
+        var t0 = Now + Lead; // a play starts the control lead after it is accepted
         var result = await session.Play(Request(["day"], Base, At(86400), 1, duration: 60));
         Assert.True(result.Ok, result.ErrorMessage);
 
@@ -69,7 +69,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     public async Task Rate_stretches_bursts_and_shrinks_quiet_stretches()
     {
         var (session, observer) = await NewSessionAsync();
-        var t0 = Now;
+        var t0 = Now + Lead; // a play starts the control lead after it is accepted
         var result = await session.Play(Request(["bursty"], Base, At(104), 1, rate: 2));
         Assert.True(result.Ok, result.ErrorMessage);
 
@@ -102,7 +102,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     public async Task MaxGap_caps_idle_gaps_and_leaves_the_rest_at_speed()
     {
         var (session, observer) = await NewSessionAsync();
-        var t0 = Now;
+        var t0 = Now + Lead; // a play starts the control lead after it is accepted
         var result = await session.Play(Request(["bursty"], Base, At(104), 2, maxGap: 2));
         Assert.True(result.Ok, result.ErrorMessage);
 
@@ -122,7 +122,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     public async Task Pause_and_resume_reanchor_without_loss_or_duplicates()
     {
         var (session, observer) = await NewSessionAsync();
-        var t0 = Now;
+        var t0 = Now + Lead; // a play starts the control lead after it is accepted
         Assert.True((await session.Play(Request(["steady"], Base, At(6), 1))).Ok);
         await RunForAsync(session, observer, TimeSpan.FromSeconds(1));
 
@@ -167,7 +167,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     public async Task Seek_while_playing_continues_from_the_new_position()
     {
         var (session, observer) = await NewSessionAsync();
-        var t0 = Now;
+        var t0 = Now + Lead; // a play starts the control lead after it is accepted
         Assert.True((await session.Play(Request(["steady"], Base, At(6), 1))).Ok);
         await RunForAsync(session, observer, TimeSpan.FromSeconds(1));
 
@@ -225,7 +225,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     public async Task Speed_change_reanchors_at_the_cut()
     {
         var (session, observer) = await NewSessionAsync();
-        var t0 = Now;
+        var t0 = Now + Lead; // a play starts the control lead after it is accepted
         Assert.True((await session.Play(Request(["steady"], Base, At(6), 1))).Ok);
         await RunForAsync(session, observer, TimeSpan.FromSeconds(1));
 
@@ -257,7 +257,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     public async Task Loop_plays_three_passes_with_no_gap_and_no_duplicate()
     {
         var (session, observer) = await NewSessionAsync();
-        var t0 = Now;
+        var t0 = Now + Lead; // a play starts the control lead after it is accepted
         var window = Steady.Where(t => t < At(2)).ToArray();
         Assert.True((await session.Play(Request(["steady"], Base, At(2), 1, loop: true))).Ok);
         await RunForAsync(session, observer, TimeSpan.FromSeconds(5.99));
@@ -293,7 +293,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
     public async Task Channels_on_one_clock_are_merged_in_time_order()
     {
         var (session, observer) = await NewSessionAsync();
-        var t0 = Now;
+        var t0 = Now + Lead; // a play starts the control lead after it is accepted
         Assert.True((await session.Play(Request(["steady", "other"], Base, At(3), 1))).Ok);
         await RunForAsync(session, observer, TimeSpan.FromSeconds(3.2));
 
