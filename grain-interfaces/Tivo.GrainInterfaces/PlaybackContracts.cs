@@ -54,6 +54,13 @@ public interface IPlaybackGrain : IGrainWithStringKey
     [Alias("Replay")]
     Task<ImmutableArray<SessionEvent>> Replay(long fromSeq, long toSeq);
 
+    /// <summary>A gateway could not keep up: it sent this session's events up to <paramref name="lateTicks"/> after their
+    /// due. The session holds its clock that long (a short pause without a cut) and reports a lower achieved speed,
+    /// rather than letting every viewer fall further behind. Sent at most every
+    /// <c>Tivo:Gateway:LateReportInterval</c> per gateway; nothing answers it.</summary>
+    [Alias("SlowDown"), OneWay]
+    Task SlowDown(long lateTicks);
+
     /// <summary>The session's state now.</summary>
     [Alias("GetState")]
     Task<SessionState> GetState();

@@ -92,13 +92,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         _handedOver = true;
         await _record.SaveAsync(_player, mark, _participants.Observers.Length);
         var successor = _sessions.Successor();
-        if (successor is not null)
-        {
-            RequestContext.Set(Orleans.Runtime.Placement.IPlacementDirector.PlacementHintKey, successor);
-            MigrateOnIdle(); // the record goes along; messages reaching this silo are forwarded there
-        }
-
-        DeactivateOnIdle(); // nothing more when already deactivating
+        LocalSessions.MoveOrDeactivate(this, successor);
         var moving = _player.SignalBatch(new HandoverSignal(Now.Ticks, _player.Cursor.NextOrder(), successor));
         LocalSessions.AnnounceWhenGone(GrainContext.Deactivated, _participants.Observers, moving);
     }
@@ -321,6 +315,12 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     }
 
     public Task<ImmutableArray<SessionEvent>> Replay(long fromSeq, long toSeq) => Task.FromResult(_player.Log.Between(fromSeq, toSeq).ToImmutableArray());
+
+    public Task SlowDown(long lateTicks)
+    {
+        _player.SlowDown(Now, TimeSpan.FromTicks(lateTicks));
+        return Task.CompletedTask;
+    }
 
     public Task OnChannelAppended(string channel)
     {

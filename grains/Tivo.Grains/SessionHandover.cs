@@ -27,6 +27,20 @@ public sealed class LocalSessions(IClusterMembershipService membership, ILocalSi
         return others.Length == 0 ? null : others[Random.Shared.Next(others.Length)];
     }
 
+    /// <summary>Moves <paramref name="session"/> to <paramref name="successor"/> once its turn ends — Orleans grain
+    /// migration with a placement hint: its record goes along, and messages still reaching this silo are forwarded there
+    /// — or just deactivates it when there is no other silo (or it is deactivating already).</summary>
+    public static void MoveOrDeactivate(IGrainBase session, SiloAddress? successor)
+    {
+        if (successor is not null)
+        {
+            RequestContext.Set(Orleans.Runtime.Placement.IPlacementDirector.PlacementHintKey, successor);
+            session.MigrateOnIdle();
+        }
+
+        session.DeactivateOnIdle();
+    }
+
     /// <summary>Pushes a handover to a session's gateways once its activation is <paramref name="gone"/> (out of the grain
     /// directory too). Told sooner, the gateways called back while it was still registered: the new activation was
     /// dropped as a duplicate and placed again, 0.2–0.5 s later.</summary>

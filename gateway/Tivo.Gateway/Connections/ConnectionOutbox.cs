@@ -247,6 +247,10 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
     public void Wake() => _wake.Set();
 
+    /// <summary>Told how late (ticks) the send loop ran after a release it asked the scheduler for: the session's fan-out
+    /// turns that into backpressure.</summary>
+    public Action<long>? Late { get; set; }
+
     /// <summary>The one writer of the socket: releases queued messages at their due time, then the close frame.</summary>
     public async Task SendLoopAsync(CancellationToken cancellationToken)
     {
@@ -326,6 +330,10 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
                 await _wake.WaitAsync();
                 cancellationToken.ThrowIfCancellationRequested();
+                if (wakeAt is { } asked && Late is { } late && _time.GetUtcNow().UtcTicks - asked is var lag and > 0)
+                {
+                    late(lag);
+                }
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
 using Tivo.GrainInterfaces;
 
 namespace Tivo.Gateway.Connections;
@@ -25,12 +26,44 @@ internal sealed partial class SessionFanout : IPlaybackObserver
 
     private readonly ILogger _logger;
 
-    public SessionFanout(TimeProvider time, IPlaybackGrain session, ILogger logger)
+    private readonly GatewayOptions _options;
+    private long _lateWorst;
+    private long _lastLateReport;
+
+    public SessionFanout(TimeProvider time, IPlaybackGrain session, ILogger logger, GatewayOptions options)
     {
         _time = time;
         _session = session;
         _logger = logger;
+        _options = options;
         _lastPush = time.GetTimestamp();
+    }
+
+    /// <summary>The session's events reached this gateway, or a connection's send loop ran, <paramref name="lagTicks"/> after
+    /// they were due: past the threshold, the session is told the worst lag since the last report (at most one report per
+    /// interval) and holds its clock.</summary>
+    public void ReportLate(long lagTicks)
+    {
+        var threshold = _options.LateReportThreshold.Ticks;
+        if (threshold <= 0 || lagTicks < threshold)
+        {
+            return;
+        }
+
+        long worst;
+        lock (_lock)
+        {
+            _lateWorst = Math.Max(_lateWorst, lagTicks);
+            var now = _time.GetTimestamp();
+            if (_lastLateReport != 0 && _time.GetElapsedTime(_lastLateReport, now) < _options.LateReportInterval)
+            {
+                return;
+            }
+
+            (worst, _lateWorst, _lastLateReport) = (_lateWorst, 0, now);
+        }
+
+        _ = _session.SlowDown(worst);
     }
 
     public IPlaybackObserver Reference { get; set; } = null!;
@@ -74,6 +107,11 @@ internal sealed partial class SessionFanout : IPlaybackObserver
 
         var (handover, hole, fresh) = Observe(batch);
         Interlocked.Add(ref _events, batch.Events.Length);
+        if (fresh is { Events: [var first, ..] })
+        {
+            ReportLate(_time.GetUtcNow().UtcTicks - first.DueTicks); // handed on after its due: the silo cannot keep up
+        }
+
         if (fresh is not null)
         {
             foreach (var connection in _connections.Values)
@@ -188,7 +226,7 @@ internal sealed partial class SessionFanout : IPlaybackObserver
 }
 
 /// <summary>The gateway's <see cref="SessionFanout"/> per session; creates and deletes observer references.</summary>
-internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider time, ILogger<SessionFanout> logger)
+internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider time, ILogger<SessionFanout> logger, IOptions<GatewayOptions> options)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, SessionFanout> _sessions = new(StringComparer.Ordinal);
@@ -199,7 +237,7 @@ internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider 
         {
             if (!_sessions.TryGetValue(sessionId, out var fanout))
             {
-                fanout = new SessionFanout(time, client.GetGrain<IPlaybackGrain>(sessionId), logger);
+                fanout = new SessionFanout(time, client.GetGrain<IPlaybackGrain>(sessionId), logger, options.Value);
                 fanout.Reference = client.CreateObjectReference<IPlaybackObserver>(fanout);
                 _sessions[sessionId] = fanout;
             }

@@ -64,7 +64,9 @@ internal sealed partial class SessionMembership
     public async Task<(JoinResult Joined, List<string> Unknown)> JoinAsync(CancellationToken cancellationToken)
     {
         _outbox.BeginJoin(); // attached before joining: the shared stream waits for the join's catch-up (DeliveryQueue.BeginJoin)
-        _reference = _fanouts.Attach(SessionId, _participantId, _outbox, this).Reference;
+        var fanout = _fanouts.Attach(SessionId, _participantId, _outbox, this);
+        _reference = fanout.Reference;
+        _outbox.Late = fanout.ReportLate;
         var unknown = await RemoveUnknownChannelsAsync();
         var joined = await Session.Join(_participantId, _reference, new JoinRequest([.. Channels], _role, _lastSeq));
         if (joined.CatchUpSent)

@@ -56,6 +56,14 @@ public sealed class GatewayOptions
     /// (the session's silo may be failing over) and the connection's pushes, held while a control is in flight, flow again.</summary>
     public TimeSpan ControlTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>A connection's release running this much later than it asked (the gateway's CPU cannot keep up) is reported
+    /// to its session, which holds its clock that long and reports a lower achieved speed: backpressure slows the clock
+    /// instead of making every viewer late. <c>00:00:00</c> turns it off.</summary>
+    public TimeSpan LateReportThreshold { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>At most one lateness report per session per gateway this often (the worst since the last one).</summary>
+    public TimeSpan LateReportInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Messages are released this much before their due time at most: the release clock wakes connections due
     /// within <see cref="Connections.ReleaseScheduler.Coalesce"/> (1 ms) of each other together.</summary>
     public TimeSpan ReleaseTolerance { get; set; } = TimeSpan.FromMilliseconds(1);
@@ -106,6 +114,11 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (o.ControlTimeout < TimeSpan.FromSeconds(1))
         {
             errors.Add($"Tivo:Gateway:ControlTimeout is {o.ControlTimeout}; use at least 00:00:01.");
+        }
+
+        if (o.LateReportThreshold < TimeSpan.Zero || o.LateReportInterval < TimeSpan.FromMilliseconds(50))
+        {
+            errors.Add($"Tivo:Gateway:LateReportThreshold ({o.LateReportThreshold}) must be 0 (off) or more, and LateReportInterval ({o.LateReportInterval}) at least 00:00:00.050.");
         }
 
         if (o.SessionSilence < TimeSpan.FromMilliseconds(500))

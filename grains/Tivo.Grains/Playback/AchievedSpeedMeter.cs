@@ -4,7 +4,7 @@ namespace Tivo.Grains.Playback;
 
 /// <summary>
 /// The speed a session really achieves: its speed less the share of the last few seconds it spent buffering
-/// (the clock held because data was late). Sampled once per tick.
+/// (the clock held because data was late) or held because its gateways ran late. Sampled once per tick.
 /// </summary>
 internal sealed class AchievedSpeedMeter
 {
@@ -27,6 +27,9 @@ internal sealed class AchievedSpeedMeter
             _bufferingSince = null;
         }
     }
+
+    /// <summary>The clock was held for <paramref name="held"/> (its gateways ran late): counted like buffering.</summary>
+    public void Hold(TimeSpan held) => _bufferedTotal += held.Ticks;
 
     /// <summary>Forgets the history (a new play).</summary>
     public void Reset()

@@ -138,6 +138,35 @@ internal sealed partial class SessionPlayer
         Emit(now);
     }
 
+    /// <summary>The longest a single report holds the clock.</summary>
+    public static readonly TimeSpan MaxHold = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Its gateways send late by <paramref name="late"/> (their CPU cannot keep up): holds the clock that long, like a
+    /// short pause without a cut — what was handed on keeps its dues, everything after comes that much later, in order —
+    /// and counts it against the achieved speed. Tells the participants (at most once a second) so they see it.
+    /// </summary>
+    public void SlowDown(WallTime now, TimeSpan late)
+    {
+        if (Clock.Status != SessionStatus.Playing || late <= TimeSpan.Zero || Plan is { Live: true })
+        {
+            return; // a live session follows the present: its events are due as they arrive
+        }
+
+        late = late > MaxHold ? MaxHold : late;
+        var from = WallTime.Max(now, Clock.WallAnchor);
+        Clock.Reanchor(from + late, Clock.PositionAt(from));
+        Meter.Hold(late);
+        Meter.Sample(now);
+        if (_lastSlowDownState is not { } last || now - last >= TimeSpan.FromSeconds(1))
+        {
+            _lastSlowDownState = now;
+            Broadcast(StateAt(now));
+        }
+    }
+
+    private WallTime? _lastSlowDownState;
+
     /// <summary>Stops: the playhead returns to the window's start and the read-ahead is dropped.</summary>
     public void Stop(WallTime now)
     {

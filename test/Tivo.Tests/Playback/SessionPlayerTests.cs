@@ -144,6 +144,45 @@ public sealed class SessionPlayerTests
     }
 
     [Fact]
+    public async Task A_gateway_running_late_holds_the_clock_without_losing_repeating_or_reordering_and_lowers_the_achieved_speed()
+    {
+        var t0 = Now;
+        await StartAsync(speed: 1);
+        for (var i = 0; i < 10; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.Advance(Now);
+        }
+
+        var handedOn = _sent.SelectMany(b => b.Events).ToList();
+        _player.SlowDown(Now, TimeSpan.FromMilliseconds(300)); // its gateway sent 300 ms late
+        Assert.Equal(SessionStatus.Playing, _player.Clock.Status);
+        Assert.True(_player.Snapshot(Now).AchievedSpeed < 1, $"achieved {_player.Snapshot(Now).AchievedSpeed}");
+        Assert.Contains(_sent[^1].Signals, s => s is StateSignal); // told at once (then at most once a second)
+
+        for (var i = 0; i < 40; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.RefreshStatus(Now);
+            _player.Advance(Now);
+        }
+
+        var events = _sent.SelectMany(b => b.Events).ToList();
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => At(i * 0.1)), events.Select(e => e.Ticks));
+        Assert.Equal(events.Select(e => e.DueTicks).Order(), events.Select(e => e.DueTicks));
+        // What was handed on keeps its due; everything after comes 300 ms later than the warp from the play's anchor.
+        Assert.All(events.Skip(handedOn.Count), e => Assert.Equal(t0.Ticks + (e.Ticks - Base) + 300 * TimeSpan.TicksPerMillisecond, e.DueTicks));
+
+        for (var i = 0; i < 120; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.Advance(Now);
+        }
+
+        Assert.Equal(SessionStatus.Ended, _player.Snapshot(Now).Status);
+    }
+
+    [Fact]
     public async Task A_joiner_gets_the_last_value_per_channel_then_what_was_handed_on_for_later()
     {
         await StartAsync(speed: 1);
