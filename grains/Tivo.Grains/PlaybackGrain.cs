@@ -136,7 +136,8 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         if (catchUp)
         {
             // Sent even when empty: the joiner's gateway holds the shared stream until its catch-up arrives.
-            _ = observer.OnBatch(await _player.CatchUpAsync(participantId, request.Channels, request.LastSeq));
+            var continuesAfter = _resume.Pending ? _resume.Lowest?.LastSeq ?? 0 : (long?)null;
+            _ = observer.OnBatch(await _player.CatchUpAsync(participantId, request.Channels, request.LastSeq, continuesAfter));
         }
 
         if (everyGatewayBack)

@@ -76,6 +76,15 @@ internal sealed partial class SessionFanout : IPlaybackObserver
 
     public int Count => _connections.Count;
 
+    /// <summary>The mark of shared event <paramref name="seq"/> if it is among the newest received.</summary>
+    public ResumeMark? MarkOf(long seq)
+    {
+        lock (_lock)
+        {
+            return _stream.MarkOf(seq);
+        }
+    }
+
     /// <summary>The last shared event received (null before any).</summary>
     public ResumeMark? LastReceived
     {
@@ -255,7 +264,28 @@ internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider 
             {
                 _sessions.Remove(sessionId);
                 client.DeleteObjectReference<IPlaybackObserver>(fanout.Reference);
+                _departed[sessionId] = (fanout, time.GetTimestamp()); // what it had, for a participant reconnecting soon
             }
+        }
+    }
+
+    /// <summary>How long a session's last received events are remembered after its last connection here left.</summary>
+    public static readonly TimeSpan ReconnectMemory = TimeSpan.FromSeconds(30);
+
+    private readonly Dictionary<string, (SessionFanout Fanout, long LeftAt)> _departed = new(StringComparer.Ordinal);
+
+    /// <summary>The mark of shared event <paramref name="seq"/> of a session, as this gateway received it (from its live
+    /// connections, or from ones that left within <see cref="ReconnectMemory"/>); null when not among the newest.</summary>
+    public ResumeMark? MarkOf(string sessionId, long seq)
+    {
+        lock (_lock)
+        {
+            foreach (var (id, departed) in _departed.Where(d => time.GetElapsedTime(d.Value.LeftAt) > ReconnectMemory).ToList())
+            {
+                _departed.Remove(id);
+            }
+
+            return _sessions.GetValueOrDefault(sessionId)?.MarkOf(seq) ?? _departed.GetValueOrDefault(sessionId).Fanout?.MarkOf(seq);
         }
     }
 

@@ -68,7 +68,10 @@ internal sealed partial class SessionMembership
         _reference = fanout.Reference;
         _outbox.Late = fanout.ReportLate;
         var unknown = await RemoveUnknownChannelsAsync();
-        var joined = await Session.Join(_participantId, _reference, new JoinRequest([.. Channels], _role, _lastSeq));
+        // Reconnecting: the mark of the last event this participant had, if this gateway received it too, so that a session
+        // restoring meanwhile (its silo died) continues right after it, not after what the other participants had.
+        var resume = _lastSeq is { } last ? _fanouts.MarkOf(SessionId, last) : null;
+        var joined = await Session.Join(_participantId, _reference, new JoinRequest([.. Channels], _role, _lastSeq, Resume: resume));
         if (joined.CatchUpSent)
         {
             _ = EndJoinLaterAsync(cancellationToken);

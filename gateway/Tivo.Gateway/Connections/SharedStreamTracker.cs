@@ -24,6 +24,28 @@ internal sealed class SharedStreamTracker
     private int _lastSame;
     private long _lastDue;
 
+    /// <summary>How many of the newest shared events are remembered as marks (see <see cref="MarkOf"/>).</summary>
+    public const int RecentMarks = 256;
+
+    private (long Seq, int Pass, long Ticks, int Same, long Due)[]? _recent; // values, like the last event: no allocation per event
+    private long _recentCount;
+
+    /// <summary>The mark of shared event <paramref name="seq"/> if it is among the newest <see cref="RecentMarks"/> received:
+    /// what a participant reconnecting with that last seq offers a restoring session, so it continues right after it.</summary>
+    public ResumeMark? MarkOf(long seq)
+    {
+        for (var i = 0; _recent is not null && i < Math.Min(_recentCount, RecentMarks); i++)
+        {
+            var m = _recent[(_recentCount - 1 - i) % RecentMarks];
+            if (m.Seq == seq)
+            {
+                return new ResumeMark(m.Seq, m.Pass, m.Ticks, m.Same, m.Due);
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The last shared event received (null before any).</summary>
     public ResumeMark? Last => _lastSeq > 0 ? new ResumeMark(_lastSeq, _lastPass, _lastTicks, _lastSame, _lastDue) : null;
 
@@ -62,6 +84,8 @@ internal sealed class SharedStreamTracker
 
                     _lastSame = _lastSeq > 0 && _lastTicks == e.Ticks && _lastPass == e.Pass ? _lastSame + 1 : 1;
                     (_lastSeq, _lastPass, _lastTicks, _lastDue) = (e.Seq, e.Pass, e.Ticks, e.DueTicks);
+                    _recent ??= new (long, int, long, int, long)[RecentMarks];
+                    _recent[_recentCount++ % RecentMarks] = (_lastSeq, _lastPass, _lastTicks, _lastSame, _lastDue);
                 }
             }
 

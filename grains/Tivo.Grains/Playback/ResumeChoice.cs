@@ -15,6 +15,9 @@ internal sealed class ResumeChoice
     private ResumeMark? _best;
     private int _expected;
 
+    /// <summary>The lowest mark so far (what the session would continue after if it resumed now).</summary>
+    public ResumeMark? Lowest => Pending ? _best : null;
+
     /// <summary>Waiting to resume.</summary>
     public bool Pending { get; private set; }
 

@@ -335,16 +335,20 @@ internal sealed partial class SessionPlayer
 
     /// <summary>
     /// What a joining participant gets before the shared stream: with a last seq, every held event after it (and an
-    /// error naming what is no longer held); otherwise the last event per channel before the playhead (marked snapshot),
+    /// error naming what is no longer held — for a restored session waiting to resume, what is neither held nor after
+    /// <paramref name="continuesAfter"/>, the lowest mark offered); otherwise the last event per channel before the playhead (marked snapshot),
     /// then whatever was already handed on for later. Addressed to that participant, with the seq the join happened at.
     /// </summary>
-    public async Task<PlaybackBatch> CatchUpAsync(string participantId, ImmutableArray<string> channels, long? lastSeq)
+    public async Task<PlaybackBatch> CatchUpAsync(string participantId, ImmutableArray<string> channels, long? lastSeq, long? continuesAfter = null)
     {
         var events = ImmutableArray.CreateBuilder<SessionEvent>();
         var signals = ImmutableArray.CreateBuilder<SessionSignal>();
+        // Where the shared stream goes on: the next seq, or — a restored session waiting to resume — right after the
+        // lowest mark offered so far (its next seq is only a reservation until then).
+        var next = continuesAfter is { } after ? after + 1 : Cursor.NextSeq;
         if (lastSeq is { } last)
         {
-            var (missed, gap) = Log.After(last, Cursor.NextSeq);
+            var (missed, gap) = Log.After(last, next);
             if (gap is { } g)
             {
                 signals.Add(new GapSignal(Now.Ticks, 1, g.From, g.To, g.Why));
@@ -360,7 +364,9 @@ internal sealed partial class SessionPlayer
             events.AddRange(Log.DueAfter(Now));
         }
 
-        return new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, events.ToImmutable(), signals.ToImmutable(), participantId, Cursor.NextSeq);
+        // The catch-up covers the shared stream below this seq (the gateway drops those copies).
+        var covered = continuesAfter is null ? Cursor.NextSeq : Math.Max(next, events.Count > 0 ? events.Max(e => e.Seq) + 1 : 0);
+        return new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, events.ToImmutable(), signals.ToImmutable(), participantId, covered);
     }
 
     /// <summary>Each channel's last event before <paramref name="before"/> (within the window), as snapshot events released

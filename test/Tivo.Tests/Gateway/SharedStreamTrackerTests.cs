@@ -15,6 +15,18 @@ public sealed class SharedStreamTrackerTests
     private static long[] Seqs(PlaybackBatch? batch) => [.. batch?.Events.Select(e => e.Seq) ?? []];
 
     [Fact]
+    public void The_newest_events_are_remembered_as_marks_for_participants_reconnecting_with_their_last_seq()
+    {
+        var stream = new SharedStreamTracker();
+        Assert.Null(stream.MarkOf(1));
+        stream.Observe(Batch(1, 0, [.. Enumerable.Range(1, 300).Select(i => (long)i)]));
+        Assert.Equal(new ResumeMark(250, 0, 1_250, 1, 10_250), stream.MarkOf(250));
+        Assert.Equal(stream.Last, stream.MarkOf(300));
+        Assert.Null(stream.MarkOf(300 - SharedStreamTracker.RecentMarks)); // older than the newest 256
+        Assert.NotNull(stream.MarkOf(301 - SharedStreamTracker.RecentMarks));
+    }
+
+    [Fact]
     public void A_lost_push_is_a_hole_and_its_late_original_is_kept_not_dropped()
     {
         // Found by the failover benchmark: after a restore, two pushes arrived in the wrong order; the later one's seqs

@@ -37,15 +37,19 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
         var host = statistics.Single(s => s.GrainId == session.GetGrainId()).SiloAddress;
         await cluster.KillSiloAsync(cluster.Silos.Single(s => s.SiloAddress.Equals(host)));
 
-        // The gateway calls back with the last event it received; the session activates on the surviving silo from its
-        // record and continues right after that event.
+        // A participant reconnecting meanwhile had less (its last events were on its old socket): it joins with its last
+        // seq and that event's mark (its gateway had it). Then the gateway calls back with the last event it received; the
+        // session activates on the surviving silo from its record and continues right after the lower of the two.
         var last = observer.Events[^1];
         var mark = new ResumeMark(last.Seq, last.Pass, last.Ticks, 1, last.DueTicks);
+        var had = observer.Events[^6];
+        var reconnecting = new CollectingObserver();
+        var reconnectingReference = cluster.Client.CreateObjectReference<IPlaybackObserver>(reconnecting);
         await Eventually.WaitAsync(async () =>
         {
             try
             {
-                await session.Join("viewer", reference, new JoinRequest(["beat"], Renewal: true, Resume: mark));
+                await session.GetState();
                 return true;
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -53,6 +57,9 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
                 return false;
             }
         }, "the session to answer from the surviving silo", TimeSpan.FromSeconds(60));
+        await session.Join("reconnecting", reconnectingReference, new JoinRequest(["beat"], LastSeq: had.Seq,
+            Resume: new ResumeMark(had.Seq, had.Pass, had.Ticks, 1, had.DueTicks)));
+        await session.Join("viewer", reference, new JoinRequest(["beat"], Renewal: true, Resume: mark));
 
         await Eventually.WaitAsync(async () => (await session.GetState()).Status == SessionStatus.Playing, "the restored session to play");
         var state = await session.GetState();
@@ -66,6 +73,19 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
         Assert.Equal(last.Seq + 1, after[0].Seq);
         Assert.Equal(Enumerable.Range(0, after.Count).Select(i => last.Ticks + (i + 1) * TimeSpan.TicksPerSecond / 10), after.Select(e => e.Ticks));
         Assert.NotEqual(host, (await cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics()).Single(s => s.GrainId == session.GetGrainId()).SiloAddress);
+
+        // The reconnecting participant misses nothing and is told of no gap (before: a gap of the five events only the
+        // others had). Its gateway keeps its catch-up and drops the shared copies below the catch-up's JoinedAtSeq
+        // (DeliveryQueue); the events it had come again to the others, whose gateway drops them (SharedStreamTrackerTests).
+        await Eventually.WaitAsync(() => reconnecting.Events.Count(e => e.Seq > had.Seq) >= 20, "the reconnecting participant's events");
+        var batches = reconnecting.Received.ToList();
+        var catchUp = batches.Single(b => b.Target == "reconnecting");
+        var delivered = catchUp.Events.Concat(batches.Where(b => b.Target is null).SelectMany(b => b.Events).Where(e => e.Seq >= catchUp.JoinedAtSeq)).ToList();
+        Assert.Equal(reconnecting.Events.Max(e => e.Seq), delivered[^1].Seq); // before: nothing after the catch-up (its
+        // JoinedAtSeq was the restored session's seq reservation, 100,000 ahead, so every continuing event was dropped)
+        Assert.Equal(Enumerable.Range(1, delivered.Count).Select(i => had.Seq + i), delivered.Select(e => e.Seq));
+        Assert.Equal(Enumerable.Range(1, delivered.Count).Select(i => had.Ticks + i * TimeSpan.TicksPerSecond / 10), delivered.Select(e => e.Ticks));
+        Assert.Empty(reconnecting.Gaps);
     }
 
     [Fact]
@@ -144,6 +164,10 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
 
         public IReadOnlyList<HandoverSignal> Handovers => [.. _handovers];
 
+        public List<GapSignal> Gaps { get; } = [];
+
+        public ConcurrentQueue<PlaybackBatch> Received { get; } = new();
+
         public Task OnBatch(PlaybackBatch batch)
         {
             foreach (var e in batch.Events)
@@ -154,6 +178,12 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
             foreach (var h in batch.Signals.OfType<HandoverSignal>())
             {
                 _handovers.Enqueue(h);
+            }
+
+            Received.Enqueue(batch);
+            lock (Gaps)
+            {
+                Gaps.AddRange(batch.Signals.OfType<GapSignal>());
             }
 
             return Task.CompletedTask;
