@@ -264,6 +264,7 @@ internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider 
             {
                 _sessions.Remove(sessionId);
                 client.DeleteObjectReference<IPlaybackObserver>(fanout.Reference);
+                PruneDeparted();
                 _departed[sessionId] = (fanout, time.GetTimestamp()); // what it had, for a participant reconnecting soon
             }
         }
@@ -280,11 +281,7 @@ internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider 
     {
         lock (_lock)
         {
-            foreach (var (id, departed) in _departed.Where(d => time.GetElapsedTime(d.Value.LeftAt) > ReconnectMemory).ToList())
-            {
-                _departed.Remove(id);
-            }
-
+            PruneDeparted();
             return _sessions.GetValueOrDefault(sessionId)?.MarkOf(seq) ?? _departed.GetValueOrDefault(sessionId).Fanout?.MarkOf(seq);
         }
     }
@@ -294,6 +291,19 @@ internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider 
         lock (_lock)
         {
             return _sessions.GetValueOrDefault(sessionId);
+        }
+    }
+
+    /// <summary>Forgets departed sessions older than <see cref="ReconnectMemory"/> (on every departure, so the memory stays
+    /// bounded by the departures of the last 30 s even when nobody reconnects). Under the lock.</summary>
+    private void PruneDeparted()
+    {
+        foreach (var (id, departed) in _departed)
+        {
+            if (time.GetElapsedTime(departed.LeftAt) > ReconnectMemory)
+            {
+                _departed.Remove(id);
+            }
         }
     }
 

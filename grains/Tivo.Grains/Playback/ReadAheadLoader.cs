@@ -102,26 +102,24 @@ internal sealed partial class ReadAheadLoader(
                     await WaitForLiveDataAsync(buffer.Channels);
                 }
             }
-            catch (StoreUnavailableGrainException ex)
+            catch (Exception ex) when (ex is StoreUnavailableGrainException || IsClusterFault(ex))
             {
                 if (generation != buffer.Generation)
                 {
                     return;
                 }
 
-                if (!StoreFailing)
+                if (ex is not StoreUnavailableGrainException)
+                {
+                    LogReadFailed(logger, sessionId, ex.Message); // the cluster, not the store: nothing to tell clients
+                }
+                else if (!StoreFailing)
                 {
                     StoreFailing = true;
                     LogStoreFailing(logger, sessionId, ex.Message);
                     onStoreFailing($"The event store is unavailable ({ex.Message}); playback waits and carries on once it is back.");
                 }
 
-                await Task.Delay(delay, time);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.StoreRetryMaxDelay.Ticks));
-            }
-            catch (Exception ex) when (IsClusterFault(ex))
-            {
-                LogReadFailed(logger, sessionId, ex.Message);
                 await Task.Delay(delay, time);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.StoreRetryMaxDelay.Ticks));
             }
