@@ -24,8 +24,9 @@ export interface SessionState {
 
 export interface Hello { type: "hello"; protocol: 1; session: string; channels: string[]; role: "controller" | "viewer"; state: SessionState }
 export interface TivoEvent<T = unknown> { type: "event"; channel: string; ts: string; seq: number; due: number; data: T; snapshot?: true }
-export interface Clock { type: "clock"; playhead: string; speed: number; iteration: number }
-export interface Loop { type: "loop"; iteration: number }
+/** `due` (epoch ms) is present when the message came ahead of its due in lead mode, and is when it was released. */
+export interface Clock { type: "clock"; playhead: string; speed: number; iteration: number; due?: number }
+export interface Loop { type: "loop"; iteration: number; due?: number }
 export interface Ack { type: "ack"; id: string | number | null; action: string }
 export interface ServerError { type: "error"; id: string | number | null; code: ErrorCode; message: string }
 /** Events fromSeq..toSeq will not come (a resume asked for events older than the session still holds). */
@@ -44,6 +45,8 @@ export interface PlayOptions {
   /** Seconds, or an ISO-8601 duration. */
   maxGap?: number | string;
   channels?: string[];
+  /** Lead mode for this connection (ms, 0–1000; 0: off): overrides the client's `lead` option from this play on. */
+  lead?: number;
 }
 
 export interface ClientOptions {
@@ -56,6 +59,9 @@ export interface ClientOptions {
   reconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
   requestTimeoutMs?: number;
+  /** Lead mode (ms, 0–1000): the gateway sends messages up to this far ahead of their due in batched frames and the client
+   * hands each to listeners at its due (a jitter buffer). Default 100; 0 turns it off (one frame per message, released by the server). */
+  lead?: number;
   /** A WebSocket constructor where there is no global one. */
   WebSocket?: typeof WebSocket;
 }
@@ -77,6 +83,8 @@ export class TivoClient {
   role: "controller" | "viewer" | null;
   state: SessionState | null;
   lastSeq: number | null;
+  /** Messages received ahead of their due and not yet handed to listeners (lead mode). */
+  readonly held: number;
   /** The playhead now, advanced since the last clock message at its speed. */
   readonly playhead: Date | null;
   connect(): Promise<Hello>;

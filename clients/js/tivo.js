@@ -2,6 +2,11 @@
 // listeners, a playhead that moves between clock messages, and automatic reconnect that resumes from
 // the last event received. No dependencies; works in browsers and in Node.js 20+ (pass `WebSocket`
 // in the options where there is no global one).
+//
+// Lead mode (on by default, `lead: 100` ms): the gateway sends the session's messages up to that far ahead of
+// their due in batched frames, and this client holds them in a jitter buffer and hands each to its listeners at
+// its due, by the server's clock. Fewer frames for the server to write, network jitter absorbed; pass `lead: 0`
+// for one frame per message, released by the server.
 
 const ACTIONS = ["play", "pause", "resume", "seek", "speed", "stop", "status"];
 
@@ -22,7 +27,7 @@ export class TivoClient {
    */
   constructor(url, options = {}) {
     this.url = String(url).replace(/^http/, "ws").replace(/\/+$/, "");
-    this.options = { channels: [], reconnect: true, reconnectDelayMs: 500, maxReconnectDelayMs: 10_000, requestTimeoutMs: 15_000, ...options };
+    this.options = { channels: [], reconnect: true, reconnectDelayMs: 500, maxReconnectDelayMs: 10_000, requestTimeoutMs: 15_000, lead: DEFAULT_LEAD_MS, ...options };
     this.session = options.session ?? null;
     this.role = options.role ?? null;
     this.state = null;
@@ -34,6 +39,11 @@ export class TivoClient {
     this._closed = false;
     this._clock = null;
     this._attempt = 0;
+    // Lead mode's jitter buffer: messages received ahead of their due, in due order, and the one timer releasing them.
+    this._held = [];
+    this._holdTimer = null;
+    this._holdAt = Infinity;
+    this._skew = null; // server clock − this clock (ms), estimated from batch frames
   }
 
   /** Opens the connection; resolves with the server's hello. */
@@ -76,9 +86,17 @@ export class TivoClient {
     return new Date(c.at + (now() - c.received) * c.speed);
   }
 
-  /** Closes the connection for good (no reconnect); pending controls reject. */
+  /** Messages received ahead of their due and not yet handed to listeners (lead mode). */
+  get held() {
+    return this._held.length;
+  }
+
+  /** Closes the connection for good (no reconnect); pending controls reject; what was held ahead is dropped. */
   close() {
     this._closed = true;
+    clearTimeout(this._holdTimer);
+    this._holdTimer = null;
+    this._held = [];
     this._rejectAll(new TivoError("closed", "The connection was closed by the client."));
     this._ws?.close(1000, "bye");
   }
@@ -91,6 +109,7 @@ export class TivoClient {
     if (this.session) q.set("session", this.session);
     if (this.options.role) q.set("role", this.options.role);
     if (this.options.token) q.set("token", this.options.token);
+    if (this.options.lead) q.set("lead", String(this.options.lead));
     if (this.lastSeq !== null) q.set("lastSeq", String(this.lastSeq));
     const s = q.toString();
     return `${this.url}/ws${s ? "?" + s : ""}`;
@@ -153,7 +172,21 @@ export class TivoClient {
 
   _handle(msg) {
     switch (msg.type) {
+      case "batch": {
+        // Lead mode: messages sent ahead of their due. The largest (server clock − arrival) seen on this connection
+        // estimates the clocks' offset minus the shortest transit, so a client clock that is off does not shift releases.
+        const skew = msg.now - now();
+        this._skew = this._skew === null ? skew : Math.max(this._skew, skew);
+        for (const m of msg.messages ?? []) this._hold(m);
+        return;
+      }
+      case "recall":
+        // A control cut the course at `after`: what is held due after it will not happen.
+        this._held = this._held.filter((m) => !(m.due > msg.after));
+        this._arm(true);
+        return;
       case "hello":
+        this._skew = null; // a new connection (perhaps another gateway): estimate again
         this.session = msg.session;
         this.role = msg.role;
         this._setState(msg.state);
@@ -188,6 +221,45 @@ export class TivoClient {
       }
     }
     this._emit(msg.type, msg);
+  }
+
+  /** Holds a message sent ahead until its due (its seq counts as received at once: a reconnect resumes after it). */
+  _hold(m) {
+    if (m.type === "event" && !m.snapshot && typeof m.seq === "number") this.lastSeq = Math.max(this.lastSeq ?? 0, m.seq);
+    let i = this._held.length;
+    while (i > 0 && this._held[i - 1].due > m.due) i--;
+    this._held.splice(i, 0, m);
+    this._arm(false);
+  }
+
+  /** Sets the release timer for the earliest held message (again when `reset`, e.g. after a recall). */
+  _arm(reset) {
+    const head = this._held[0];
+    if (!reset && this._holdTimer !== null && this._holdAt <= (head?.due ?? Infinity)) return;
+    clearTimeout(this._holdTimer);
+    this._holdTimer = null;
+    this._holdAt = Infinity;
+    if (!head) return;
+    this._holdAt = head.due;
+    // Timers fire at whole milliseconds, late rather than early: aim one earlier and release what is due within RELEASE_EARLY_MS.
+    const delay = Math.max(0, head.due - this._serverNow() - 1);
+    this._holdTimer = setTimeout(() => this._releaseHeld(), delay);
+  }
+
+  _releaseHeld() {
+    this._holdTimer = null;
+    this._holdAt = Infinity;
+    const until = this._serverNow() + RELEASE_EARLY_MS;
+    let n = 0;
+    while (n < this._held.length && this._held[n].due <= until) n++;
+    const due = this._held.splice(0, n);
+    for (const m of due) this._handle(m);
+    this._arm(false);
+  }
+
+  /** This clock moved to the server's, by the estimated skew. */
+  _serverNow() {
+    return now() + (this._skew ?? 0);
   }
 
   _setState(state) {
@@ -232,6 +304,12 @@ export class TivoClient {
     }
   }
 }
+
+/** The default lead (ms): absorbs network jitter, and a control still takes effect at its cut (the gateway recalls what it sent past it). */
+const DEFAULT_LEAD_MS = 100;
+
+/** How early a held message may be released (timers fire at whole milliseconds). */
+const RELEASE_EARLY_MS = 0.5;
 
 function toIso(value) {
   if (value === null || value === undefined) return value;

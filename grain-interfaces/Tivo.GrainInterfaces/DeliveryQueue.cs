@@ -40,6 +40,12 @@ public sealed class DeliveryQueue<TLocal>
     /// <summary>Waiting for a joiner's catch-up: only local items are released.</summary>
     public bool Joining => _joining;
 
+    /// <summary>The newest epoch added.</summary>
+    public long Epoch => _epoch;
+
+    /// <summary>The cut of the newest epoch: what older epochs had after it is void.</summary>
+    public long Cutoff => _cutoff;
+
     /// <summary>Items waiting.</summary>
     public int Count => _queue.Count;
 

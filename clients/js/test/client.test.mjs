@@ -124,3 +124,31 @@ test("a gateway stopping (SIGTERM) closes with 1001 and a reason, and the client
   assert.equal((await reconnecting).delayMs, 0, "no back-off when the server says it is going away");
   client.close();
 });
+
+test("lead mode (the default): the stream comes in batched frames, each event is released at its due, and a pause stops it at the cut", async () => {
+  let frames = 0;
+  class CountingSocket extends WebSocket {
+    constructor(url) {
+      super(url);
+      this.addEventListener("message", () => frames++);
+    }
+  }
+  const client = new TivoClient(gateway.ws, { channels: ["alerts"], WebSocket: CountingSocket });
+  await client.connect();
+  const released = [];
+  client.on("event", (e) => released.push({ seq: e.seq, due: e.due, at: performance.timeOrigin + performance.now(), status: client.state?.status }));
+  await client.play({ start: "2016-01-15T00:00:00Z", end: "2016-01-16T00:00:00Z", duration: 6 });
+  await nextOf(client, "event", () => released.length >= 150);
+  await client.pause();
+  await untilState(client, (s) => s.status === "paused");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(frames * 3 < released.length, `${released.length} events in ${frames} frames: batched`);
+  assert.deepEqual(released.map((r) => r.seq), [...released.map((r) => r.seq)].sort((a, b) => a - b), "in order, each once");
+  assert.equal(new Set(released.map((r) => r.seq)).size, released.length);
+  for (const r of released) {
+    assert.ok(r.at >= r.due - 0.5, `seq ${r.seq} released ${(r.due - r.at).toFixed(2)} ms before its due`);
+    assert.equal(r.status, "playing", `seq ${r.seq} released after the pause took effect`);
+  }
+  assert.equal(client.held, 0, "what was held past the cut was recalled");
+  client.close();
+});

@@ -28,6 +28,13 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
     private (WebSocketCloseStatus Status, string Reason)? _close;
     private int _controlsInFlight;
 
+    /// <summary>Lead mode (ticks; 0: off): shared messages go out in batch frames up to this far ahead of their due.</summary>
+    private long _leadTicks;
+
+    /// <summary>The latest due among shared messages sent ahead in lead mode: a control cutting the course before it
+    /// makes the connection send a recall.</summary>
+    private long _sentAheadUntil = long.MinValue;
+
     /// <summary>Timestamp (<see cref="TimeProvider.GetTimestamp"/>) of the send in progress, 0 when none: a send
     /// that does not complete means the client stopped reading.</summary>
     private long _sendingSince;
@@ -107,6 +114,20 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
         Wake();
     }
 
+    /// <summary>
+    /// Lead mode: the session's messages go out in <c>batch</c> frames, each message with its due, up to
+    /// <paramref name="lead"/> ahead of it (the client releases them then); <see cref="TimeSpan.Zero"/> turns it off.
+    /// A format without batch frames (the prototype's) stays as it is.
+    /// </summary>
+    public void UseLead(TimeSpan lead)
+    {
+        Volatile.Write(ref _leadTicks, _format.SupportsLead ? Math.Max(0, lead.Ticks) : 0);
+        Wake();
+    }
+
+    /// <summary>The lead in force (zero: off).</summary>
+    public TimeSpan Lead => TimeSpan.FromTicks(Volatile.Read(ref _leadTicks));
+
     /// <summary>Queues a batch of the session's pushes for this connection.</summary>
     public void Deliver(PlaybackBatch batch)
     {
@@ -117,7 +138,17 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                 return;
             }
 
+            var epoch = _queue.Epoch;
             _queue.Add(batch, _accept);
+            if (_queue.Epoch > epoch && _sentAheadUntil > _queue.Cutoff)
+            {
+                // A control cut the course after messages this client holds ahead of their due: it drops them (the
+                // recall goes out before anything of the new course).
+                var cut = _queue.Cutoff;
+                EnqueueLocalLocked(buffer => _format.WriteRecall(buffer, cut));
+                _sentAheadUntil = cut;
+            }
+
             CheckSlowConsumerLocked();
         }
 
@@ -255,6 +286,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
     public async Task SendLoopAsync(CancellationToken cancellationToken)
     {
         var buffer = new ArrayBufferWriter<byte>(4096);
+        var ahead = new List<Delivery<ReadOnlyMemory<byte>>>();
         var tolerance = _options.ReleaseTolerance.Ticks;
         using var cancelled = cancellationToken.Register(static s => ((ConnectionOutbox)s!).Wake(), this);
         try
@@ -264,7 +296,10 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                 Delivery<ReadOnlyMemory<byte>> next = default;
                 var hasNext = false;
                 long? wakeAt = null;
+                var dueAt = 0L;
                 (WebSocketCloseStatus Status, string Reason)? close = null;
+                var lead = Volatile.Read(ref _leadTicks);
+                ahead.Clear();
                 lock (_lock)
                 {
                     var now = _time.GetUtcNow().UtcTicks;
@@ -274,6 +309,29 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                         // because of it (its state, the first clock, the first events) waits for its ack, so the
                         // order is always ack, state, then clock and events.
                         wakeAt = null;
+                    }
+                    else if (lead > 0 && _close is null && _queue.NextRelease is { } first && first != long.MinValue)
+                    {
+                        // Lead mode: once the earliest is within half the lead of its due, everything due within the
+                        // lead goes in one frame (so each frame spans at least half the lead, and nothing leaves more
+                        // than the lead ahead of its due).
+                        if (first - lead / 2 <= now + tolerance)
+                        {
+                            var until = now + Math.Max(lead, lead / 2 + tolerance);
+                            while (ahead.Count < MaxBatch && _queue.TryTake(until, out var item))
+                            {
+                                ahead.Add(item); // never a reply: those sort first, and the head is not one
+                            }
+
+                            if (ahead.Count > 0)
+                            {
+                                _sentAheadUntil = Math.Max(_sentAheadUntil, ReleaseOf(ahead[^1]));
+                            }
+                        }
+                        else
+                        {
+                            (wakeAt, dueAt) = (first - lead / 2, first);
+                        }
                     }
                     else if (_queue.TryTake(now + tolerance, out next))
                     {
@@ -285,7 +343,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                     }
                     else if (_queue.NextRelease is { } release)
                     {
-                        wakeAt = release; // the scheduler wakes it up to ReleaseScheduler.Coalesce early, with others due
+                        (wakeAt, dueAt) = (release, release); // the scheduler wakes it up to ReleaseScheduler.Coalesce early, with others due
                     }
                 }
 
@@ -299,18 +357,13 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                     return;
                 }
 
-                if (hasNext)
+                if (hasNext || ahead.Count > 0)
                 {
                     buffer.ResetWrittenCount();
-                    var payload = Render(next, buffer);
+                    var payload = ahead.Count > 0 ? RenderAhead(ahead, buffer) : Render(next, buffer);
                     if (payload.IsEmpty)
                     {
                         continue; // nothing to say in this connection's wire format (e.g. a clock tick to a prototype client)
-                    }
-
-                    if (next.Event is not null)
-                    {
-                        _metrics.EventSent();
                     }
 
                     // No token here: a cancellable send takes the WebSocket's slow path (an async lock and a registration
@@ -330,7 +383,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
                 await _wake.WaitAsync();
                 cancellationToken.ThrowIfCancellationRequested();
-                if (wakeAt is { } asked && Late is { } late && _time.GetUtcNow().UtcTicks - asked is var lag and > 0)
+                if (wakeAt is not null && Late is { } late && _time.GetUtcNow().UtcTicks - dueAt is var lag and > 0)
                 {
                     late(lag);
                 }
@@ -345,6 +398,25 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
         }
     }
 
+    /// <summary>Most messages in one lead frame (a catch-up due at once is split into frames of this many).</summary>
+    internal const int MaxBatch = 256;
+
+    private static long ReleaseOf(Delivery<ReadOnlyMemory<byte>> item) => item.Event?.DueTicks ?? item.Signal!.ReleaseTicks;
+
+    private ReadOnlyMemory<byte> RenderAhead(List<Delivery<ReadOnlyMemory<byte>>> items, ArrayBufferWriter<byte> buffer)
+    {
+        _format.WriteBatch(buffer, items, _time.GetUtcNow().UtcTicks);
+        foreach (var item in items)
+        {
+            if (item.Event is not null)
+            {
+                _metrics.EventSent();
+            }
+        }
+
+        return buffer.WrittenMemory;
+    }
+
     private ReadOnlyMemory<byte> Render(Delivery<ReadOnlyMemory<byte>> item, ArrayBufferWriter<byte> buffer)
     {
         if (item.IsLocal)
@@ -354,6 +426,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
         if (item.Event is { } e)
         {
+            _metrics.EventSent();
             _format.WriteEvent(buffer, e);
             return buffer.WrittenMemory;
         }

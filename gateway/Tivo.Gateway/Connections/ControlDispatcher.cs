@@ -67,6 +67,11 @@ internal sealed partial class ControlDispatcher(SessionMembership membership, Co
         switch (command)
         {
             case PlayCommand play:
+                if (play.Lead is { } lead)
+                {
+                    outbox.UseLead(lead); // this connection's delivery only: other participants keep theirs
+                }
+
                 if (!play.Channels.IsDefaultOrEmpty)
                 {
                     await membership.AddChannelsAsync(play.Channels);

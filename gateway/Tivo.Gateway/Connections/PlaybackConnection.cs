@@ -49,6 +49,9 @@ internal sealed partial class PlaybackConnection
 
     private string SessionId => _membership.SessionId;
 
+    /// <summary>Lead mode for this connection (the connect query's <c>lead</c>); a <c>play</c> with <c>lead</c> changes it.</summary>
+    public void UseLead(TimeSpan lead) => _outbox.UseLead(lead);
+
     /// <summary>Runs the connection until the client leaves or <paramref name="aborted"/> fires. When
     /// <paramref name="stopping"/> fires (the gateway shuts down) the client is told with close 1001.</summary>
     public async Task RunAsync(CancellationToken aborted, CancellationToken stopping)

@@ -176,6 +176,25 @@ internal static partial class TivoEndpoints
             lastSeq = parsed;
         }
 
+        var lead = TimeSpan.Zero;
+        var leadText = context.Request.Query["lead"].ToString();
+        if (leadText.Length > 0)
+        {
+            if (!double.TryParse(leadText, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var ms) || !double.IsFinite(ms))
+            {
+                await WriteError(context, StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "lead must be a number of milliseconds, 0 (off) to 1000.");
+                return;
+            }
+
+            if (ClientMessageParser.LeadError(ms) is { } leadError)
+            {
+                await WriteError(context, StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, leadError.Replace("\"lead\"", "lead", StringComparison.Ordinal));
+                return;
+            }
+
+            lead = TimeSpan.FromMilliseconds(ms);
+        }
+
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             KeepAliveInterval = options.KeepAliveInterval,
@@ -183,6 +202,7 @@ internal static partial class TivoEndpoints
         });
         var connection = context.RequestServices.GetRequiredService<PlaybackConnectionFactory>()
             .Create(socket, session, channels.Distinct(StringComparer.Ordinal).ToList(), role, lastSeq, format ?? WireFormat.V1);
+        connection.UseLead(lead);
         var lifetime = context.RequestServices.GetRequiredService<IHostApplicationLifetime>();
         await connection.RunAsync(context.RequestAborted, lifetime.ApplicationStopping);
     }

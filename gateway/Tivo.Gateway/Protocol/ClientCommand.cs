@@ -23,7 +23,8 @@ internal abstract record ClientCommand(string? IdJson)
 
 /// <summary><c>play</c>: a window (null ends: the channels' extent, or live without an end) at a speed, pacing and loop.</summary>
 internal sealed record PlayCommand(
-    string? IdJson, long? Start, long? End, double Speed, bool Loop, double? Duration, double? Rate, double? MaxGap, ImmutableArray<string> Channels)
+    string? IdJson, long? Start, long? End, double Speed, bool Loop, double? Duration, double? Rate, double? MaxGap, ImmutableArray<string> Channels,
+    TimeSpan? Lead = null)
     : ClientCommand(IdJson)
 {
     public override string Action => "play";
@@ -194,7 +195,7 @@ internal static class ClientMessageParser
                 var rate = OptionalPositive(root, "rate", "events per second");
                 var maxGap = OptionalDuration(root, "maxGap");
                 return new PlayCommand(id, start, end, OptionalNumber(root, "speed") ?? 1, OptionalBool(root, "loop") ?? false,
-                    duration, rate, maxGap, OptionalChannels(root));
+                    duration, rate, maxGap, OptionalChannels(root), OptionalLead(root));
             case "seek":
                 return new SeekCommand(id, OptionalTime(root, "to") ?? throw new FieldException("seek needs \"to\": the stream time to move to, e.g. \"2016-01-15T14:33:00Z\"."));
             case "speed":
@@ -211,6 +212,25 @@ internal static class ClientMessageParser
                 throw new FieldException($"Unknown action \"{Shorten(name)}\". Use one of: play, pause, resume, seek, speed, stop, status.");
         }
     }
+
+    /// <summary>Largest <c>lead</c> (ms) a connection may ask for.</summary>
+    public const double MaxLeadMs = 1000;
+
+    private static TimeSpan? OptionalLead(JsonElement root)
+    {
+        var value = OptionalNumber(root, "lead");
+        if (value is { } ms && LeadError(ms) is { } error)
+        {
+            throw new FieldException(error);
+        }
+
+        return value is { } lead ? TimeSpan.FromMilliseconds(lead) : null;
+    }
+
+    /// <summary>Why <paramref name="ms"/> is no lead (null: it is one). The connect query's <c>lead</c> says the same.</summary>
+    public static string? LeadError(double ms) => ms is >= 0 and <= MaxLeadMs
+        ? null
+        : $"\"lead\" is how many milliseconds ahead of their due events may be sent (the client releases them then): 0 (off) to {MaxLeadMs.ToString(CultureInfo.InvariantCulture)}; got {ms.ToString("R", CultureInfo.InvariantCulture)}.";
 
     private static long? OptionalTime(JsonElement root, string field)
     {

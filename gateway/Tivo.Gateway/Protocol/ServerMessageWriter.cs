@@ -70,29 +70,47 @@ internal static class ServerMessageWriter
     public static void WriteState(IBufferWriter<byte> buffer, SessionState state)
     {
         using var w = new Utf8JsonWriter(buffer, Options);
+        WriteState(w, state, null);
+    }
+
+    private static void WriteState(Utf8JsonWriter w, SessionState state, long? dueTicks)
+    {
         w.WriteStartObject();
         w.WriteString("type", "state");
         WriteStateFields(w, state);
+        WriteDue(w, dueTicks);
         w.WriteEndObject();
     }
 
     public static void WriteClock(IBufferWriter<byte> buffer, long playheadTicks, double speed, int iteration)
     {
         using var w = new Utf8JsonWriter(buffer, Options);
+        WriteClock(w, playheadTicks, speed, iteration, null);
+    }
+
+    private static void WriteClock(Utf8JsonWriter w, long playheadTicks, double speed, int iteration, long? dueTicks)
+    {
         w.WriteStartObject();
         w.WriteString("type", "clock");
         w.WriteString("playhead", TimeUtil.ToIso(playheadTicks));
         w.WriteNumber("speed", speed);
         w.WriteNumber("iteration", iteration);
+        WriteDue(w, dueTicks);
         w.WriteEndObject();
     }
 
     public static void WriteLoop(IBufferWriter<byte> buffer, int iteration)
     {
         using var w = new Utf8JsonWriter(buffer, Options);
+        WriteLoop(w, iteration, null);
+    }
+
+    private static void WriteLoop(Utf8JsonWriter w, int iteration, long? dueTicks)
+    {
         w.WriteStartObject();
         w.WriteString("type", "loop");
         w.WriteNumber("iteration", iteration);
+        WriteDue(w, dueTicks);
         w.WriteEndObject();
     }
 
@@ -100,12 +118,85 @@ internal static class ServerMessageWriter
     public static void WriteGap(IBufferWriter<byte> buffer, long fromSeq, long toSeq, string message)
     {
         using var w = new Utf8JsonWriter(buffer, Options);
+        WriteGap(w, fromSeq, toSeq, message, null);
+    }
+
+    private static void WriteGap(Utf8JsonWriter w, long fromSeq, long toSeq, string message, long? dueTicks)
+    {
         w.WriteStartObject();
         w.WriteString("type", "gap");
         w.WriteNumber("fromSeq", fromSeq);
         w.WriteNumber("toSeq", toSeq);
         w.WriteString("message", message);
+        WriteDue(w, dueTicks);
         w.WriteEndObject();
+    }
+
+    /// <summary>
+    /// A lead connection's frame: the session's messages (events and signals) in release order, each carrying its
+    /// <c>due</c>, sent up to the connection's lead ahead of it for the client to release then. <c>now</c> is the
+    /// gateway's clock as the frame is written, so a client can release by the server's clock, not its own.
+    /// </summary>
+    public static void WriteBatch(IBufferWriter<byte> buffer, IReadOnlyList<Delivery<ReadOnlyMemory<byte>>> items, long nowTicks)
+    {
+        var w = t_eventWriter ??= new Utf8JsonWriter(buffer, Options);
+        w.Reset(buffer);
+        w.WriteStartObject();
+        w.WriteString("type", "batch");
+        w.WriteNumber("now", TimeUtil.ToEpochMs(nowTicks));
+        w.WritePropertyName("messages");
+        w.WriteStartArray();
+        foreach (var item in items)
+        {
+            if (item.Event is { } e)
+            {
+                WriteEvent(w, e);
+                continue;
+            }
+
+            var due = item.Signal!.ReleaseTicks;
+            switch (item.Signal)
+            {
+                case ClockSignal clock:
+                    WriteClock(w, clock.PlayheadTicks, clock.Speed, clock.Iteration, due);
+                    break;
+                case LoopSignal loop:
+                    WriteLoop(w, loop.Iteration, due);
+                    break;
+                case GapSignal gap:
+                    WriteGap(w, gap.FromSeq, gap.ToSeq, gap.Message, due);
+                    break;
+                case ErrorSignal error:
+                    WriteError(w, null, error.Code, error.Message, due);
+                    break;
+                case StateSignal state:
+                    WriteState(w, state.State, due);
+                    break;
+            }
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.Flush();
+    }
+
+    /// <summary>Tells a lead connection to drop what it holds due after <paramref name="afterTicks"/>: a control cut the
+    /// course there, after those messages were sent ahead.</summary>
+    public static void WriteRecall(IBufferWriter<byte> buffer, long afterTicks)
+    {
+        using var w = new Utf8JsonWriter(buffer, Options);
+        w.WriteStartObject();
+        w.WriteString("type", "recall");
+        w.WriteNumber("after", TimeUtil.ToEpochMs(afterTicks));
+        w.WriteEndObject();
+    }
+
+    private static void WriteDue(Utf8JsonWriter w, long? dueTicks)
+    {
+        if (dueTicks is { } due)
+        {
+            w.WriteNumber("due", TimeUtil.ToEpochMs(due));
+        }
     }
 
     public static void WriteAck(IBufferWriter<byte> buffer, string? idJson, string action)
@@ -121,11 +212,17 @@ internal static class ServerMessageWriter
     public static void WriteError(IBufferWriter<byte> buffer, string? idJson, string code, string message)
     {
         using var w = new Utf8JsonWriter(buffer, Options);
+        WriteError(w, idJson, code, message, null);
+    }
+
+    private static void WriteError(Utf8JsonWriter w, string? idJson, string code, string message, long? dueTicks)
+    {
         w.WriteStartObject();
         w.WriteString("type", "error");
         WriteId(w, idJson);
         w.WriteString("code", code);
         w.WriteString("message", message);
+        WriteDue(w, dueTicks);
         w.WriteEndObject();
     }
 

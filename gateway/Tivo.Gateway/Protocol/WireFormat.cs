@@ -32,6 +32,15 @@ internal abstract class WireFormat
 
     public abstract void WriteGap(IBufferWriter<byte> buffer, long fromSeq, long toSeq, string message);
 
+    /// <summary>Whether the format has lead mode's frames (<see cref="WriteBatch"/>, <see cref="WriteRecall"/>).</summary>
+    public virtual bool SupportsLead => false;
+
+    /// <summary>A lead connection's frame: shared messages sent ahead, each with its due, and the gateway's clock.</summary>
+    public virtual void WriteBatch(IBufferWriter<byte> buffer, IReadOnlyList<Delivery<ReadOnlyMemory<byte>>> items, long nowTicks) => throw new NotSupportedException();
+
+    /// <summary>Tells a lead connection to drop what it holds due after <paramref name="afterTicks"/>.</summary>
+    public virtual void WriteRecall(IBufferWriter<byte> buffer, long afterTicks) => throw new NotSupportedException();
+
     private sealed class V1Format : WireFormat
     {
         public override void WriteHello(IBufferWriter<byte> buffer, string session, IReadOnlyList<string> channels, ParticipantRole role, SessionState state) =>
@@ -51,6 +60,13 @@ internal abstract class WireFormat
         public override void WriteLoop(IBufferWriter<byte> buffer, int iteration) => ServerMessageWriter.WriteLoop(buffer, iteration);
 
         public override void WriteGap(IBufferWriter<byte> buffer, long fromSeq, long toSeq, string message) => ServerMessageWriter.WriteGap(buffer, fromSeq, toSeq, message);
+
+        public override bool SupportsLead => true;
+
+        public override void WriteBatch(IBufferWriter<byte> buffer, IReadOnlyList<Delivery<ReadOnlyMemory<byte>>> items, long nowTicks) =>
+            ServerMessageWriter.WriteBatch(buffer, items, nowTicks);
+
+        public override void WriteRecall(IBufferWriter<byte> buffer, long afterTicks) => ServerMessageWriter.WriteRecall(buffer, afterTicks);
     }
 }
 

@@ -78,6 +78,20 @@ internal sealed class TestSocket : IAsyncDisposable
         }
     }
 
+    /// <summary>The next message (after hello) that <paramref name="match"/> accepts, skipping the others.</summary>
+    public async Task<JsonElement> NextAnyUntilAsync(Func<JsonElement, bool> match, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
+        while (true)
+        {
+            var message = await _messages.Reader.ReadAsync(cts.Token);
+            if (match(message))
+            {
+                return message;
+            }
+        }
+    }
+
     /// <summary>The next message that is not a clock tick.</summary>
     public async Task<JsonElement> NextNonClockAsync(TimeSpan? timeout = null)
     {

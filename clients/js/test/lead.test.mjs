@@ -1,0 +1,102 @@
+// The client's lead mode (jitter buffer) against a scripted socket: what it hands to listeners, and when.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { TivoClient } from "../tivo.js";
+
+const clock = () => performance.timeOrigin + performance.now();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A WebSocket stand-in: records the URL, says hello, and lets the test push server messages. */
+class ScriptedSocket {
+  static last = null;
+  constructor(url) {
+    this.url = url;
+    this.readyState = 1;
+    this.sent = [];
+    ScriptedSocket.last = this;
+    setTimeout(() => {
+      this.onopen?.();
+      this.push({ type: "hello", protocol: 1, session: "s-test", channels: ["c"], role: "controller", state: { status: "idle", playhead: null, speed: 1 } });
+    });
+  }
+  send(text) { this.sent.push(JSON.parse(text)); }
+  close() { this.readyState = 3; }
+  push(message) { this.onmessage({ data: JSON.stringify(message) }); }
+}
+
+async function connected(options = {}) {
+  const client = new TivoClient("ws://tivo.test", { WebSocket: ScriptedSocket, reconnect: false, ...options });
+  await client.connect();
+  return { client, socket: ScriptedSocket.last };
+}
+
+function record(client) {
+  const released = [];
+  for (const type of ["event", "clock", "state"]) client.on(type, (m) => released.push({ type, m, at: clock() }));
+  return released;
+}
+
+const event = (seq, due) => ({ type: "event", channel: "c", ts: "2016-01-15T00:00:00Z", seq, due, data: { seq } });
+
+test("lead is asked for in the connect query (100 ms by default; lead: 0 leaves it out)", async () => {
+  const { client, socket } = await connected();
+  assert.equal(new URL(socket.url).searchParams.get("lead"), "100");
+  client.close();
+  const plain = await connected({ lead: 0 });
+  assert.equal(new URL(plain.socket.url).searchParams.get("lead"), null);
+  plain.client.close();
+});
+
+test("messages sent ahead are held and handed to listeners at their due, in due order, never early", async () => {
+  const { client, socket } = await connected();
+  const released = record(client);
+  const t = clock();
+  socket.push({ type: "batch", now: t, messages: [event(1, t + 30), { type: "clock", playhead: "2016-01-15T00:00:00Z", speed: 1, iteration: 0, due: t + 45 }, event(2, t + 60)] });
+  socket.push({ type: "batch", now: clock(), messages: [event(3, t + 15)] }); // a refill: due earlier than what is held
+  assert.equal(client.held, 4, "nothing is released before its due");
+  assert.equal(client.lastSeq, 3, "seqs count as received on arrival (a reconnect resumes after them)");
+  await sleep(150);
+  assert.deepEqual(released.map((r) => r.m.seq ?? r.type), [3, 1, "clock", 2]);
+  for (const r of released) {
+    assert.ok(r.at >= r.m.due - 0.5, `released ${(r.m.due - r.at).toFixed(2)} ms before its due`);
+  }
+  assert.equal(client.held, 0);
+  client.close();
+});
+
+test("a recall drops what is held past the cut", async () => {
+  const { client, socket } = await connected();
+  const released = record(client);
+  const t = clock();
+  socket.push({ type: "batch", now: t, messages: [event(1, t + 20), event(2, t + 60), event(3, t + 90)] });
+  socket.push({ type: "recall", after: t + 40 });
+  socket.push({ type: "batch", now: t, messages: [{ type: "state", status: "paused", playhead: "2016-01-15T00:00:00Z", speed: 1, due: t + 40 }] });
+  await sleep(150);
+  assert.deepEqual(released.map((r) => r.m.seq ?? r.m.status), [1, "paused"]);
+  assert.equal(client.state.status, "paused");
+  client.close();
+});
+
+test("releases by the server's clock, not this one's", async () => {
+  const { client, socket } = await connected();
+  const released = record(client);
+  const t = clock();
+  const server = t + 10_000; // the server's clock is 10 s ahead of this machine's
+  socket.push({ type: "batch", now: server, messages: [event(1, server + 50)] });
+  await sleep(200);
+  assert.equal(released.length, 1, "released after ~50 ms, not 10 s");
+  const after = released[0].at - t;
+  assert.ok(after >= 49.5, `released ${after.toFixed(1)} ms after it arrived, before its due by the server's clock`);
+  client.close();
+});
+
+test("close drops what is held", async () => {
+  const { client, socket } = await connected();
+  const released = record(client);
+  const t = clock();
+  socket.push({ type: "batch", now: t, messages: [event(1, t + 30)] });
+  client.close();
+  await sleep(80);
+  assert.equal(released.length, 0);
+  assert.equal(client.held, 0);
+});

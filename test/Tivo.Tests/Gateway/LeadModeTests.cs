@@ -1,0 +1,150 @@
+using System.Text.Json;
+using Xunit;
+
+namespace Tivo.Tests.Gateway;
+
+/// <summary>Lead mode (<c>lead</c> on connect or play): batched frames ahead of due, recalls at a cut, plain clients unaffected.</summary>
+public sealed class LeadModeTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+{
+    private const string DayInThreeSeconds = """{"action":"play","start":"2016-01-15T00:00:00Z","end":"2016-01-16T00:00:00Z","duration":3}""";
+
+    private Uri Ws(string pathAndQuery) => new(fixture.WsBase, pathAndQuery);
+
+    private static string NewSession() => "lead-" + Guid.NewGuid().ToString("n")[..10];
+
+    [Fact]
+    public async Task A_lead_connection_gets_the_stream_in_batched_frames_ahead_of_due_and_a_plain_one_in_the_same_session_is_unaffected()
+    {
+        var session = NewSession();
+        await using var lead = await TestSocket.ConnectAsync(Ws($"ws?channel=alerts&session={session}&lead=100"));
+        await using var plain = await TestSocket.ConnectAsync(Ws($"ws?channel=alerts&session={session}&role=viewer"));
+        await lead.NextAsync("hello");
+        await plain.NextAsync("hello");
+        await lead.SendAsync(DayInThreeSeconds);
+        await lead.NextAsync("ack");
+
+        var batches = new List<JsonElement>();
+        var fromLead = new List<long>();
+        var sawEnded = false;
+        while (!sawEnded)
+        {
+            var batch = await lead.NextAsync("batch");
+            batches.Add(batch);
+            foreach (var m in batch.GetProperty("messages").EnumerateArray())
+            {
+                Assert.True(m.TryGetProperty("due", out _), $"every message of a batch carries its due: {m}");
+                switch (m.GetProperty("type").GetString())
+                {
+                    case "event":
+                        fromLead.Add(m.GetProperty("seq").GetInt64());
+                        break;
+                    case "state" when m.GetProperty("status").GetString() == "ended":
+                        sawEnded = true;
+                        break;
+                }
+            }
+        }
+
+        var fromPlain = new List<long>();
+        while ((await plain.NextNonClockAsync()) is var m && !(m.GetProperty("type").GetString() == "state" && m.GetProperty("status").GetString() == "ended"))
+        {
+            Assert.NotEqual("batch", m.GetProperty("type").GetString());
+            if (m.GetProperty("type").GetString() == "event")
+            {
+                fromPlain.Add(m.GetProperty("seq").GetInt64());
+            }
+        }
+
+        Assert.True(fromLead.Count > 100, $"the day has events: {fromLead.Count}");
+        Assert.Equal(fromPlain, fromLead); // the same stream, every event once, in order
+        Assert.True(batches.Count * 3 < fromLead.Count, $"{fromLead.Count} events came in {batches.Count} frames: batched");
+        foreach (var batch in batches)
+        {
+            var now = batch.GetProperty("now").GetDouble();
+            var dues = batch.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("due").GetDouble()).ToList();
+            Assert.Equal(dues.Order(), dues); // in due order
+            Assert.True(dues[^1] - now <= 100 + 1.001, $"nothing leaves more than the lead (+ the release tolerance) ahead of its due: {dues[^1] - now} ms");
+        }
+    }
+
+    [Fact]
+    public async Task A_control_recalls_what_a_lead_connection_holds_past_the_cut()
+    {
+        await using var socket = await TestSocket.ConnectAsync(Ws("ws?channel=alerts"));
+        await socket.NextAsync("hello");
+        // lead on play: for this connection, from this play on
+        await socket.SendAsync(DayInThreeSeconds.Replace("\"duration\":3", "\"duration\":3,\"lead\":1000", StringComparison.Ordinal));
+        await socket.NextAsync("ack");
+        var sentAhead = double.MinValue;
+        var playingAfter = 0;
+        while (playingAfter < 5)
+        {
+            var batch = await socket.NextAsync("batch");
+            var events = batch.GetProperty("messages").EnumerateArray().Where(m => m.GetProperty("type").GetString() == "event").ToList();
+            if (events.Count > 0)
+            {
+                sentAhead = Math.Max(sentAhead, events[^1].GetProperty("due").GetDouble());
+                playingAfter++;
+            }
+        }
+
+        await socket.SendAsync("""{"action":"pause","id":"p"}""");
+        var recall = await socket.NextAnyUntilAsync(m => m.GetProperty("type").GetString() == "recall");
+        var cut = recall.GetProperty("after").GetDouble();
+        Assert.True(cut < sentAhead, $"the cut ({cut}) falls before what was sent ahead ({sentAhead}), so some of it is recalled");
+        await socket.NextAsync("ack");
+
+        // After the recall, nothing due after the cut comes; the pause's state is due at the cut.
+        while (true)
+        {
+            var batch = await socket.NextAsync("batch");
+            foreach (var m in batch.GetProperty("messages").EnumerateArray())
+            {
+                Assert.True(m.GetProperty("due").GetDouble() <= cut + 0.001, $"due after the cut: {m}");
+                if (m.GetProperty("type").GetString() == "state")
+                {
+                    Assert.Equal("paused", m.GetProperty("status").GetString());
+                    return;
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("abc", "lead must be a number of milliseconds")]
+    [InlineData("5000", "0 (off) to 1000; got 5000")]
+    [InlineData("-1", "0 (off) to 1000; got -1")]
+    public async Task A_bad_lead_on_connect_is_refused_before_the_upgrade_naming_it(string lead, string expected)
+    {
+        // A WebSocket upgrade request by hand, to read the refusal's body (ClientWebSocket only says "400").
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(fixture.HttpBase.Host, fixture.HttpBase.Port);
+        var stream = tcp.GetStream();
+        var request = $"GET /ws?channel=alerts&lead={lead} HTTP/1.1\r\nHost: {fixture.HttpBase.Authority}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(request));
+        var response = new System.Text.StringBuilder();
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        while (!response.ToString().Contains(expected, StringComparison.Ordinal) && await stream.ReadAsync(buffer, timeout.Token) is var n and > 0)
+        {
+            response.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, n));
+        }
+
+        Assert.StartsWith("HTTP/1.1 400", response.ToString(), StringComparison.Ordinal);
+        Assert.Contains(expected, response.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("1001", "\"lead\" is how many milliseconds ahead")]
+    [InlineData("\"100\"", "\"lead\" must be a finite number, not a string")]
+    public async Task A_bad_lead_on_play_is_refused_naming_it(string lead, string expected)
+    {
+        await using var socket = await TestSocket.ConnectAsync(Ws("ws?channel=alerts"));
+        await socket.NextAsync("hello");
+        await socket.SendAsync($$"""{"action":"play","id":1,"lead":{{lead}}}""");
+        var error = await socket.NextAsync("error");
+        Assert.Equal("bad_request", error.GetProperty("code").GetString());
+        Assert.Contains(expected, error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+}
