@@ -81,7 +81,8 @@ public interface IPlaybackObserver : IGrainObserver
     Task OnBatch(PlaybackBatch batch);
 }
 
-/// <summary>What a <c>play</c> asks for. Times are UTC ticks; null start/end mean the channels' extent.</summary>
+/// <summary>What a <c>play</c> asks for. Times are UTC ticks; null start/end mean the channels' extent. <see cref="LeadMs"/>
+/// is the lead of the connection that sent it (0: none): the session hands events on that much further ahead, less often.</summary>
 [GenerateSerializer, Immutable, Alias("tivo.PlayRequest")]
 public sealed record PlayRequest(
     [property: Id(0)] ImmutableArray<string> Channels,
@@ -91,7 +92,8 @@ public sealed record PlayRequest(
     [property: Id(4)] bool Loop,
     [property: Id(5)] double? DurationSeconds,
     [property: Id(6)] double? Rate,
-    [property: Id(7)] double? MaxGapSeconds);
+    [property: Id(7)] double? MaxGapSeconds,
+    [property: Id(8)] double LeadMs = 0);
 
 /// <summary>A session's state as reported in <c>state</c> messages. <see cref="BufferAheadSeconds"/> is the wall time
 /// of playback already loaded beyond the playhead (null when everything up to the window end is loaded).

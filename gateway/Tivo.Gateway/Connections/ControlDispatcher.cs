@@ -77,7 +77,7 @@ internal sealed partial class ControlDispatcher(SessionMembership membership, Co
                     await membership.AddChannelsAsync(play.Channels);
                 }
 
-                return await session.Play(play.ToRequest()); // without channels: every channel the session's participants connected with
+                return await session.Play(play.ToRequest(outbox.Lead)); // without channels: every channel the session's participants connected with
             case SeekCommand seek:
                 return await session.Seek(seek.To);
             case SpeedCommand speed:

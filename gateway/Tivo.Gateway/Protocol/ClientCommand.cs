@@ -29,7 +29,9 @@ internal sealed record PlayCommand(
 {
     public override string Action => "play";
 
-    public PlayRequest ToRequest() => new(Channels.IsDefault ? [] : Channels, Start, End, Speed, Loop, Duration, Rate, MaxGap);
+    /// <summary>The session's play; <paramref name="lead"/> is the sending connection's lead in force (the session hands events
+    /// on further ahead for it).</summary>
+    public PlayRequest ToRequest(TimeSpan lead) => new(Channels.IsDefault ? [] : Channels, Start, End, Speed, Loop, Duration, Rate, MaxGap, lead.TotalMilliseconds);
 }
 
 internal sealed record PauseCommand(string? IdJson) : ClientCommand(IdJson)

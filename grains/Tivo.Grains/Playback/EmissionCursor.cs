@@ -11,6 +11,9 @@ namespace Tivo.Grains.Playback;
 /// </summary>
 internal sealed class EmissionCursor(TimeSpan lookahead, TimeSpan clockInterval)
 {
+    /// <summary>How far ahead of due events are handed on (the session's cadence sets it).</summary>
+    public TimeSpan Lookahead { get; set; } = lookahead;
+
     private int _nextWrapPass = 1;
     private WallTime _nextClockWall;
     private WallTime _endWall;
@@ -111,7 +114,7 @@ internal sealed class EmissionCursor(TimeSpan lookahead, TimeSpan clockInterval)
         }
 
         buffer.Released(now);
-        var horizon = now + lookahead;
+        var horizon = now + Lookahead;
         var limit = Math.Min(clock.PositionAt(horizon), buffer.LoadedThrough);
         if (!plan.Loop && buffer.AllLoaded)
         {

@@ -16,7 +16,8 @@ public sealed record PlanSpec(
     [property: Id(4)] bool Loop,
     [property: Id(5)] double? Duration,
     [property: Id(6)] double? Rate,
-    [property: Id(7)] double? MaxGap);
+    [property: Id(7)] double? MaxGap,
+    [property: Id(8)] double LeadMs = 0);
 
 /// <summary>
 /// What a session plays: channels, window, live or not, loop, and the pacing <see cref="Warp"/> that maps stream
@@ -133,7 +134,7 @@ internal sealed class SessionPlan(PlanSpec spec, Warp warp)
             return Fail(ErrorCodes.BadRequest, windowError);
         }
 
-        var spec = new PlanSpec(channels, start, end, live, request.Loop, request.DurationSeconds, request.Rate, request.MaxGapSeconds);
+        var spec = new PlanSpec(channels, start, end, live, request.Loop, request.DurationSeconds, request.Rate, request.MaxGapSeconds, request.LeadMs);
         SessionPlan plan;
         try
         {

@@ -36,12 +36,33 @@ internal sealed partial class SessionPlayer
         _participants = participants;
         Log = new ReplayLog(options.ReplayEvents, options.ReplayBytes);
         Cursor = new EmissionCursor(options.Lookahead, options.ClockInterval);
+        TickInterval = options.TickInterval;
         Buffer = new ReadAheadBuffer(grid, source);
         Loader = new ReadAheadLoader(sessionId, Buffer, Clock, source, options, time, logger, () => Emit(Now),
             message => Broadcast(new ErrorSignal(Now.Ticks, Cursor.NextOrder(), ErrorCodes.StoreUnavailable, message)));
     }
 
     public SessionPlan? Plan { get; private set; }
+
+    /// <summary>The period of the session's tick: <see cref="PlaybackOptions.TickInterval"/>, or longer for a lead play.</summary>
+    public TimeSpan TickInterval { get; private set; }
+
+    /// <summary>The longest tick a lead play gets.</summary>
+    public static readonly TimeSpan MaxLeadTick = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// Sets how often and how far ahead the session hands events on. A play from a connection with a lead (its client
+    /// holds events until their due) needs them only that far ahead, so the session ticks every half lead (at most
+    /// <see cref="MaxLeadTick"/>) and hands on up to a tick plus the lead ahead: fewer, larger pushes and frames for the
+    /// same events. Plain connections in the session are unaffected (their gateway releases each event at its due).
+    /// Live sessions keep the configured cadence (their events come as they land).
+    /// </summary>
+    private void SetCadence(SessionPlan plan)
+    {
+        var lead = plan.Live ? TimeSpan.Zero : TimeSpan.FromMilliseconds(plan.Spec.LeadMs);
+        TickInterval = TimeSpan.FromTicks(Math.Max(_options.TickInterval.Ticks, Math.Min(lead.Ticks / 2, MaxLeadTick.Ticks)));
+        Cursor.Lookahead = TickInterval + TimeSpan.FromTicks(Math.Max((_options.Lookahead - _options.TickInterval).Ticks, lead.Ticks));
+    }
 
     public SessionClock Clock { get; } = new();
 
@@ -61,6 +82,7 @@ internal sealed partial class SessionPlayer
     public void Adopt(SessionPlan plan, double speed, WallTime now)
     {
         Plan = plan;
+        SetCadence(plan);
         Clock.Configure(plan.Length, plan.Loop);
         Clock.Reanchor(now, 0, SessionStatus.Paused, speed);
         StartEpoch(now);
@@ -74,6 +96,7 @@ internal sealed partial class SessionPlayer
     public SessionStatus Restore(SessionPlan plan, ClockAnchor anchor, WallTime now)
     {
         Plan = plan;
+        SetCadence(plan);
         Clock.Configure(plan.Length, plan.Loop);
         Clock.Restore(anchor with { Status = anchor.Status == SessionStatus.Buffering ? SessionStatus.Playing : anchor.Status });
         var (status, position) = (Clock.Status, Clock.PositionAt(now));

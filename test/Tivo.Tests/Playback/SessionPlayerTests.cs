@@ -34,9 +34,9 @@ public sealed class SessionPlayerTests
 
     private WallTime Now => new(_time.GetUtcNow().UtcTicks);
 
-    private async Task<SessionPlan> StartAsync(double speed)
+    private async Task<SessionPlan> StartAsync(double speed, double leadMs = 0)
     {
-        var plan = await SessionPlan.BuildAsync(new PlanSpec(["a"], At(0), At(2), false, false, null, null, null), _source);
+        var plan = await SessionPlan.BuildAsync(new PlanSpec(["a"], At(0), At(2), false, false, null, null, null, leadMs), _source);
         _player.Adopt(plan, speed, Now);
         Assert.Null(await _player.Loader.LoadFirstAsync());
         _player.Clock.Reanchor(Now, 0, SessionStatus.Playing);
@@ -57,6 +57,20 @@ public sealed class SessionPlayerTests
         return kept;
 
         long EpochOf(SessionEvent e) => _sent.First(b => b.Events.Contains(e)).Epoch;
+    }
+
+    [Theory]
+    [InlineData(0, 50, 150)] // a plain play: the configured tick and lookahead
+    [InlineData(100, 50, 150)] // the JS client's default lead fits the default cadence
+    [InlineData(1000, 500, 1500)] // half-second ticks, handed on a tick plus the lead ahead
+    public async Task A_lead_play_hands_events_on_further_ahead_in_fewer_pushes(double leadMs, int tickMs, int aheadMs)
+    {
+        var t0 = Now;
+        await StartAsync(speed: 1, leadMs);
+        Assert.Equal(TimeSpan.FromMilliseconds(tickMs), _player.TickInterval);
+        var first = _sent.SelectMany(b => b.Events).ToList();
+        Assert.Equal(Enumerable.Range(0, 20).Where(i => i * 100 <= aheadMs).Count(), first.Count); // events every 100 ms from t0
+        Assert.All(first, e => Assert.True(e.DueTicks <= t0.Ticks + TimeSpan.FromMilliseconds(aheadMs).Ticks));
     }
 
     [Fact]

@@ -1,0 +1,52 @@
+// Tivo's benchmark, lead mode measured where it ends: N sessions, each one TivoClient (clients/js/tivo.js) with
+// `lead`, in this one Node.js process. Records |release − due| of every event as the client hands it to its
+// listener (the first second discarded as warm-up) and prints one JSON line (after "connected", and "go" on stdin) with the percentiles, the events
+// released and this process's CPU.
+//   node lead-clients.mjs --url ws://127.0.0.1:8080/ws?channel=X --sessions 1000 --seconds 10 --lead 100 --play '{"action":"play",…}'
+import { WebSocket } from "ws";
+import { TivoClient } from "../../clients/js/tivo.js";
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
+const sessions = Number(args.sessions ?? 1);
+const seconds = Number(args.seconds ?? 10);
+const lead = Number(args.lead ?? 100);
+const play = JSON.parse(args.play);
+const url = new URL(args.url);
+const channel = url.searchParams.get("channel");
+const base = `${url.protocol}//${url.host}`;
+const clock = () => performance.timeOrigin + performance.now();
+
+const errors = [];
+const clients = [];
+for (let i = 0; i < sessions; i++) {
+  const client = new TivoClient(base, { channels: [channel], lead, reconnect: false, WebSocket });
+  await client.connect();
+  clients.push(client);
+}
+
+// Connected: the driver starts measuring the server's CPU, then says go.
+console.log("connected");
+await new Promise((r) => process.stdin.once("data", r));
+const cpu0 = process.cpuUsage();
+const started = clock();
+const warm = started + 1000;
+for (const client of clients) {
+  client.on("event", (e) => {
+    const at = clock();
+    if (at >= warm) errors.push(at - e.due);
+  });
+  const { action, ...options } = play;
+  client.play(options).catch((e) => console.error(`play failed: ${e.message}`));
+}
+
+await new Promise((r) => setTimeout(r, (seconds + 1) * 1000));
+const wall = (clock() - started) / 1000;
+const used = process.cpuUsage(cpu0);
+for (const client of clients) client.close();
+const all = errors.map(Math.abs).sort((a, b) => a - b);
+const q = (p) => (all.length ? all[Math.min(all.length - 1, Math.floor(p * all.length))] : null);
+console.log(JSON.stringify({
+  events: all.length, wall, p50: q(0.5), p99: q(0.99), max: all.length ? all[all.length - 1] : null,
+  early: errors.filter((e) => e < -1).length, cpuMs: (used.user + used.system) / 1000,
+}));
+process.exit(0);
