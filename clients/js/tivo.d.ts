@@ -60,7 +60,7 @@ export interface ClientOptions {
   maxReconnectDelayMs?: number;
   requestTimeoutMs?: number;
   /** Lead mode (ms, 0–1000): the gateway sends messages up to this far ahead of their due in batched frames and the client
-   * hands each to listeners at its due (a jitter buffer). Default 100; 0 turns it off (one frame per message, released by the server). */
+   * hands each to listeners at its due (a jitter buffer). Default 500; 0 turns it off (one frame per message, released by the server). */
   lead?: number;
   /** A WebSocket constructor where there is no global one. */
   WebSocket?: typeof WebSocket;

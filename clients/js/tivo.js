@@ -3,7 +3,7 @@
 // the last event received. No dependencies; works in browsers and in Node.js 20+ (pass `WebSocket`
 // in the options where there is no global one).
 //
-// Lead mode (on by default, `lead: 100` ms): the gateway sends the session's messages up to that far ahead of
+// Lead mode (on by default, `lead: 500` ms): the gateway sends the session's messages up to that far ahead of
 // their due in batched frames, and this client holds them in a jitter buffer and hands each to its listeners at
 // its due, by the server's clock. Fewer frames for the server to write, network jitter absorbed; pass `lead: 0`
 // for one frame per message, released by the server.
@@ -305,8 +305,9 @@ export class TivoClient {
   }
 }
 
-/** The default lead (ms): absorbs network jitter, and a control still takes effect at its cut (the gateway recalls what it sent past it). */
-const DEFAULT_LEAD_MS = 100;
+/** The default lead (ms): the session then pushes every 250 ms instead of every 50 (a fifth of the server's work per session), network
+ * jitter is absorbed, and a control still takes effect at its cut (the gateway recalls what it sent past it). */
+const DEFAULT_LEAD_MS = 500;
 
 /** How early a held message may be released (timers fire at whole milliseconds). */
 const RELEASE_EARLY_MS = 0.5;

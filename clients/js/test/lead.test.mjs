@@ -38,9 +38,9 @@ function record(client) {
 
 const event = (seq, due) => ({ type: "event", channel: "c", ts: "2016-01-15T00:00:00Z", seq, due, data: { seq } });
 
-test("lead is asked for in the connect query (100 ms by default; lead: 0 leaves it out)", async () => {
+test("lead is asked for in the connect query (500 ms by default; lead: 0 leaves it out)", async () => {
   const { client, socket } = await connected();
-  assert.equal(new URL(socket.url).searchParams.get("lead"), "100");
+  assert.equal(new URL(socket.url).searchParams.get("lead"), "500");
   client.close();
   const plain = await connected({ lead: 0 });
   assert.equal(new URL(plain.socket.url).searchParams.get("lead"), null);

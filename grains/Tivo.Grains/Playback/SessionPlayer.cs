@@ -37,6 +37,7 @@ internal sealed partial class SessionPlayer
         Log = new ReplayLog(options.ReplayEvents, options.ReplayBytes);
         Cursor = new EmissionCursor(options.Lookahead, options.ClockInterval);
         TickInterval = options.TickInterval;
+        (_lookahead, _leastLookahead) = (options.Lookahead, options.Lookahead);
         Buffer = new ReadAheadBuffer(grid, source);
         Loader = new ReadAheadLoader(sessionId, Buffer, Clock, source, options, time, logger, () => Emit(Now),
             message => Broadcast(new ErrorSignal(Now.Ticks, Cursor.NextOrder(), ErrorCodes.StoreUnavailable, message)));
@@ -61,8 +62,20 @@ internal sealed partial class SessionPlayer
     {
         var lead = plan.Live ? TimeSpan.Zero : TimeSpan.FromMilliseconds(plan.Spec.LeadMs);
         TickInterval = TimeSpan.FromTicks(Math.Max(_options.TickInterval.Ticks, Math.Min(lead.Ticks / 2, MaxLeadTick.Ticks)));
-        Cursor.Lookahead = TickInterval + TimeSpan.FromTicks(Math.Max((_options.Lookahead - _options.TickInterval).Ticks, lead.Ticks));
+        _leastLookahead = TickInterval + (_options.Lookahead - _options.TickInterval);
+        _lookahead = TickInterval + TimeSpan.FromTicks(Math.Max((_options.Lookahead - _options.TickInterval).Ticks, lead.Ticks));
+        Cursor.Lookahead = _lookahead;
     }
+
+    /// <summary>The lookahead the cadence asks for, and the least that keeps every push ahead of its due.</summary>
+    private TimeSpan _lookahead;
+
+    private TimeSpan _leastLookahead;
+
+    /// <summary>When the clock last (re)started: the lookahead grows from the least to the full one over the time since,
+    /// so a start does not hand on the whole lead at once (1,000 sessions starting together each pushed 1.5 s of events in
+    /// their first push, and the first second came late).</summary>
+    private WallTime _startedAt;
 
     public SessionClock Clock { get; } = new();
 
@@ -282,6 +295,7 @@ internal sealed partial class SessionPlayer
     /// <summary>The clock (re)starts at its anchor: the state first, then what is due, and the loader if needed.</summary>
     public void Start(WallTime now)
     {
+        _startedAt = now;
         Cursor.StartClock(Clock.WallAnchor); // no clock tick before the clock starts: hello, ack, state, clock
         Broadcast(StateAt(Clock.WallAnchor));
         Emit(now);
@@ -338,6 +352,7 @@ internal sealed partial class SessionPlayer
     /// <summary>Pushes whatever falls due within the lookahead.</summary>
     public void Emit(WallTime now)
     {
+        Cursor.Lookahead = TimeSpan.FromTicks(Math.Min(_lookahead.Ticks, (_leastLookahead + (now - _startedAt)).Ticks));
         if (Plan is { } plan && Cursor.Emit(now, Clock, plan, Buffer, Log, () => Report(SessionStatus.Ended, plan.WindowEnd, 0)) is { } batch)
         {
             Send(batch);

@@ -60,17 +60,22 @@ public sealed class SessionPlayerTests
     }
 
     [Theory]
-    [InlineData(0, 50, 150)] // a plain play: the configured tick and lookahead
-    [InlineData(100, 50, 150)] // the JS client's default lead fits the default cadence
-    [InlineData(1000, 500, 1500)] // half-second ticks, handed on a tick plus the lead ahead
-    public async Task A_lead_play_hands_events_on_further_ahead_in_fewer_pushes(double leadMs, int tickMs, int aheadMs)
+    [InlineData(0, 50, 150, 150)] // a plain play: the configured tick and lookahead
+    [InlineData(100, 50, 150, 150)] // the JS client's default lead fits the default cadence
+    [InlineData(1000, 500, 600, 1500)] // half-second ticks, handed on a tick plus the lead ahead, growing to it from the start
+    public async Task A_lead_play_hands_events_on_further_ahead_in_fewer_pushes(double leadMs, int tickMs, int firstAheadMs, int fullAheadMs)
     {
         var t0 = Now;
-        await StartAsync(speed: 1, leadMs);
+        await StartAsync(speed: 0.5, leadMs); // an event every 200 ms of wall time
         Assert.Equal(TimeSpan.FromMilliseconds(tickMs), _player.TickInterval);
-        var first = _sent.SelectMany(b => b.Events).ToList();
-        Assert.Equal(Enumerable.Range(0, 20).Where(i => i * 100 <= aheadMs).Count(), first.Count); // events every 100 ms from t0
-        Assert.All(first, e => Assert.True(e.DueTicks <= t0.Ticks + TimeSpan.FromMilliseconds(aheadMs).Ticks));
+        Assert.Equal(Expected(firstAheadMs), Pushed());
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        _player.Advance(Now);
+        Assert.Equal(Expected(1000 + fullAheadMs), Pushed());
+
+        static List<long> Expected(int aheadMs) => [.. Enumerable.Range(0, 20).Where(i => i * 200 <= aheadMs).Select(i => (long)i + 1)];
+        List<long> Pushed() => [.. _sent.SelectMany(b => b.Events).Where(e => e.DueTicks <= t0.Ticks + TimeSpan.FromSeconds(10).Ticks).Select(e => e.Seq)];
     }
 
     [Fact]
