@@ -47,6 +47,9 @@ public sealed class AsyncApiTests
             [nameof(ServerMessageWriter.WriteAck)] = b => ServerMessageWriter.WriteAck(b, null, "play"),
             [nameof(ServerMessageWriter.WriteError)] = b => ServerMessageWriter.WriteError(b, null, ErrorCodes.BadRequest, "x"),
             [nameof(ServerMessageWriter.WriteGap)] = b => ServerMessageWriter.WriteGap(b, 5, 9, "x"),
+            [nameof(ServerMessageWriter.WriteBatch)] = b => ServerMessageWriter.WriteBatch(b,
+                [new Delivery<ReadOnlyMemory<byte>>(1, null, new ClockSignal(DateTime.UnixEpoch.Ticks, 1, DateTime.UnixEpoch.Ticks, 1, 0), default, false)], DateTime.UnixEpoch.Ticks),
+            [nameof(ServerMessageWriter.WriteRecall)] = b => ServerMessageWriter.WriteRecall(b, DateTime.UnixEpoch.Ticks),
         };
 
         // A new kind of server message (a new Write method) must be added here and to docs/asyncapi.yaml.
