@@ -42,8 +42,10 @@ internal sealed class Summary
                 s.Add($"{name}: error p50 / p99 / max", r.P99Ms, $"{r.P50Ms:F2} / {r.P99Ms:F2} / {r.MaxMs:F1} ms", tivo ? DeliveryTarget(r, delivery) : "");
                 s.Add($"{name}: events/s delivered (of {r.Sessions * DeliveryBenchmark.Rate:N0} offered)", r.EventsPerSecond, $"{r.EventsPerSecond:N0}", "");
                 s.Add($"{name}: CPU server / driver", r.ServerCpuPercent, $"{r.ServerCpuPercent:F0}% / {r.DriverCpuPercent:F0}%", "");
-                s.Add($"{name}: server CPU per event", r.ServerMicrosPerEvent, $"{r.ServerMicrosPerEvent:F1} µs",
-                    r.System == "tivo" ? "≤ 5 µs at 1,000 sessions" : tivo ? "≤ 2 µs at 1,000 sessions with lead" : "");
+                var naive = delivery.FirstOrDefault(p => p.System == "naive-node-ws" && p.Sessions == r.Sessions && p.Speed == r.Speed);
+                var cpuTarget = (r.System == "tivo" ? "≤ 5 µs at 1,000 sessions" : "≤ 2 µs at 1,000 sessions with lead") +
+                    (naive is null ? "" : $"; naive peer {naive.ServerMicrosPerEvent:F1} µs");
+                s.Add($"{name}: server CPU per event", r.ServerMicrosPerEvent, $"{r.ServerMicrosPerEvent:F1} µs", tivo ? cpuTarget : "");
             }
 
             foreach (var peer in delivery.Where(r => !r.System.StartsWith("tivo", StringComparison.Ordinal)))
