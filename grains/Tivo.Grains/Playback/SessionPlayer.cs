@@ -36,8 +36,7 @@ internal sealed partial class SessionPlayer
         _participants = participants;
         Log = new ReplayLog(options.ReplayEvents, options.ReplayBytes);
         Cursor = new EmissionCursor(options.Lookahead, options.ClockInterval);
-        TickInterval = options.TickInterval;
-        (_lookahead, _leastLookahead) = (options.Lookahead, options.Lookahead);
+        Cadence = new SessionCadence(options);
         Buffer = new ReadAheadBuffer(grid, source);
         Loader = new ReadAheadLoader(sessionId, Buffer, Clock, source, options, time, logger, () => Emit(Now),
             message => Broadcast(new ErrorSignal(Now.Ticks, Cursor.NextOrder(), ErrorCodes.StoreUnavailable, message)));
@@ -45,37 +44,8 @@ internal sealed partial class SessionPlayer
 
     public SessionPlan? Plan { get; private set; }
 
-    /// <summary>The period of the session's tick: <see cref="PlaybackOptions.TickInterval"/>, or longer for a lead play.</summary>
-    public TimeSpan TickInterval { get; private set; }
-
-    /// <summary>The longest tick a lead play gets.</summary>
-    public static readonly TimeSpan MaxLeadTick = TimeSpan.FromMilliseconds(500);
-
-    /// <summary>
-    /// Sets how often and how far ahead the session hands events on. A play from a connection with a lead (its client
-    /// holds events until their due) needs them only that far ahead, so the session ticks every half lead (at most
-    /// <see cref="MaxLeadTick"/>) and hands on up to a tick plus the lead ahead: fewer, larger pushes and frames for the
-    /// same events. Plain connections in the session are unaffected (their gateway releases each event at its due).
-    /// Live sessions keep the configured cadence (their events come as they land).
-    /// </summary>
-    private void SetCadence(SessionPlan plan)
-    {
-        var lead = plan.Live ? TimeSpan.Zero : TimeSpan.FromMilliseconds(plan.Spec.LeadMs);
-        TickInterval = TimeSpan.FromTicks(Math.Max(_options.TickInterval.Ticks, Math.Min(lead.Ticks / 2, MaxLeadTick.Ticks)));
-        _leastLookahead = TickInterval + (_options.Lookahead - _options.TickInterval);
-        _lookahead = TickInterval + TimeSpan.FromTicks(Math.Max((_options.Lookahead - _options.TickInterval).Ticks, lead.Ticks));
-        Cursor.Lookahead = _lookahead;
-    }
-
-    /// <summary>The lookahead the cadence asks for, and the least that keeps every push ahead of its due.</summary>
-    private TimeSpan _lookahead;
-
-    private TimeSpan _leastLookahead;
-
-    /// <summary>When the clock last (re)started: the lookahead grows from the least to the full one over the time since,
-    /// so a start does not hand on the whole lead at once (1,000 sessions starting together each pushed 1.5 s of events in
-    /// their first push, and the first second came late).</summary>
-    private WallTime _startedAt;
+    /// <summary>How often the session ticks and how far ahead it hands events on (a lead play: less often, further).</summary>
+    public SessionCadence Cadence { get; }
 
     public SessionClock Clock { get; } = new();
 
@@ -95,7 +65,7 @@ internal sealed partial class SessionPlayer
     public void Adopt(SessionPlan plan, double speed, WallTime now)
     {
         Plan = plan;
-        SetCadence(plan);
+        Cadence.Adopt(plan);
         Clock.Configure(plan.Length, plan.Loop);
         Clock.Reanchor(now, 0, SessionStatus.Paused, speed);
         StartEpoch(now);
@@ -109,7 +79,7 @@ internal sealed partial class SessionPlayer
     public SessionStatus Restore(SessionPlan plan, ClockAnchor anchor, WallTime now)
     {
         Plan = plan;
-        SetCadence(plan);
+        Cadence.Adopt(plan);
         Clock.Configure(plan.Length, plan.Loop);
         Clock.Restore(anchor with { Status = anchor.Status == SessionStatus.Buffering ? SessionStatus.Playing : anchor.Status });
         var (status, position) = (Clock.Status, Clock.PositionAt(now));
@@ -295,7 +265,7 @@ internal sealed partial class SessionPlayer
     /// <summary>The clock (re)starts at its anchor: the state first, then what is due, and the loader if needed.</summary>
     public void Start(WallTime now)
     {
-        _startedAt = now;
+        Cadence.Started(now);
         Cursor.StartClock(Clock.WallAnchor); // no clock tick before the clock starts: hello, ack, state, clock
         Broadcast(StateAt(Clock.WallAnchor));
         Emit(now);
@@ -352,7 +322,7 @@ internal sealed partial class SessionPlayer
     /// <summary>Pushes whatever falls due within the lookahead.</summary>
     public void Emit(WallTime now)
     {
-        Cursor.Lookahead = TimeSpan.FromTicks(Math.Min(_lookahead.Ticks, (_leastLookahead + (now - _startedAt)).Ticks));
+        Cursor.Lookahead = Cadence.LookaheadAt(now);
         if (Plan is { } plan && Cursor.Emit(now, Clock, plan, Buffer, Log, () => Report(SessionStatus.Ended, plan.WindowEnd, 0)) is { } batch)
         {
             Send(batch);

@@ -67,7 +67,7 @@ public sealed class SessionPlayerTests
     {
         var t0 = Now;
         await StartAsync(speed: 0.5, leadMs); // an event every 200 ms of wall time
-        Assert.Equal(TimeSpan.FromMilliseconds(tickMs), _player.TickInterval);
+        Assert.Equal(TimeSpan.FromMilliseconds(tickMs), _player.Cadence.TickInterval);
         Assert.Equal(Expected(firstAheadMs), Pushed());
 
         _time.Advance(TimeSpan.FromSeconds(1));

@@ -1,0 +1,40 @@
+namespace Tivo.Grains.Playback;
+
+/// <summary>
+/// How often a session ticks and how far ahead of due it hands events on. A play from a connection with a lead (its
+/// client holds events until their due) needs them only that far ahead, so the session ticks every half lead (at most
+/// <see cref="MaxLeadTick"/>, never more often than <see cref="PlaybackOptions.TickInterval"/>) and hands on up to a tick
+/// plus the lead ahead: fewer, larger pushes and frames for the same events. Plain connections in the session are
+/// unaffected (their gateway releases each event at its due); live sessions keep the configured cadence (their events
+/// come as they land). After a start the lookahead grows from the least that keeps every push ahead of its due to the
+/// full one, so a start does not hand on the whole lead at once (1,000 sessions starting together each pushed 1.5 s of
+/// events in their first push, and the first second came late).
+/// </summary>
+internal sealed class SessionCadence(PlaybackOptions options)
+{
+    /// <summary>The longest tick a lead play gets.</summary>
+    public static readonly TimeSpan MaxLeadTick = TimeSpan.FromMilliseconds(500);
+
+    private TimeSpan _least = options.Lookahead;
+    private TimeSpan _full = options.Lookahead;
+    private WallTime _startedAt;
+
+    /// <summary>The period of the session's tick.</summary>
+    public TimeSpan TickInterval { get; private set; } = options.TickInterval;
+
+    /// <summary>Takes the cadence of <paramref name="plan"/> (its play's lead).</summary>
+    public void Adopt(SessionPlan plan)
+    {
+        var lead = plan.Live ? TimeSpan.Zero : TimeSpan.FromMilliseconds(plan.Spec.LeadMs);
+        var margin = options.Lookahead - options.TickInterval;
+        TickInterval = TimeSpan.FromTicks(Math.Max(options.TickInterval.Ticks, Math.Min(lead.Ticks / 2, MaxLeadTick.Ticks)));
+        _least = TickInterval + margin;
+        _full = TickInterval + TimeSpan.FromTicks(Math.Max(margin.Ticks, lead.Ticks));
+    }
+
+    /// <summary>The clock (re)started at <paramref name="now"/>.</summary>
+    public void Started(WallTime now) => _startedAt = now;
+
+    /// <summary>How far ahead of due to hand events on at <paramref name="now"/>.</summary>
+    public TimeSpan LookaheadAt(WallTime now) => TimeSpan.FromTicks(Math.Min(_full.Ticks, (_least + (now - _startedAt)).Ticks));
+}
