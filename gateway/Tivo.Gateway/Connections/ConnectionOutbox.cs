@@ -318,9 +318,11 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                         if (first - lead / 2 <= now + tolerance)
                         {
                             var until = now + Math.Max(lead, lead / 2 + tolerance);
-                            while (ahead.Count < MaxBatch && _queue.TryTake(until, out var item))
+                            var chars = 0;
+                            while (ahead.Count < MaxBatch && chars < MaxBatchChars && _queue.TryTake(until, out var item))
                             {
                                 ahead.Add(item); // never a reply: those sort first, and the head is not one
+                                chars += item.Event?.Data.Length ?? 0;
                             }
 
                             if (ahead.Count > 0)
@@ -400,6 +402,10 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
     /// <summary>Most messages in one lead frame (a catch-up due at once is split into frames of this many).</summary>
     internal const int MaxBatch = 256;
+
+    /// <summary>A lead frame takes no more events once their payloads reach this many characters (so large payloads do not
+    /// make frames of many megabytes).</summary>
+    internal const int MaxBatchChars = 256 * 1024;
 
     private static long ReleaseOf(Delivery<ReadOnlyMemory<byte>> item) => item.Event?.DueTicks ?? item.Signal!.ReleaseTicks;
 

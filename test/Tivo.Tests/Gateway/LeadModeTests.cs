@@ -109,6 +109,30 @@ public sealed class LeadModeTests(GatewayFixture fixture) : IClassFixture<Gatewa
         }
     }
 
+    [Fact]
+    public async Task Large_payloads_are_spread_over_frames_of_at_most_a_quarter_mebibyte()
+    {
+        // 20 events of ~100 KB due within one second: one frame of 2 MB without the bound.
+        var payload = new string('x', 100_000);
+        var lines = Enumerable.Range(0, 20).Select(i => $$$"""{"ts":"2031-03-01T00:00:{{{i:00}}}Z","data":{"i":{{{i}}},"blob":"{{{payload}}}"}}""");
+        using var ingest = await fixture.Http.PostAsync("channels/big-payloads/events",
+            new StringContent(string.Join('\n', lines), System.Text.Encoding.UTF8, "application/x-ndjson"));
+        Assert.True(ingest.IsSuccessStatusCode, await ingest.Content.ReadAsStringAsync());
+
+        await using var socket = await TestSocket.ConnectAsync(Ws("ws?channel=big-payloads&lead=1000"));
+        await socket.NextAsync("hello");
+        await socket.SendAsync("""{"action":"play","start":"2031-03-01T00:00:00Z","end":"2031-03-01T00:00:20Z","duration":1}""");
+        var received = new List<int>();
+        while (received.Count < 20)
+        {
+            var events = (await socket.NextAsync("batch")).GetProperty("messages").EnumerateArray().Where(m => m.GetProperty("type").GetString() == "event").ToList();
+            Assert.True(events.Count <= 3, $"a frame held {events.Count} events of 100 KB");
+            received.AddRange(events.Select(e => e.GetProperty("data").GetProperty("i").GetInt32()));
+        }
+
+        Assert.Equal(Enumerable.Range(0, 20), received);
+    }
+
     [Theory]
     [InlineData("abc", "lead must be a number of milliseconds")]
     [InlineData("5000", "0 (off) to 1000; got 5000")]
