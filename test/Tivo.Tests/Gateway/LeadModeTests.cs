@@ -110,6 +110,46 @@ public sealed class LeadModeTests(GatewayFixture fixture) : IClassFixture<Gatewa
     }
 
     [Fact]
+    public async Task A_lead_viewer_joining_mid_play_gets_the_snapshot_then_the_shared_stream_in_frames_each_event_once()
+    {
+        var session = NewSession();
+        await using var controller = await TestSocket.ConnectAsync(Ws($"ws?channel=alerts&session={session}"));
+        await controller.NextAsync("hello");
+        await controller.SendAsync(DayInThreeSeconds);
+        await controller.NextAsync("event");
+        await controller.NextAsync("event");
+
+        await using var viewer = await TestSocket.ConnectAsync(Ws($"ws?channel=alerts&session={session}&role=viewer&lead=500"));
+        await viewer.NextAsync("hello");
+        var snapshots = 0;
+        var seqs = new List<long>();
+        var ended = false;
+        while (!ended)
+        {
+            foreach (var m in (await viewer.NextAsync("batch")).GetProperty("messages").EnumerateArray())
+            {
+                switch (m.GetProperty("type").GetString())
+                {
+                    case "event" when m.TryGetProperty("snapshot", out _):
+                        Assert.Empty(seqs); // the snapshot comes first
+                        snapshots++;
+                        break;
+                    case "event":
+                        seqs.Add(m.GetProperty("seq").GetInt64());
+                        break;
+                    case "state" when m.GetProperty("status").GetString() == "ended":
+                        ended = true;
+                        break;
+                }
+            }
+        }
+
+        Assert.Equal(1, snapshots); // the channel's last value before the join
+        Assert.True(seqs.Count > 50, $"{seqs.Count} events after the join");
+        Assert.Equal(Enumerable.Range((int)seqs[0], seqs.Count).Select(i => (long)i), seqs); // consecutive: none lost, none twice
+    }
+
+    [Fact]
     public async Task Large_payloads_are_spread_over_frames_of_at_most_a_quarter_mebibyte()
     {
         // 20 events of ~100 KB due within one second: one frame of 2 MB without the bound.
