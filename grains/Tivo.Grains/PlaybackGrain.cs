@@ -361,7 +361,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         return ControlResult.Success(_player.Snapshot(Now));
     }
 
-    private void StartTimer() => _timer ??= Timer(static self => self.OnTickAsync(), _player.Cadence.TickInterval, _player.Cadence.TickInterval);
+    private void StartTimer() => _timer ??= Timer(static self => self.OnTickAsync(), _player.Cadence.FirstTick(), _player.Cadence.TickInterval);
 
     /// <summary>A grain timer (not interleaved, keeping the session active) calling <paramref name="callback"/>.</summary>
     private IGrainTimer Timer(Func<PlaybackGrain, Task> callback, TimeSpan due, TimeSpan? period = null) =>

@@ -35,6 +35,11 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
     /// makes the connection send a recall.</summary>
     private long _sentAheadUntil = long.MinValue;
 
+    /// <summary>Lead mode: the next frame goes once its earliest message is this close to its due (ticks) — drawn anew
+    /// for every frame between a quarter and half the lead, so the frames of many connections whose dues fall together
+    /// (one shared session, or plays started at once) spread over a quarter of the lead instead of going in one burst.</summary>
+    private long _sendAheadTicks;
+
     /// <summary>Timestamp (<see cref="TimeProvider.GetTimestamp"/>) of the send in progress, 0 when none: a send
     /// that does not complete means the client stopped reading.</summary>
     private long _sendingSince;
@@ -312,10 +317,11 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                     }
                     else if (lead > 0 && _close is null && _queue.NextRelease is { } first && first != long.MinValue)
                     {
-                        // Lead mode: once the earliest is within half the lead of its due, everything due within the
-                        // lead goes in one frame (so each frame spans at least half the lead, and nothing leaves more
+                        // Lead mode: once the earliest is within the drawn quarter-to-half lead of its due, everything due
+                        // within the lead goes in one frame (so each frame spans at least half the lead, and nothing leaves more
                         // than the lead ahead of its due).
-                        if (first - lead / 2 <= now + tolerance)
+                        var sendAhead = _sendAheadTicks is var drawn and > 0 && drawn <= lead / 2 ? drawn : lead / 2;
+                        if (first - sendAhead <= now + tolerance)
                         {
                             var until = now + Math.Max(lead, lead / 2 + tolerance);
                             var chars = 0;
@@ -328,11 +334,12 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                             if (ahead.Count > 0)
                             {
                                 _sentAheadUntil = Math.Max(_sentAheadUntil, ReleaseOf(ahead[^1]));
+                                _sendAheadTicks = lead / 4 + Random.Shared.NextInt64(lead / 4 + 1);
                             }
                         }
                         else
                         {
-                            (wakeAt, dueAt) = (first - lead / 2, first);
+                            (wakeAt, dueAt) = (first - sendAhead, first);
                         }
                     }
                     else if (_queue.TryTake(now + tolerance, out next))

@@ -4,7 +4,10 @@ namespace Tivo.Grains.Playback;
 /// How often a session ticks and how far ahead of due it hands events on. A play from a connection with a lead (its
 /// client holds events until their due) needs them only that far ahead, so the session ticks every half lead (at most
 /// <see cref="MaxLeadTick"/>, never more often than <see cref="PlaybackOptions.TickInterval"/>) and hands on up to a tick
-/// plus the lead ahead: fewer, larger pushes and frames for the same events. Plain connections in the session are
+/// plus the lead ahead, plus the configured margin (<see cref="PlaybackOptions.Lookahead"/> − <see cref="PlaybackOptions.TickInterval"/>)
+/// for the push's way to the gateway: fewer, larger pushes and frames for the same events. (Without the margin the gateway
+/// held less than the lead just before each push and sent the rest as the push came — the frames of sessions started
+/// together went out together, every tick.) Plain connections in the session are
 /// unaffected (their gateway releases each event at its due); live sessions keep the configured cadence (their events
 /// come as they land). After a start the lookahead grows from the least that keeps every push ahead of its due to the
 /// full one, so a start does not hand on the whole lead at once (1,000 sessions starting together each pushed 1.5 s of
@@ -22,6 +25,11 @@ internal sealed class SessionCadence(PlaybackOptions options)
     /// <summary>The period of the session's tick.</summary>
     public TimeSpan TickInterval { get; private set; } = options.TickInterval;
 
+    /// <summary>When the first tick comes: at a random point of the period (never later than a whole period, which the
+    /// first push's lookahead covers), so sessions started together push — and their viewers' frames go — spread over
+    /// the period, not all at once every tick.</summary>
+    public TimeSpan FirstTick() => TimeSpan.FromTicks(1 + Random.Shared.NextInt64(TickInterval.Ticks));
+
     /// <summary>Takes the cadence of <paramref name="plan"/> (its play's lead).</summary>
     public void Adopt(SessionPlan plan)
     {
@@ -29,7 +37,7 @@ internal sealed class SessionCadence(PlaybackOptions options)
         var margin = options.Lookahead - options.TickInterval;
         TickInterval = TimeSpan.FromTicks(Math.Max(options.TickInterval.Ticks, Math.Min(lead.Ticks / 2, MaxLeadTick.Ticks)));
         _least = TickInterval + margin;
-        _full = TickInterval + TimeSpan.FromTicks(Math.Max(margin.Ticks, lead.Ticks));
+        _full = TickInterval + margin + lead;
     }
 
     /// <summary>The clock (re)started at <paramref name="now"/>.</summary>

@@ -65,6 +65,14 @@ public sealed class LeadModeTests(GatewayFixture fixture) : IClassFixture<Gatewa
             Assert.Equal(dues.Order(), dues); // in due order
             Assert.True(dues[^1] - now <= 100 + 1.001, $"nothing leaves more than the lead (+ the release tolerance) ahead of its due: {dues[^1] - now} ms");
         }
+
+        // A frame goes once its earliest message is within a quarter to half the lead of its due, drawn anew for each frame
+        // (so the frames of many connections whose dues fall together spread out instead of going in one burst).
+        var earliestAhead = batches.Skip(1).Select(b => b.GetProperty("messages")[0].GetProperty("due").GetDouble() - b.GetProperty("now").GetDouble()).ToList();
+        Assert.All(earliestAhead, a => Assert.True(a <= 50 + 1.001, $"a frame goes when its earliest is at most half the lead ahead: {a} ms"));
+        var sorted = earliestAhead.Order().ToList();
+        var quartiles = sorted[sorted.Count * 3 / 4] - sorted[sorted.Count / 4]; // a few late frames do not make a spread
+        Assert.True(quartiles >= 5, $"frames go at varying points ahead (quartiles {quartiles:F1} ms apart): {string.Join(", ", earliestAhead.Select(a => a.ToString("F1")))} ms");
     }
 
     [Fact]

@@ -61,8 +61,9 @@ public sealed class SessionPlayerTests
 
     [Theory]
     [InlineData(0, 50, 150, 150)] // a plain play: the configured tick and lookahead
-    [InlineData(100, 50, 150, 150)] // the JS client's default lead fits the default cadence
-    [InlineData(1000, 500, 600, 1500)] // half-second ticks, handed on a tick plus the lead ahead, growing to it from the start
+    [InlineData(100, 50, 150, 250)] // a short lead keeps the tick, and hands on the lead further ahead
+    [InlineData(500, 250, 350, 850)] // the JS client's default lead: a tick every 250 ms
+    [InlineData(1000, 500, 600, 1600)] // half-second ticks, handed on a tick, the lead and the margin ahead, growing to it from the start
     public async Task A_lead_play_hands_events_on_further_ahead_in_fewer_pushes(double leadMs, int tickMs, int firstAheadMs, int fullAheadMs)
     {
         var t0 = Now;
@@ -76,6 +77,15 @@ public sealed class SessionPlayerTests
 
         static List<long> Expected(int aheadMs) => [.. Enumerable.Range(0, 20).Where(i => i * 200 <= aheadMs).Select(i => (long)i + 1)];
         List<long> Pushed() => [.. _sent.SelectMany(b => b.Events).Where(e => e.DueTicks <= t0.Ticks + TimeSpan.FromSeconds(10).Ticks).Select(e => e.Seq)];
+    }
+
+    [Fact]
+    public async Task Sessions_started_together_take_their_first_tick_at_spread_points_of_the_period()
+    {
+        await StartAsync(speed: 0.5, leadMs: 500);
+        var firsts = Enumerable.Range(0, 200).Select(_ => _player.Cadence.FirstTick()).Order().ToList();
+        Assert.All(firsts, f => Assert.InRange(f, TimeSpan.FromTicks(1), _player.Cadence.TickInterval)); // the first push covers a whole period
+        Assert.True(firsts[150] - firsts[50] >= TimeSpan.FromMilliseconds(60), $"spread over the 250 ms period: quartiles {firsts[50]} and {firsts[150]}");
     }
 
     [Fact]
