@@ -14,6 +14,7 @@ public sealed class StreamWatcher : IAsyncDisposable
     private readonly ClientWebSocket _socket = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<(long I, long Seq, long ArrivedAt)> _events = [];
+    private readonly TaskCompletionSource _hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _loop = Task.CompletedTask;
 
     public string Name { get; }
@@ -34,7 +35,9 @@ public sealed class StreamWatcher : IAsyncDisposable
         var watcher = new StreamWatcher(name);
         await watcher._socket.ConnectAsync(uri, CancellationToken.None);
         watcher._loop = watcher.ReceiveAsync();
-        return watcher;
+        // Joined once the hello came (on a starved machine the join can take longer than any fixed wait).
+        await Task.WhenAny(watcher._hello.Task, watcher._loop).WaitAsync(TimeSpan.FromSeconds(30));
+        return watcher._hello.Task.IsCompleted ? watcher : throw new InvalidOperationException($"{name}: the connection ended before its hello ({watcher.CloseStatus})");
     }
 
     /// <summary>The events received so far: payload counter, seq, arrival (Stopwatch timestamp).</summary>
@@ -145,6 +148,9 @@ public sealed class StreamWatcher : IAsyncDisposable
                                 _events.Add((i.GetInt64(), root.GetProperty("seq").GetInt64(), arrived));
                             }
 
+                            break;
+                        case "hello":
+                            _hello.TrySetResult();
                             break;
                         case "ack":
                             Acks++;

@@ -57,7 +57,7 @@ public sealed class ClusterProcessTests(PostgreSqlServerFixture postgres, ITestO
         await using var viewerB1 = await StreamWatcher.ConnectAsync("viewer1@B", b.WebSocketUri($"channels/beat?session={session}&role=viewer"));
         await using var viewerB2 = await StreamWatcher.ConnectAsync("viewer2@B", b.WebSocketUri($"channels/beat?session={session}&role=viewer"));
         StreamWatcher[] all = [controller, viewerA, viewerB1, viewerB2];
-        await Task.Delay(500); // every participant joined before the play, so each must receive counter 0 onwards
+        // Every participant joined (had its hello) before the play, so each must receive counter 0 onwards.
         await controller.SendAsync($"{{\"action\":\"play\",\"start\":\"{start:O}\",\"end\":\"{start.AddSeconds(200):O}\",\"speed\":1}}");
         await Eventually.WaitAsync(() => all.All(w => w.Count >= 2 * EventsPerSecond), "two seconds of events on every participant");
 
