@@ -67,6 +67,50 @@ public static partial class TimeUtil
     public static double ToEpochMs(long ticks) => (ticks - UnixEpochTicks) / (double)TimeSpan.TicksPerMillisecond;
 
     /// <summary>
+    /// <see cref="ToEpochMs"/> as a JSON number in UTF-8, written exactly from the ticks (whole milliseconds, then up to
+    /// four fraction digits without trailing zeros) rather than by formatting the double: the same number to a parser
+    /// (the decimal is exact, and the double is its nearest), at a fraction of the cost — the wire's <c>due</c> is
+    /// written once per event and connection. False for an instant before 1970 or a destination too short (24 bytes
+    /// always suffice).
+    /// </summary>
+    public static bool TryFormatEpochMs(long ticks, Span<byte> utf8, out int written)
+    {
+        var sinceEpoch = ticks - UnixEpochTicks;
+        if (sinceEpoch < 0 || !(sinceEpoch / TimeSpan.TicksPerMillisecond).TryFormat(utf8, out written, default, CultureInfo.InvariantCulture))
+        {
+            written = 0;
+            return false;
+        }
+
+        var fraction = (int)(sinceEpoch % TimeSpan.TicksPerMillisecond);
+        if (fraction == 0)
+        {
+            return true;
+        }
+
+        var digits = 4;
+        for (; fraction % 10 == 0; fraction /= 10)
+        {
+            digits--;
+        }
+
+        if (utf8.Length < written + 1 + digits)
+        {
+            written = 0;
+            return false;
+        }
+
+        utf8[written] = (byte)'.';
+        for (var i = digits; i > 0; i--, fraction /= 10)
+        {
+            utf8[written + i] = (byte)('0' + fraction % 10);
+        }
+
+        written += 1 + digits;
+        return true;
+    }
+
+    /// <summary>
     /// Parses an ISO-8601 timestamp that says which instant it is: a date, a time and <c>Z</c> or an
     /// offset (<c>2016-01-15T14:32:24.5Z</c>, <c>2016-01-15 09:32:24-05:00</c>). Anything else (a bare
     /// time such as <c>12:00:00</c>, which .NET would read as today, or a time without an offset) is

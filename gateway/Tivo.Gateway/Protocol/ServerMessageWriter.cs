@@ -40,7 +40,7 @@ internal static class ServerMessageWriter
         w.WriteString("channel", e.Channel);
         w.WriteString("ts", ts[..tsLength]);
         w.WriteNumber("seq", e.Seq);
-        w.WriteNumber("due", TimeUtil.ToEpochMs(e.DueTicks));
+        WriteEpochMs(w, "due"u8, e.DueTicks);
         w.WritePropertyName("data");
         w.WriteRawValue(e.Data, skipInputValidation: true);
         if (e.Snapshot)
@@ -143,7 +143,7 @@ internal static class ServerMessageWriter
         w.Reset(buffer);
         w.WriteStartObject();
         w.WriteString("type", "batch");
-        w.WriteNumber("now", TimeUtil.ToEpochMs(nowTicks));
+        WriteEpochMs(w, "now"u8, nowTicks);
         w.WritePropertyName("messages");
         w.WriteStartArray();
         foreach (var item in items)
@@ -187,7 +187,7 @@ internal static class ServerMessageWriter
         using var w = new Utf8JsonWriter(buffer, Options);
         w.WriteStartObject();
         w.WriteString("type", "recall");
-        w.WriteNumber("after", TimeUtil.ToEpochMs(afterTicks));
+        WriteEpochMs(w, "after"u8, afterTicks);
         w.WriteEndObject();
     }
 
@@ -195,7 +195,22 @@ internal static class ServerMessageWriter
     {
         if (dueTicks is { } due)
         {
-            w.WriteNumber("due", TimeUtil.ToEpochMs(due));
+            WriteEpochMs(w, "due"u8, due);
+        }
+    }
+
+    /// <summary>An instant as epoch milliseconds (a JSON number), written exactly from its ticks.</summary>
+    private static void WriteEpochMs(Utf8JsonWriter w, ReadOnlySpan<byte> name, long ticks)
+    {
+        Span<byte> number = stackalloc byte[24];
+        if (TimeUtil.TryFormatEpochMs(ticks, number, out var length))
+        {
+            w.WritePropertyName(name);
+            w.WriteRawValue(number[..length], skipInputValidation: true);
+        }
+        else
+        {
+            w.WriteNumber(name, TimeUtil.ToEpochMs(ticks)); // before 1970: not a due this server gives, but still a number
         }
     }
 

@@ -32,4 +32,37 @@ public sealed class TimeUtilTests
             Assert.Equal(expected, TimeUtil.ToIso(ticks));
         }
     }
+
+    [Theory]
+    [InlineData("2026-12-02T09:00:00.0000000Z", "1796202000000")]
+    [InlineData("2026-12-02T09:00:00.1234567Z", "1796202000123.4567")]
+    [InlineData("2026-12-02T09:00:00.0000100Z", "1796202000000.01")]
+    [InlineData("2026-12-02T09:00:00.0010001Z", "1796202000001.0001")]
+    [InlineData("1970-01-01T00:00:00.0000000Z", "0")]
+    public void Epoch_milliseconds_are_written_exactly_from_the_ticks(string instant, string expected)
+    {
+        var ticks = DateTime.Parse(instant, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal).Ticks;
+        Span<byte> utf8 = stackalloc byte[24];
+        Assert.True(TimeUtil.TryFormatEpochMs(ticks, utf8, out var written));
+        Assert.Equal(expected, System.Text.Encoding.UTF8.GetString(utf8[..written]));
+    }
+
+    [Fact]
+    public void Epoch_milliseconds_are_the_exact_decimal_of_the_ticks()
+    {
+        var random = new Random(12);
+        Span<byte> utf8 = stackalloc byte[24];
+        for (var i = 0; i < 100_000; i++)
+        {
+            var ticks = random.NextInt64(TimeUtil.UnixEpochTicks, DateTime.MaxValue.Ticks);
+            Assert.True(TimeUtil.TryFormatEpochMs(ticks, utf8, out var written));
+            var text = System.Text.Encoding.UTF8.GetString(utf8[..written]);
+            // What a JSON parser reads: the double nearest the exact value (the double division is off by up to an ulp, as
+            // ticks since 1970 no longer fit a double's 53 bits exactly).
+            Assert.Equal(TimeUtil.ToEpochMs(ticks), double.Parse(text, CultureInfo.InvariantCulture), Math.ScaleB(TimeUtil.ToEpochMs(ticks), -51));
+            Assert.Equal((ticks - TimeUtil.UnixEpochTicks) / 10_000m, decimal.Parse(text, CultureInfo.InvariantCulture)); // exact
+        }
+
+        Assert.False(TimeUtil.TryFormatEpochMs(TimeUtil.UnixEpochTicks - 1, utf8, out _)); // before 1970: the caller writes the double
+    }
 }
