@@ -167,12 +167,16 @@ public enum ParticipantRole
 }
 
 /// <summary>The answer to a join. <see cref="CatchUpSent"/>: a catch-up batch went to the joiner before this
-/// answer (its gateway holds the shared stream until the batch arrives).</summary>
+/// answer (its gateway holds the shared stream until the batch arrives). <see cref="NextSeq"/> and <see cref="Epoch"/>:
+/// the first seq the session had not handed on, in which epoch — a gateway that has had nothing of the stream yet knows
+/// from it that a first push starting above it was overtaken by the next (0: not said).</summary>
 [GenerateSerializer, Immutable, Alias("tivo.JoinResult")]
 public sealed record JoinResult(
     [property: Id(0)] SessionState State,
     [property: Id(1)] ParticipantRole Role,
-    [property: Id(2)] bool CatchUpSent = false);
+    [property: Id(2)] bool CatchUpSent = false,
+    [property: Id(3)] long NextSeq = 0,
+    [property: Id(4)] long Epoch = 0);
 
 /// <summary>
 /// A batch of pushes. <see cref="Epoch"/> increases at every control; when a batch of a newer epoch

@@ -145,7 +145,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
             await ResumeAsync();
         }
 
-        return new JoinResult(_player.Snapshot(Now), request.Role, catchUp);
+        return new JoinResult(_player.Snapshot(Now), request.Role, catchUp, _player.Cursor.NextSeq, _player.Cursor.Epoch);
     }
 
     public Task Leave(string participantId)

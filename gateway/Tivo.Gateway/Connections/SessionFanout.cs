@@ -76,6 +76,15 @@ internal sealed partial class SessionFanout : IPlaybackObserver
 
     public int Count => _connections.Count;
 
+    /// <summary>A join's answer: what the session had handed on when this gateway joined (see <see cref="SharedStreamTracker.Expect"/>).</summary>
+    public void Expect(long nextSeq, long epoch)
+    {
+        lock (_lock)
+        {
+            _stream.Expect(nextSeq, epoch);
+        }
+    }
+
     /// <summary>The mark of shared event <paramref name="seq"/> if it is among the newest received.</summary>
     public ResumeMark? MarkOf(long seq)
     {

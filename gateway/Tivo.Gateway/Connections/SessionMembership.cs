@@ -72,6 +72,7 @@ internal sealed partial class SessionMembership
         // restoring meanwhile (its silo died) continues right after it, not after what the other participants had.
         var resume = _lastSeq is { } last ? _fanouts.MarkOf(SessionId, last) : null;
         var joined = await Session.Join(_participantId, _reference, new JoinRequest([.. Channels], _role, _lastSeq, Resume: resume));
+        fanout.Expect(joined.NextSeq, joined.Epoch); // a first push overtaken by the next one is then a hole, not repeats
         if (joined.CatchUpSent)
         {
             _ = EndJoinLaterAsync(cancellationToken);

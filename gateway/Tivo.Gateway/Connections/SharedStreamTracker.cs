@@ -17,6 +17,16 @@ internal sealed class SharedStreamTracker
     private readonly HashSet<long> _missing = [];
     private long _epoch;
 
+    // Before any shared event: the first seq the session had not handed on when this gateway joined, and its epoch.
+    private long _expectFrom;
+    private long _expectEpoch;
+
+    /// <summary>At most this many seqs skipped by a new course are awaited as possibly late (the newest of them: the last
+    /// push of the old course is the one a control's push can overtake).</summary>
+    public const int MaxLate = 4096;
+
+    private readonly HashSet<long> _late = [];
+
     // The last shared event, kept as values: this runs for every event, and a mark is made only when asked for.
     private long _lastSeq;
     private int _lastPass;
@@ -55,6 +65,18 @@ internal sealed class SharedStreamTracker
     /// <summary>Seqs awaited (holes not filled yet).</summary>
     public int Missing => _missing.Count;
 
+    /// <summary>The join's answer: the session had handed on every seq below <paramref name="nextSeq"/> in
+    /// <paramref name="epoch"/>. While nothing has been had yet, a first push that starts above it is a hole (in that epoch)
+    /// or a skip whose seqs are kept if they come (in a later one): pushes can arrive in the wrong order, and without this
+    /// the earlier push's events would look like repeats.</summary>
+    public void Expect(long nextSeq, long epoch)
+    {
+        if (_lastSeq == 0)
+        {
+            (_expectFrom, _expectEpoch) = (nextSeq, epoch);
+        }
+    }
+
     /// <summary>Takes in a shared batch: says whether it announces a handover and which seqs it skipped, and gives it back
     /// without the events already had (null when nothing is left for the connections).</summary>
     public (HandoverSignal? Handover, (long From, long To)? Hole, PlaybackBatch? Fresh) Observe(PlaybackBatch batch)
@@ -69,16 +91,32 @@ internal sealed class SharedStreamTracker
             {
                 if (e.Seq <= _lastSeq)
                 {
-                    had = !_missing.Remove(e.Seq); // a hole's late original fills it; anything else was had
+                    had = !_missing.Remove(e.Seq) && !_late.Remove(e.Seq); // a hole's late original fills it; anything else was had
                 }
                 else
                 {
-                    if (_lastSeq > 0 && e.Seq > _lastSeq + 1 && (batch.Epoch == _epoch || batch.ReplayedBelow > 0))
+                    var sameCourse = _lastSeq > 0 ? batch.Epoch == _epoch || batch.ReplayedBelow > 0 : batch.Epoch == _expectEpoch;
+                    var after = _lastSeq > 0 ? _lastSeq : _expectFrom - 1;
+                    if (after >= 0 && e.Seq > after + 1 && (_lastSeq > 0 || _expectFrom > 0))
                     {
-                        hole = (_lastSeq + 1, e.Seq - 1);
-                        for (var s = hole.Value.From; s <= hole.Value.To && _missing.Count < MaxMissing; s++)
+                        if (sameCourse)
                         {
-                            _missing.Add(s);
+                            hole = (after + 1, e.Seq - 1);
+                            for (var s = hole.Value.From; s <= hole.Value.To && _missing.Count < MaxMissing; s++)
+                            {
+                                _missing.Add(s);
+                            }
+                        }
+                        else
+                        {
+                            // A new course skipped these: voided by its cut, or still on their way (pushes can arrive in the
+                            // wrong order). If they come they are kept — the outbox drops what the cut voided — but they are
+                            // not asked for, nor announced as lost.
+                            _late.Clear();
+                            for (var s = Math.Max(after + 1, e.Seq - MaxLate); s < e.Seq; s++)
+                            {
+                                _late.Add(s);
+                            }
                         }
                     }
 
