@@ -21,11 +21,11 @@ internal sealed class SharedStreamTracker
     private long _expectFrom;
     private long _expectEpoch;
 
-    /// <summary>At most this many seqs skipped by a new course are awaited as possibly late (the newest of them: the last
-    /// push of the old course is the one a control's push can overtake).</summary>
-    public const int MaxLate = 4096;
-
-    private readonly HashSet<long> _late = [];
+    // The seqs the latest new course skipped (inclusive; kept if they come late) and those of them that came: a range, not a
+    // set, as a seek at a high speed can skip thousands.
+    private long _lateFrom = 1;
+    private long _lateTo;
+    private readonly HashSet<long> _lateCame = [];
 
     // The last shared event, kept as values: this runs for every event, and a mark is made only when asked for.
     private long _lastSeq;
@@ -91,7 +91,8 @@ internal sealed class SharedStreamTracker
             {
                 if (e.Seq <= _lastSeq)
                 {
-                    had = !_missing.Remove(e.Seq) && !_late.Remove(e.Seq); // a hole's late original fills it; anything else was had
+                    // A hole's late original fills it, one a new course skipped is kept (once); anything else was had.
+                    had = !_missing.Remove(e.Seq) && !(e.Seq >= _lateFrom && e.Seq <= _lateTo && _lateCame.Add(e.Seq));
                 }
                 else
                 {
@@ -112,11 +113,8 @@ internal sealed class SharedStreamTracker
                             // A new course skipped these: voided by its cut, or still on their way (pushes can arrive in the
                             // wrong order). If they come they are kept — the outbox drops what the cut voided — but they are
                             // not asked for, nor announced as lost.
-                            _late.Clear();
-                            for (var s = Math.Max(after + 1, e.Seq - MaxLate); s < e.Seq; s++)
-                            {
-                                _late.Add(s);
-                            }
+                            (_lateFrom, _lateTo) = (after + 1, e.Seq - 1);
+                            _lateCame.Clear();
                         }
                     }
 

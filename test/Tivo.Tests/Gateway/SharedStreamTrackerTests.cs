@@ -82,6 +82,10 @@ public sealed class SharedStreamTrackerTests
         Assert.Null(hole); // 4-6 may have been voided by the cut: not asked for
         Assert.Equal([7L, 8L], Seqs(fresh));
         Assert.Equal([4L, 5L, 6L], Seqs(stream.Observe(Batch(1, 0, 4, 5, 6)).Fresh)); // kept: the outbox voids what the cut did
+
+        // A seek at a high speed skips thousands: the oldest of them still counts as late, not as had.
+        stream.Observe(Batch(3, 0, 50_009));
+        Assert.Equal([9L], Seqs(stream.Observe(Batch(2, 0, 9)).Fresh));
     }
 
     [Fact]
