@@ -203,6 +203,24 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
             WebSocketCloseStatus.PolicyViolation, "slow consumer");
     }
 
+    /// <summary>Applies the bounds of <see cref="CheckSlowConsumerLocked"/> now: they are checked whenever something is queued,
+    /// and by the gateway's watchdog twice a second, so a send stuck after the session's last push is found too.</summary>
+    public void CheckSlowConsumer()
+    {
+        bool closed;
+        lock (_lock)
+        {
+            var open = _close is null;
+            CheckSlowConsumerLocked();
+            closed = open && _close is not null;
+        }
+
+        if (closed)
+        {
+            Wake(); // only then: a wake-up per connection twice a second would cost thousands of loop turns at scale
+        }
+    }
+
     /// <summary>Closes the connection for a reason the client must hear: whatever waits is dropped, so the coded error
     /// is the last message before the close frame.</summary>
     public void CloseWithError(string code, string message, WebSocketCloseStatus status, string reason)

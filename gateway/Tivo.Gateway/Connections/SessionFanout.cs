@@ -110,6 +110,15 @@ internal sealed partial class SessionFanout : IPlaybackObserver
 
     public bool Remove(string participantId) => _connections.TryRemove(participantId, out _);
 
+    /// <summary>Checks every connection's slow-consumer bounds (see <see cref="ConnectionOutbox.CheckSlowConsumer"/>).</summary>
+    public void CheckSlowConsumers()
+    {
+        foreach (var connection in _connections.Values)
+        {
+            connection.Outbox.CheckSlowConsumer();
+        }
+    }
+
     public Task OnBatch(PlaybackBatch batch)
     {
         Interlocked.Increment(ref _batches);

@@ -7,6 +7,9 @@ namespace Tivo.Gateway.Connections;
 /// means the silo holding it is gone — and has their connections call them back at once with the last event received
 /// (<see cref="SessionFanout.RejoinAsync"/>), instead of waiting for the next renewal: the session is restored on a live
 /// silo and continues right after that event. Checks every half second; <c>Tivo:Gateway:SessionSilence</c> (2 s).
+/// At the same beat it applies every connection's slow-consumer bounds, which are otherwise checked only when something
+/// is queued for the connection: a reader that stalls after the session's last push (a short window, a pause, the end)
+/// was closed only by the keep-alive.
 /// </summary>
 internal sealed class SessionWatchdog(SessionFanoutRegistry sessions, IOptions<GatewayOptions> options, TimeProvider time) : BackgroundService
 {
@@ -19,6 +22,7 @@ internal sealed class SessionWatchdog(SessionFanoutRegistry sessions, IOptions<G
             {
                 foreach (var session in sessions.All())
                 {
+                    session.CheckSlowConsumers();
                     if (session.SilentWhilePlaying(options.Value.SessionSilence))
                     {
                         _ = session.RejoinAsync();

@@ -53,17 +53,20 @@ public sealed class SlowConsumerTests
         await app.StopAsync();
     }
 
-    [Fact]
-    public async Task A_reader_that_stalls_is_told_slow_consumer_by_lag_long_before_the_keep_alive_drops_it()
+    [Theory]
+    [InlineData(20)] // the session keeps pushing while the reader stalls
+    [InlineData(1)] // two days of trades in a second: everything is handed on at once, then nothing more is queued for it
+    public async Task A_reader_that_stalls_is_told_slow_consumer_by_lag_long_before_the_keep_alive_drops_it(int durationSeconds)
     {
-        // The message count can never trip here: the stall is found by time (Tivo:Gateway:SlowConsumerLag).
+        // The message count can never trip here: the stall is found by time (Tivo:Gateway:SlowConsumerLag), also when no
+        // push comes after the send got stuck (found by the watchdog's check; before it, the keep-alive closed it at 45 s).
         using var directory = new TempDirectory();
         await using var app = await TestHosts.StartGatewayAsync("--Tivo:Store:Path", directory.File("tivo.db"),
             "--Tivo:Gateway:SendQueueLimit", "10000000", "--Tivo:Gateway:SlowConsumerLag", "00:00:02");
         using var slow = new ClientWebSocket();
         slow.Options.SetBuffer(4096, 4096);
         await slow.ConnectAsync(new Uri(app.WsBase(), "ws?channel=trades"), CancellationToken.None);
-        await slow.SendAsync(Encoding.UTF8.GetBytes("""{"action":"play","start":"2016-01-14T14:30:00Z","end":"2016-01-15T21:00:00Z","duration":20}"""),
+        await slow.SendAsync(Encoding.UTF8.GetBytes($$"""{"action":"play","start":"2016-01-14T14:30:00Z","end":"2016-01-15T21:00:00Z","duration":{{durationSeconds}}}"""),
             WebSocketMessageType.Text, true, CancellationToken.None);
         var stalled = System.Diagnostics.Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(6));
