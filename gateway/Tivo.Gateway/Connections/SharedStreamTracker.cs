@@ -96,11 +96,11 @@ internal sealed class SharedStreamTracker
                 }
                 else
                 {
-                    var sameCourse = _lastSeq > 0 ? batch.Epoch == _epoch || batch.ReplayedBelow > 0 : batch.Epoch == _expectEpoch;
+                    // The seq before this one: the last event had, else the one before what the join said (-1: neither known).
                     var after = _lastSeq > 0 ? _lastSeq : _expectFrom - 1;
-                    if (after >= 0 && e.Seq > after + 1 && (_lastSeq > 0 || _expectFrom > 0))
+                    if (after >= 0 && e.Seq > after + 1)
                     {
-                        if (sameCourse)
+                        if (_lastSeq > 0 ? batch.Epoch == _epoch || batch.ReplayedBelow > 0 : batch.Epoch == _expectEpoch)
                         {
                             hole = (after + 1, e.Seq - 1);
                             for (var s = hole.Value.From; s <= hole.Value.To && _missing.Count < MaxMissing; s++)
