@@ -16,6 +16,16 @@ internal static class BenchGateway
     public static Task IngestAsync(this GatewayProcess gateway, string channel, DateTime start, double intervalSeconds, int count) =>
         gateway.IngestLinesAsync(channel, SyntheticEvents.Lines(start, intervalSeconds, 0, count), 50_000);
 
+    /// <summary>Runs <paramref name="drive"/> and adds to its row the bytes the gateway allocated per delivered event.</summary>
+    public static async Task<DeliveryRow> CountingAllocationsAsync(this GatewayProcess gateway, Func<Task<DeliveryRow>> drive)
+    {
+        const string Allocated = "dotnet_gc_heap_total_allocated_bytes_total";
+        var before = (await gateway.MetricsAsync()).GetValueOrDefault(Allocated, double.NaN);
+        var row = await drive();
+        var after = (await gateway.MetricsAsync()).GetValueOrDefault(Allocated, double.NaN);
+        return row with { GatewayBytesPerEvent = row.Events == 0 ? null : (after - before) / row.Events };
+    }
+
     /// <summary>Induces a full blocking GC in the gateway (through the runtime's diagnostics port, as
     /// dotnet-gcdump does) and returns the managed heap size after it, from the runtime's own metric.</summary>
     public static async Task<long> HeapAfterFullGcAsync(this GatewayProcess gateway)

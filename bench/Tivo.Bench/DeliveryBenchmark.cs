@@ -41,13 +41,13 @@ internal static class DeliveryBenchmark
                 foreach (var sessions in sessionCounts)
                 {
                     var play = PlayMessage(speed, seconds);
-                    rows.Add(Print(await DriveAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play)));
+                    rows.Add(Print(await gateway.CountingAllocationsAsync(() => DriveAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play))));
                     if (lead > 0)
                     {
                         // Lead mode: frames ahead of due. This driver counts an event arriving ahead as released on time (a
                         // perfect jitter buffer), one arriving after its due as late by that much; then the real JS client.
-                        rows.Add(Print(await DriveAsync("tivo-lead", gateway.WebSocketUri($"ws?channel={Channel(speed)}&lead={lead}"), gateway.Process, sessions, speed, seconds, play)));
-                        rows.Add(Print(await LeadClients.DriveAsync(gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, lead)));
+                        rows.Add(Print(await gateway.CountingAllocationsAsync(() => DriveAsync("tivo-lead", gateway.WebSocketUri($"ws?channel={Channel(speed)}&lead={lead}"), gateway.Process, sessions, speed, seconds, play))));
+                        rows.Add(Print(await gateway.CountingAllocationsAsync(() => LeadClients.DriveAsync(gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, lead))));
                     }
                 }
             }
@@ -97,7 +97,7 @@ internal static class DeliveryBenchmark
 
     private static DeliveryRow Print(DeliveryRow r)
     {
-        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event");
+        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}");
         return r;
     }
 
@@ -249,6 +249,10 @@ internal static class DeliveryBenchmark
 internal sealed record DeliveryRow(string System, int Sessions, double Speed, int Events, double EventsPerSecond, double P50Ms, double P99Ms, double MaxMs,
     double ServerCpuPercent, double DriverCpuPercent, double ServerMicrosPerEvent)
 {
+    /// <summary>Bytes the gateway's managed heap allocated over the run per delivered event (Tivo rows; from the runtime's
+    /// <c>dotnet.gc.heap.total_allocated</c> metric, so it includes the plays' set-up and the sessions' ends).</summary>
+    public double? GatewayBytesPerEvent { get; init; }
+
     public static DeliveryRow From(string system, int sessions, double speed, IEnumerable<double> signedErrors, CpuMeasurement cpu)
     {
         var all = signedErrors.Select(Math.Abs).Order().ToArray();

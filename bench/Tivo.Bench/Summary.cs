@@ -46,6 +46,10 @@ internal sealed class Summary
                 var cpuTarget = (r.System == "tivo" ? "≤ 5 µs at 1,000 sessions" : "≤ 2 µs at 1,000 sessions with lead") +
                     (naive is null ? "" : $"; naive peer {naive.ServerMicrosPerEvent:F1} µs");
                 s.Add($"{name}: server CPU per event", r.ServerMicrosPerEvent, $"{r.ServerMicrosPerEvent:F1} µs", tivo ? cpuTarget : "");
+                if (r.GatewayBytesPerEvent is { } allocated)
+                {
+                    s.Add($"{name}: gateway heap allocated per event", allocated, $"{allocated:F0} B", "");
+                }
             }
 
             foreach (var peer in delivery.Where(r => !r.System.StartsWith("tivo", StringComparison.Ordinal)))

@@ -18,6 +18,11 @@ internal sealed class EmissionCursor(TimeSpan lookahead, TimeSpan clockInterval)
     private WallTime _nextClockWall;
     private WallTime _endWall;
 
+    // Reused by every emit (a batch takes a copy of exactly what it holds): new builders per emit grew their arrays
+    // from 8 and then copied them, a tenth of the gateway's allocations at 1,000 sessions.
+    private readonly ImmutableArray<SessionEvent>.Builder _events = ImmutableArray.CreateBuilder<SessionEvent>();
+    private readonly ImmutableArray<SessionSignal>.Builder _signals = ImmutableArray.CreateBuilder<SessionSignal>();
+
     public long Epoch { get; private set; }
 
     /// <summary>The cut of the current epoch: pushes of older epochs released after it are void.</summary>
@@ -126,8 +131,9 @@ internal sealed class EmissionCursor(TimeSpan lookahead, TimeSpan clockInterval)
             limit = Math.Min(clock.PositionAt(horizon), plan.Warp.ToPosition(horizon.Ticks));
         }
 
-        var events = ImmutableArray.CreateBuilder<SessionEvent>();
-        var signals = ImmutableArray.CreateBuilder<SessionSignal>();
+        var (events, signals) = (_events, _signals);
+        events.Clear();
+        signals.Clear();
         while (true)
         {
             var eventPos = buffer.TryPeek(out var next, out var pass) ? pass * plan.Length + plan.Warp.ToPosition(next.Ticks) : double.PositiveInfinity;
