@@ -41,8 +41,8 @@ export class TivoClient {
     this._attempt = 0;
     // Lead mode's jitter buffer: messages received ahead of their due, in due order, and the one timer releasing them.
     this._held = [];
-    this._holdTimer = null;
-    this._holdAt = Infinity;
+    this._holdAt = Infinity; // the due of the held head the release clock will wake this client for
+    this._holdKey = null; // that wake-up's key with the release clock (null: none pending)
     this._skew = null; // server clock − this clock (ms), estimated from batch frames
   }
 
@@ -94,8 +94,7 @@ export class TivoClient {
   /** Closes the connection for good (no reconnect); pending controls reject; what was held ahead is dropped. */
   close() {
     this._closed = true;
-    clearTimeout(this._holdTimer);
-    this._holdTimer = null;
+    this._holdKey = null;
     this._held = [];
     this._rejectAll(new TivoError("closed", "The connection was closed by the client."));
     this._ws?.close(1000, "bye");
@@ -232,22 +231,21 @@ export class TivoClient {
     this._arm(false);
   }
 
-  /** Sets the release timer for the earliest held message (again when `reset`, e.g. after a recall). */
+  /** Asks the release clock to wake this client for the earliest held message (again when `reset`, e.g. after a recall). */
   _arm(reset) {
     const head = this._held[0];
-    if (!reset && this._holdTimer !== null && this._holdAt <= (head?.due ?? Infinity)) return;
-    clearTimeout(this._holdTimer);
-    this._holdTimer = null;
+    if (!reset && this._holdKey !== null && this._holdAt <= (head?.due ?? Infinity)) return;
+    this._holdKey = null; // a wake-up already pending is stale now
     this._holdAt = Infinity;
     if (!head) return;
     this._holdAt = head.due;
     // Timers fire at whole milliseconds, late rather than early: aim one earlier and release what is due within RELEASE_EARLY_MS.
-    const delay = Math.max(0, head.due - this._serverNow() - 1);
-    this._holdTimer = setTimeout(() => this._releaseHeld(), delay);
+    this._holdKey = head.due - (this._skew ?? 0) - 1;
+    releaseClock.wakeAt(this, this._holdKey);
   }
 
   _releaseHeld() {
-    this._holdTimer = null;
+    this._holdKey = null;
     this._holdAt = Infinity;
     const until = this._serverNow() + RELEASE_EARLY_MS;
     let n = 0;
@@ -311,6 +309,88 @@ const DEFAULT_LEAD_MS = 500;
 
 /** How early a held message may be released (timers fire at whole milliseconds). */
 const RELEASE_EARLY_MS = 0.5;
+
+/**
+ * One release timer for every client of the page (or Node.js process): a min-heap of (local wake-up time, client).
+ * A client with held messages asks to be woken for its earliest; the clock keeps one `setTimeout` for the earliest of
+ * all. With a timer per client, 1,000 clients in one process (the benchmark's JS row) each set 100 timers a second.
+ * Wake-ups a client no longer wants (it re-armed, was recalled or closed) are skipped: a client's current one is the
+ * key it holds.
+ */
+const releaseClock = {
+  keys: [],
+  clients: [],
+  timer: null,
+  armedAt: Infinity,
+  firing: false,
+
+  wakeAt(client, key) {
+    const { keys, clients } = this;
+    let i = keys.length;
+    keys.push(key);
+    clients.push(client);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (keys[parent] <= key) break;
+      keys[i] = keys[parent];
+      clients[i] = clients[parent];
+      i = parent;
+    }
+    keys[i] = key;
+    clients[i] = client;
+    if (key < this.armedAt && !this.firing) this._arm();
+  },
+
+  _pop() {
+    const { keys, clients } = this;
+    const lastKey = keys.pop();
+    const lastClient = clients.pop();
+    const n = keys.length;
+    if (n === 0) return;
+    let i = 0;
+    while (true) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && keys[child + 1] < keys[child]) child++;
+      if (keys[child] >= lastKey) break;
+      keys[i] = keys[child];
+      clients[i] = clients[child];
+      i = child;
+    }
+    keys[i] = lastKey;
+    clients[i] = lastClient;
+  },
+
+  _arm() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.armedAt = Infinity;
+    // Stale wake-ups at the top are dropped first, so a closed client leaves no timer behind.
+    while (this.keys.length > 0 && this.clients[0]._holdKey !== this.keys[0]) this._pop();
+    if (this.keys.length === 0) return;
+    this.armedAt = this.keys[0];
+    this.timer = setTimeout(() => this._fire(), Math.max(0, this.armedAt - now()));
+  },
+
+  _fire() {
+    this.timer = null;
+    this.armedAt = Infinity;
+    // Take every wake-up due first: a woken client may ask again for a time already past (it re-arms at once).
+    const t = now();
+    const woken = [];
+    while (this.keys.length > 0 && this.keys[0] <= t) {
+      if (this.clients[0]._holdKey === this.keys[0]) woken.push(this.clients[0]);
+      this._pop();
+    }
+    this.firing = true; // the woken clients' new wake-ups are armed once, after all of them
+    try {
+      for (const client of woken) client._releaseHeld();
+    } finally {
+      this.firing = false;
+      this._arm();
+    }
+  },
+};
 
 function toIso(value) {
   if (value === null || value === undefined) return value;

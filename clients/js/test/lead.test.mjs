@@ -100,3 +100,36 @@ test("close drops what is held", async () => {
   assert.equal(released.length, 0);
   assert.equal(client.held, 0);
 });
+
+test("many clients in one page share one release timer, each released at its due and never early", async () => {
+  const clients = [];
+  for (let i = 0; i < 100; i++) clients.push(await connected());
+  const released = clients.map(({ client }) => record(client));
+  const t = clock();
+  const dues = [20, 40, 60, 80, 100].map((d) => t + d);
+  const realSetTimeout = globalThis.setTimeout;
+  let timers = 0;
+  globalThis.setTimeout = (fn, ms, ...rest) => { timers++; return realSetTimeout(fn, ms, ...rest); };
+  try {
+    for (const [i, { socket }] of clients.entries()) {
+      socket.push({ type: "batch", now: t, messages: dues.map((due, k) => event(i * 10 + k + 1, due)) });
+    }
+    clients[7].client.close(); // a closed client's held messages are never released
+    await sleep(200);
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+
+  for (const [i, r] of released.entries()) {
+    if (i === 7) {
+      assert.equal(r.length, 0, "the closed client released nothing");
+      continue;
+    }
+    assert.deepEqual(r.map((x) => x.m.seq), [1, 2, 3, 4, 5].map((k) => i * 10 + k), `client ${i} released its events in due order`);
+    for (const x of r) assert.ok(x.at >= x.m.due - 0.5, `client ${i} released seq ${x.m.seq} ${(x.m.due - x.at).toFixed(2)} ms early`);
+  }
+  // A few timers per release time for the whole page (the clients' clock estimates differ by the time the pushes took),
+  // not one per client and release (765 with a timer per client).
+  assert.ok(timers < clients.length, `${timers} timers set for ${dues.length} release times of 99 clients`);
+  for (const { client } of clients) client.close();
+});
