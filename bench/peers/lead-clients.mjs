@@ -4,6 +4,7 @@
 // The driver may run several such processes and merge their reports. with the percentiles, the events
 // released and this process's CPU.
 //   node lead-clients.mjs --url ws://127.0.0.1:8080/ws?channel=X --sessions 1000 --seconds 10 --lead 100 --play '{"action":"play",…}'
+import { PerformanceObserver } from "node:perf_hooks";
 import { WebSocket } from "ws";
 import { TivoClient } from "../../clients/js/tivo.js";
 
@@ -19,6 +20,12 @@ const clock = () => performance.timeOrigin + performance.now();
 
 const errors = [];
 const clients = [];
+// Garbage-collection pauses of this process in the measured window: the release tail of many clients in one event loop.
+const pauses = [];
+let measuringFrom = Infinity;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (performance.timeOrigin + e.startTime >= measuringFrom) pauses.push(e.duration);
+}).observe({ entryTypes: ["gc"] });
 for (let i = 0; i < sessions; i++) {
   const client = new TivoClient(base, { channels: [channel], lead, reconnect: false, WebSocket });
   await client.connect();
@@ -31,6 +38,7 @@ await new Promise((r) => process.stdin.once("data", r));
 const cpu0 = process.cpuUsage();
 const started = clock();
 const warm = started + 1000;
+measuringFrom = warm;
 for (const client of clients) {
   client.on("event", (e) => {
     const at = clock();
@@ -48,5 +56,6 @@ for (const client of clients) client.close();
 const report = JSON.stringify({
   errors: errors.map((e) => Math.round(Math.abs(e) * 100) / 100), early: errors.filter((e) => e < -1).length,
   wall, cpuMs: (used.user + used.system) / 1000,
+  gc: { count: pauses.length, totalMs: pauses.reduce((a, b) => a + b, 0), maxMs: pauses.length ? Math.max(...pauses) : 0 },
 });
 process.stdout.write(report + "\n", () => process.exit(0)); // a pipe is written asynchronously: exit once it is out
