@@ -41,6 +41,7 @@ export class TivoClient {
     this._attempt = 0;
     // Lead mode's jitter buffer: messages received ahead of their due, in due order, and the one timer releasing them.
     this._held = [];
+    this._heldFrom = 0; // _held[_heldFrom..] wait; released ones are stepped over, not spliced out (no garbage per release)
     this._holdAt = Infinity; // the due of the held head the release clock will wake this client for
     this._holdKey = null; // that wake-up's key with the release clock (null: none pending)
     this._skew = null; // server clock − this clock (ms), estimated from batch frames
@@ -54,13 +55,15 @@ export class TivoClient {
 
   /** Registers a listener: "hello", "event", "state", "clock", "loop", "error", "gap", "open", "close", "reconnecting". Returns an unsubscribe function. */
   on(type, listener) {
-    if (!this._listeners.has(type)) this._listeners.set(type, new Set());
-    this._listeners.get(type).add(listener);
+    // Listener lists are copied on change, never on emit: iterating a Set allocated an iterator per message.
+    const listeners = this._listeners.get(type) ?? [];
+    if (!listeners.includes(listener)) this._listeners.set(type, [...listeners, listener]);
     return () => this.off(type, listener);
   }
 
   off(type, listener) {
-    this._listeners.get(type)?.delete(listener);
+    const listeners = this._listeners.get(type);
+    if (listeners?.includes(listener)) this._listeners.set(type, listeners.filter((l) => l !== listener));
   }
 
   play(options = {}) { return this._send("play", options); }
@@ -88,7 +91,7 @@ export class TivoClient {
 
   /** Messages received ahead of their due and not yet handed to listeners (lead mode). */
   get held() {
-    return this._held.length;
+    return this._held.length - this._heldFrom;
   }
 
   /** Closes the connection for good (no reconnect); pending controls reject; what was held ahead is dropped. */
@@ -96,6 +99,7 @@ export class TivoClient {
     this._closed = true;
     this._holdKey = null;
     this._held = [];
+    this._heldFrom = 0;
     this._rejectAll(new TivoError("closed", "The connection was closed by the client."));
     this._ws?.close(1000, "bye");
   }
@@ -181,7 +185,8 @@ export class TivoClient {
       }
       case "recall":
         // A control cut the course at `after`: what is held due after it will not happen.
-        this._held = this._held.filter((m) => !(m.due > msg.after));
+        this._held = this._held.slice(this._heldFrom).filter((m) => !(m.due > msg.after));
+        this._heldFrom = 0;
         this._arm(true);
         return;
       case "hello":
@@ -225,15 +230,17 @@ export class TivoClient {
   /** Holds a message sent ahead until its due (its seq counts as received at once: a reconnect resumes after it). */
   _hold(m) {
     if (m.type === "event" && !m.snapshot && typeof m.seq === "number") this.lastSeq = Math.max(this.lastSeq ?? 0, m.seq);
-    let i = this._held.length;
-    while (i > 0 && this._held[i - 1].due > m.due) i--;
-    this._held.splice(i, 0, m);
+    const held = this._held;
+    let i = held.length;
+    while (i > this._heldFrom && held[i - 1].due > m.due) i--;
+    if (i === held.length) held.push(m); // the usual case: frames come in due order
+    else held.splice(i, 0, m);
     this._arm(false);
   }
 
   /** Asks the release clock to wake this client for the earliest held message (again when `reset`, e.g. after a recall). */
   _arm(reset) {
-    const head = this._held[0];
+    const head = this._held[this._heldFrom];
     if (!reset && this._holdKey !== null && this._holdAt <= (head?.due ?? Infinity)) return;
     this._holdKey = null; // a wake-up already pending is stale now
     this._holdAt = Infinity;
@@ -248,10 +255,20 @@ export class TivoClient {
     this._holdKey = null;
     this._holdAt = Infinity;
     const until = this._serverNow() + RELEASE_EARLY_MS;
-    let n = 0;
-    while (n < this._held.length && this._held[n].due <= until) n++;
-    const due = this._held.splice(0, n);
-    for (const m of due) this._handle(m);
+    // Each message leaves the buffer before its listeners run: one that closes the client (emptying it) ends the loop.
+    while (this._heldFrom < this._held.length && this._held[this._heldFrom].due <= until) {
+      const m = this._held[this._heldFrom];
+      this._held[this._heldFrom++] = undefined;
+      this._handle(m);
+    }
+    const held = this._held;
+    if (this._heldFrom === held.length) {
+      held.length = 0;
+      this._heldFrom = 0;
+    } else if (this._heldFrom >= 1024 && this._heldFrom * 2 >= held.length) {
+      this._held = held.slice(this._heldFrom); // amortized: the released prefix is dropped once it is half the buffer
+      this._heldFrom = 0;
+    }
     this._arm(false);
   }
 
@@ -293,7 +310,10 @@ export class TivoClient {
   }
 
   _emit(type, payload) {
-    for (const listener of this._listeners.get(type) ?? []) {
+    const listeners = this._listeners.get(type);
+    if (!listeners) return;
+    for (let i = 0; i < listeners.length; i++) {
+      const listener = listeners[i];
       try {
         listener(payload);
       } catch (e) {
@@ -323,6 +343,7 @@ const releaseClock = {
   timer: null,
   armedAt: Infinity,
   firing: false,
+  woken: [], // reused by every firing
 
   wakeAt(client, key) {
     const { keys, clients } = this;
@@ -377,7 +398,7 @@ const releaseClock = {
     this.armedAt = Infinity;
     // Take every wake-up due first: a woken client may ask again for a time already past (it re-arms at once).
     const t = now();
-    const woken = [];
+    const woken = this.woken;
     while (this.keys.length > 0 && this.keys[0] <= t) {
       if (this.clients[0]._holdKey === this.keys[0]) woken.push(this.clients[0]);
       this._pop();
@@ -386,6 +407,7 @@ const releaseClock = {
     try {
       for (const client of woken) client._releaseHeld();
     } finally {
+      woken.length = 0;
       this.firing = false;
       this._arm();
     }

@@ -133,3 +133,34 @@ test("many clients in one page share one release timer, each released at its due
   assert.ok(timers < clients.length, `${timers} timers set for ${dues.length} release times of 99 clients`);
   for (const { client } of clients) client.close();
 });
+
+test("a listener that closes the client gets nothing more, even what fell due at the same instant", async () => {
+  const { client, socket } = await connected();
+  const seqs = [];
+  client.on("event", (m) => {
+    seqs.push(m.seq);
+    client.close();
+  });
+  const t = clock();
+  socket.push({ type: "batch", now: t, messages: [event(1, t + 20), event(2, t + 20), event(3, t + 20)] });
+  await sleep(80);
+  assert.deepEqual(seqs, [1], "close drops what is held, including what was due with the message being handled");
+});
+
+test("a long stream through the jitter buffer comes out whole, in order and never early", async () => {
+  const { client, socket } = await connected();
+  const released = record(client);
+  const t = clock();
+  const frame = (from, count, dueFrom) => ({ type: "batch", now: clock(), messages: Array.from({ length: count }, (_, k) => event(from + k, dueFrom + k * 0.02)) });
+  socket.push(frame(1, 1500, t + 20)); // due over 30 ms
+  await sleep(40);
+  assert.ok(client.held < 1500, "the first frame is being released");
+  socket.push(frame(1501, 1500, t + 60));
+  assert.ok(client.held > 1500 - 1, `${client.held} held with the second frame in`);
+  await sleep(150);
+  assert.equal(released.length, 3000);
+  assert.deepEqual(released.map((r) => r.m.seq), Array.from({ length: 3000 }, (_, k) => k + 1));
+  for (const r of released) assert.ok(r.at >= r.m.due - 0.5, `seq ${r.m.seq} released ${(r.m.due - r.at).toFixed(2)} ms early`);
+  assert.equal(client.held, 0);
+  client.close();
+});
