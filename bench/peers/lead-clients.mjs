@@ -1,8 +1,8 @@
 // Tivo's benchmark, lead mode measured where it ends: N sessions, each one TivoClient (clients/js/tivo.js) with
 // `lead`, in this one Node.js process. Records |release − due| of every event as the client hands it to its
 // listener (the first second discarded as warm-up) and prints one JSON line (after "connected", and "go" on stdin).
-// The driver may run several such processes and merge their reports. with the percentiles, the events
-// released and this process's CPU.
+// The driver may run several such processes and merge their reports (every error, so the driver takes the percentiles;
+// this process's CPU; its garbage-collection pauses in the measured window).
 //   node lead-clients.mjs --url ws://127.0.0.1:8080/ws?channel=X --sessions 1000 --seconds 10 --lead 100 --play '{"action":"play",…}'
 import { PerformanceObserver } from "node:perf_hooks";
 import { WebSocket } from "ws";

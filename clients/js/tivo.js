@@ -39,7 +39,7 @@ export class TivoClient {
     this._closed = false;
     this._clock = null;
     this._attempt = 0;
-    // Lead mode's jitter buffer: messages received ahead of their due, in due order, and the one timer releasing them.
+    // Lead mode's jitter buffer: messages received ahead of their due, in due order; the page's release clock wakes this client for the earliest.
     this._held = [];
     this._heldFrom = 0; // _held[_heldFrom..] wait; released ones are stepped over, not spliced out (no garbage per release)
     this._holdAt = Infinity; // the due of the held head the release clock will wake this client for
