@@ -42,8 +42,7 @@ export class TivoClient {
     // Lead mode's jitter buffer: messages received ahead of their due, in due order; the page's release clock wakes this client for the earliest.
     this._held = [];
     this._heldFrom = 0; // _held[_heldFrom..] wait; released ones are stepped over, not spliced out (no garbage per release)
-    this._holdAt = Infinity; // the due of the held head the release clock will wake this client for
-    this._holdKey = null; // that wake-up's key with the release clock (null: none pending)
+    this._holdKey = null; // when the release clock is to wake this client (this clock's ms; null: not asked)
     this._skew = null; // server clock − this clock (ms), estimated from batch frames
   }
 
@@ -241,19 +240,15 @@ export class TivoClient {
   /** Asks the release clock to wake this client for the earliest held message (again when `reset`, e.g. after a recall). */
   _arm(reset) {
     const head = this._held[this._heldFrom];
-    if (!reset && this._holdKey !== null && this._holdAt <= (head?.due ?? Infinity)) return;
-    this._holdKey = null; // a wake-up already pending is stale now
-    this._holdAt = Infinity;
-    if (!head) return;
-    this._holdAt = head.due;
     // Timers fire at whole milliseconds, late rather than early: aim one earlier and release what is due within RELEASE_EARLY_MS.
-    this._holdKey = head.due - (this._skew ?? 0) - 1;
-    releaseClock.wakeAt(this, this._holdKey);
+    const key = head ? head.due - (this._skew ?? 0) - 1 : null;
+    if (!reset && this._holdKey !== null && this._holdKey <= (key ?? Infinity)) return;
+    this._holdKey = key; // a wake-up already asked for at another time is stale now
+    if (key !== null) releaseClock.wakeAt(this, key);
   }
 
   _releaseHeld() {
     this._holdKey = null;
-    this._holdAt = Infinity;
     const until = this._serverNow() + RELEASE_EARLY_MS;
     // Each message leaves the buffer before its listeners run: one that closes the client (emptying it) ends the loop.
     while (this._heldFrom < this._held.length && this._held[this._heldFrom].due <= until) {

@@ -164,13 +164,13 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
     /// Every queue of this connection is bounded: more than <see cref="GatewayOptions.SendQueueLimit"/> messages
     /// waiting (events and replies alike), the oldest one more than <see cref="GatewayOptions.SlowConsumerLag"/>
     /// past its due, or a send stuck that long (the client stopped reading) make it a slow consumer: what waits
-    /// is dropped, <c>slow_consumer</c> is the last message and the socket closes with 1008.
+    /// is dropped, <c>slow_consumer</c> is the last message and the socket closes with 1008. True when this call closed it.
     /// </summary>
-    private void CheckSlowConsumerLocked()
+    private bool CheckSlowConsumerLocked()
     {
         if (_close is not null)
         {
-            return;
+            return false;
         }
 
         string? why = null;
@@ -195,12 +195,13 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
         if (why is null)
         {
-            return;
+            return false;
         }
 
         _metrics.SlowConsumer();
         CloseWithErrorLocked(ErrorCodes.SlowConsumer, $"This connection {why} and is closed (1008); reconnect (with lastSeq to resume), or play at a lower speed or rate.",
             WebSocketCloseStatus.PolicyViolation, "slow consumer");
+        return true;
     }
 
     /// <summary>Applies the bounds of <see cref="CheckSlowConsumerLocked"/> now: they are checked whenever something is queued,
@@ -210,9 +211,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
         bool closed;
         lock (_lock)
         {
-            var open = _close is null;
-            CheckSlowConsumerLocked();
-            closed = open && _close is not null;
+            closed = CheckSlowConsumerLocked();
         }
 
         if (closed)
