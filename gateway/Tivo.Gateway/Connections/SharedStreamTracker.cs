@@ -6,8 +6,9 @@ namespace Tivo.Gateway.Connections;
 /// What one gateway has had of a session's shared stream: the last event (as a <see cref="ResumeMark"/>, what a restored
 /// session continues after), the seqs of holes not yet filled, the epoch, and whether the session plays. Within an epoch
 /// — and across a restore, which continues right after the lowest mark — shared seqs are consecutive, so a jump is a push
-/// lost on the way; a seq at or below the last is either a hole's late original (kept) or something already had (a
-/// restored session's repeat, a hole's copy that came first: dropped). Not thread-safe: <see cref="SessionFanout"/> locks.
+/// lost on the way; a seq at or below the last is either a hole's late original, one a new course skipped or one from
+/// before the first push this gateway had (an overtaken push: kept, once), or something already had (a restored session's
+/// repeat, a hole's copy that came first: dropped). Not thread-safe: <see cref="SessionFanout"/> locks.
 /// </summary>
 internal sealed class SharedStreamTracker
 {
@@ -26,6 +27,11 @@ internal sealed class SharedStreamTracker
     private long _lateFrom = 1;
     private long _lateTo;
     private readonly HashSet<long> _lateCame = [];
+
+    // The first seq this gateway had (or was told to expect) and the seqs below it that came since: pushes overtaken
+    // before the join's answer was handled (pushes can arrive in the wrong order). Kept once, neither asked for nor announced.
+    private long _firstSeq;
+    private readonly HashSet<long> _earlyCame = [];
 
     // The last shared event, kept as values: this runs for every event, and a mark is made only when asked for.
     private long _lastSeq;
@@ -91,13 +97,16 @@ internal sealed class SharedStreamTracker
             {
                 if (e.Seq <= _lastSeq)
                 {
-                    // A hole's late original fills it, one a new course skipped is kept (once); anything else was had.
-                    had = !_missing.Remove(e.Seq) && !(e.Seq >= _lateFrom && e.Seq <= _lateTo && _lateCame.Add(e.Seq));
+                    // A hole's late original fills it, one a new course skipped or one from before the first had is kept
+                    // (once; not a restored session's repeat, which a joiner's catch-up covered); anything else was had.
+                    had = !_missing.Remove(e.Seq) && !(e.Seq >= _lateFrom && e.Seq <= _lateTo && _lateCame.Add(e.Seq))
+                        && !(e.Seq < _firstSeq && e.Seq >= batch.ReplayedBelow && _earlyCame.Add(e.Seq));
                 }
                 else
                 {
                     // The seq before this one: the last event had, else the one before what the join said (-1: neither known).
                     var after = _lastSeq > 0 ? _lastSeq : _expectFrom - 1;
+                    _firstSeq = _lastSeq > 0 ? _firstSeq : _expectFrom > 0 ? Math.Min(_expectFrom, e.Seq) : e.Seq;
                     if (after >= 0 && e.Seq > after + 1)
                     {
                         if (_lastSeq > 0 ? batch.Epoch == _epoch || batch.ReplayedBelow > 0 : batch.Epoch == _expectEpoch)

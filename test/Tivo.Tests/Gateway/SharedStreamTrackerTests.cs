@@ -74,6 +74,31 @@ public sealed class SharedStreamTrackerTests
     }
 
     [Fact]
+    public void Pushes_overtaken_before_the_join_answers_are_kept_not_taken_for_repeats()
+    {
+        // Under load the join's answer (what Expect is told) is handled after the first pushes: a resumed client lost the
+        // first push after its catch-up (about a second of stream at speed 10, no gap) when the second push came first.
+        var stream = new SharedStreamTracker();
+        Assert.Equal([4L, 5L, 6L], Seqs(stream.Observe(Batch(2, 0, 4, 5, 6)).Fresh));
+        var (_, hole, fresh) = stream.Observe(Batch(2, 0, 1, 2, 3));
+        Assert.Null(hole);
+        Assert.Equal([1L, 2L, 3L], Seqs(fresh));
+        Assert.Empty(Seqs(stream.Observe(Batch(2, 0, 2, 3)).Fresh)); // once
+        Assert.Empty(Seqs(stream.Observe(Batch(2, 0, 5)).Fresh)); // what was had is still a repeat
+
+        // The answer arriving between the two pushes changes nothing.
+        var answered = new SharedStreamTracker();
+        answered.Observe(Batch(2, 0, 7, 8));
+        answered.Expect(nextSeq: 5, epoch: 2);
+        Assert.Equal([5L, 6L], Seqs(answered.Observe(Batch(2, 0, 5, 6)).Fresh));
+
+        // A restored session's repeats below what this gateway first had stay dropped: a joiner's catch-up covered them.
+        var restored = new SharedStreamTracker();
+        restored.Observe(Batch(1, 0, 10, 11));
+        Assert.Empty(Seqs(restored.Observe(Batch(3, 100_000, 8, 9)).Fresh));
+    }
+
+    [Fact]
     public void A_control_push_overtaking_the_last_push_of_the_old_course_loses_nothing()
     {
         var stream = new SharedStreamTracker();
