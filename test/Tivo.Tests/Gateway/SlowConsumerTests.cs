@@ -69,7 +69,9 @@ public sealed class SlowConsumerTests
         await slow.SendAsync(Encoding.UTF8.GetBytes($$"""{"action":"play","start":"2016-01-14T14:30:00Z","end":"2016-01-15T21:00:00Z","duration":{{durationSeconds}}}"""),
             WebSocketMessageType.Text, true, CancellationToken.None);
         var stalled = System.Diagnostics.Stopwatch.StartNew();
-        await Task.Delay(TimeSpan.FromSeconds(6));
+        // Long enough for the sends to block: some 23,000 messages (megabytes) fill the loopback buffers first, and 6 s
+        // was too short on a loaded machine (2 failures in 9 runs of the gateway tests beside each other).
+        await Task.Delay(TimeSpan.FromSeconds(15));
 
         var (stallTypes, stallCodes, text, stallClose) = await RawSocket.DrainAsync(slow);
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, stallClose);
