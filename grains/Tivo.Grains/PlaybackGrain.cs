@@ -382,14 +382,14 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
             StartGracePeriod();
         }
 
-        if (Clock.Active)
-        {
-            _player.Advance(now);
-        }
-        else
+        if (!Clock.Active)
         {
             StopTimer();
+            return;
         }
+
+        _player.Advance(now);
+        _timer?.Change(_player.Cadence.NextTickIn(Environment.TickCount64), _player.Cadence.TickInterval); // on the grid
     }
 
     private void StopTimer()

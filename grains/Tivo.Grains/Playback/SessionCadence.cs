@@ -30,6 +30,21 @@ internal sealed class SessionCadence(PlaybackOptions options)
     /// the period, not all at once every tick.</summary>
     public TimeSpan FirstTick() => TimeSpan.FromTicks(1 + Random.Shared.NextInt64(TickInterval.Ticks));
 
+    /// <summary>Every session's ticks after its first fall on this grid of the runtime's millisecond clock: the runtime's
+    /// timer queue walks all its near timers whenever one fires, and 1,000 sessions' ticks spread over the period fired on
+    /// nearly every millisecond (a tenth of the gateway's CPU with lead at 1,000 sessions); on a grid they fire together,
+    /// a fifth as often, still spread over the period.</summary>
+    public static readonly TimeSpan TickGrid = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>When the next tick comes, from <paramref name="nowMs"/> (<see cref="Environment.TickCount64"/>, the clock of
+    /// the runtime's timers): a period on, rounded up to <see cref="TickGrid"/>.</summary>
+    public TimeSpan NextTickIn(long nowMs)
+    {
+        var grid = (long)TickGrid.TotalMilliseconds;
+        var at = nowMs + (long)Math.Ceiling(TickInterval.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds((at + grid - 1) / grid * grid - nowMs);
+    }
+
     /// <summary>Takes the cadence of <paramref name="plan"/> (its play's lead).</summary>
     public void Adopt(SessionPlan plan)
     {

@@ -89,6 +89,20 @@ public sealed class SessionPlayerTests
     }
 
     [Fact]
+    public async Task After_the_first_tick_sessions_tick_on_a_shared_grid_a_period_apart()
+    {
+        // So the runtime's timer queue fires many sessions' ticks at once instead of on nearly every millisecond.
+        await StartAsync(speed: 0.5, leadMs: 500);
+        var grid = (long)SessionCadence.TickGrid.TotalMilliseconds;
+        foreach (var nowMs in Enumerable.Range(0, 50).Select(i => 1_000_003L + (i * 37)))
+        {
+            var next = _player.Cadence.NextTickIn(nowMs);
+            Assert.Equal(0, (nowMs + (long)next.TotalMilliseconds) % grid);
+            Assert.InRange(next, _player.Cadence.TickInterval, _player.Cadence.TickInterval + SessionCadence.TickGrid - TimeSpan.FromMilliseconds(1));
+        }
+    }
+
+    [Fact]
     public async Task A_started_plan_pushes_state_then_events_with_exact_dues_and_ends()
     {
         var t0 = Now;
