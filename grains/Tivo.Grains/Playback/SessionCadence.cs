@@ -32,8 +32,8 @@ internal sealed class SessionCadence(PlaybackOptions options)
 
     /// <summary>Every session's ticks after its first fall on this grid of the runtime's millisecond clock: the runtime's
     /// timer queue walks all its near timers whenever one fires, and 1,000 sessions' ticks spread over the period fired on
-    /// nearly every millisecond (a tenth of the gateway's CPU with lead at 1,000 sessions); on a grid they fire together,
-    /// a fifth as often, still spread over the period.</summary>
+    /// nearly every millisecond; on a grid they fire together, still spread over the period (with lead at 1,000 sessions the
+    /// walks went from 7.6–9.6% of the gateway's samples to 4.0–5.9%).</summary>
     public static readonly TimeSpan TickGrid = TimeSpan.FromMilliseconds(5);
 
     /// <summary>When the next tick comes, from <paramref name="nowMs"/> (<see cref="Environment.TickCount64"/>, the clock of
