@@ -22,16 +22,11 @@ internal sealed class SharedStreamTracker
     private long _expectFrom;
     private long _expectEpoch;
 
-    // The seqs the latest new course skipped (inclusive; kept if they come late) and those of them that came: a range, not a
-    // set, as a seek at a high speed can skip thousands.
-    private long _lateFrom = 1;
-    private long _lateTo;
-    private readonly HashSet<long> _lateCame = [];
-
-    // The first seq this gateway had (or was told to expect) and the seqs below it that came since: pushes overtaken
-    // before the join's answer was handled (pushes can arrive in the wrong order). Kept once, neither asked for nor announced.
-    private long _firstSeq;
-    private readonly HashSet<long> _earlyCame = [];
+    // Seqs that may still come and are kept once if they do, neither asked for nor announced: those the latest new course
+    // skipped (a range, not a set, as a seek at a high speed can skip thousands), and those below the first this gateway
+    // had or was told to expect (pushes overtaken before the join's answer was handled).
+    private readonly KeptOnce _skipped = new();
+    private readonly KeptOnce _beforeFirst = new();
 
     // The last shared event, kept as values: this runs for every event, and a mark is made only when asked for.
     private long _lastSeq;
@@ -99,14 +94,17 @@ internal sealed class SharedStreamTracker
                 {
                     // A hole's late original fills it, one a new course skipped or one from before the first had is kept
                     // (once; not a restored session's repeat, which a joiner's catch-up covered); anything else was had.
-                    had = !_missing.Remove(e.Seq) && !(e.Seq >= _lateFrom && e.Seq <= _lateTo && _lateCame.Add(e.Seq))
-                        && !(e.Seq < _firstSeq && e.Seq >= batch.ReplayedBelow && _earlyCame.Add(e.Seq));
+                    had = !_missing.Remove(e.Seq) && !_skipped.Take(e.Seq) && !(e.Seq >= batch.ReplayedBelow && _beforeFirst.Take(e.Seq));
                 }
                 else
                 {
                     // The seq before this one: the last event had, else the one before what the join said (-1: neither known).
                     var after = _lastSeq > 0 ? _lastSeq : _expectFrom - 1;
-                    _firstSeq = _lastSeq > 0 ? _firstSeq : _expectFrom > 0 ? Math.Min(_expectFrom, e.Seq) : e.Seq;
+                    if (_lastSeq == 0)
+                    {
+                        _beforeFirst.Set(1, (_expectFrom > 0 ? Math.Min(_expectFrom, e.Seq) : e.Seq) - 1);
+                    }
+
                     if (after >= 0 && e.Seq > after + 1)
                     {
                         if (_lastSeq > 0 ? batch.Epoch == _epoch || batch.ReplayedBelow > 0 : batch.Epoch == _expectEpoch)
@@ -122,8 +120,7 @@ internal sealed class SharedStreamTracker
                             // A new course skipped these: voided by its cut, or still on their way (pushes can arrive in the
                             // wrong order). If they come they are kept — the outbox drops what the cut voided — but they are
                             // not asked for, nor announced as lost.
-                            (_lateFrom, _lateTo) = (after + 1, e.Seq - 1);
-                            _lateCame.Clear();
+                            _skipped.Set(after + 1, e.Seq - 1);
                         }
                     }
 
@@ -175,5 +172,21 @@ internal sealed class SharedStreamTracker
         List<long> missing = [.. _missing.Where(s => s >= from && s <= to).Order()];
         _missing.ExceptWith(missing);
         return (held, missing);
+    }
+
+    /// <summary>A range of seqs that may still come, each kept the first time it does.</summary>
+    private sealed class KeptOnce
+    {
+        private readonly HashSet<long> _came = [];
+        private long _from = 1;
+        private long _to;
+
+        public void Set(long from, long to)
+        {
+            (_from, _to) = (from, to);
+            _came.Clear();
+        }
+
+        public bool Take(long seq) => seq >= _from && seq <= _to && _came.Add(seq);
     }
 }
