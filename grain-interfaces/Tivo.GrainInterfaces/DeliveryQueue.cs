@@ -40,6 +40,13 @@ public sealed class DeliveryQueue<TLocal>
     /// <summary>Waiting for a joiner's catch-up: only local items are released.</summary>
     public bool Joining => _joining;
 
+    /// <summary>While set, shared items wait and only local items are released, as while joining. The receiver sets it
+    /// while a push lost or overtaken on its way leaves a hole below what has come (until the hole is filled or announced
+    /// as a gap), so nothing goes out ahead of the hole's events.</summary>
+    public bool HoldShared { get; set; }
+
+    private bool SharedWaits => _joining || HoldShared;
+
     /// <summary>The newest epoch added.</summary>
     public long Epoch => _epoch;
 
@@ -131,16 +138,16 @@ public sealed class DeliveryQueue<TLocal>
         _queue.Enqueue(new Delivery<TLocal>(_epoch, null, null, item, true), (long.MinValue, 0, ++_localSeq));
 
     /// <summary>The release time of the next item that may be released, if any.</summary>
-    public long? NextRelease => _queue.TryPeek(out var item, out var priority) && (item.IsLocal || !_joining) ? priority.Release : null;
+    public long? NextRelease => _queue.TryPeek(out var item, out var priority) && (item.IsLocal || !SharedWaits) ? priority.Release : null;
 
     /// <summary>The next item without taking it.</summary>
     public bool TryPeek(out Delivery<TLocal> item) => _queue.TryPeek(out item, out _);
 
-    /// <summary>Takes the next item if it is released at or before <paramref name="nowTicks"/> (while joining,
+    /// <summary>Takes the next item if it is released at or before <paramref name="nowTicks"/> (while joining or holding,
     /// local items only).</summary>
     public bool TryTake(long nowTicks, out Delivery<TLocal> item)
     {
-        if (_queue.TryPeek(out item, out var priority) && priority.Release <= nowTicks && (item.IsLocal || !_joining))
+        if (_queue.TryPeek(out item, out var priority) && priority.Release <= nowTicks && (item.IsLocal || !SharedWaits))
         {
             _queue.Dequeue();
             return true;

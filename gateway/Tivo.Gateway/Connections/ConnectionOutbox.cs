@@ -133,8 +133,10 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
     /// <summary>The lead in force (zero: off).</summary>
     public TimeSpan Lead => TimeSpan.FromTicks(Volatile.Read(ref _leadTicks));
 
-    /// <summary>Queues a batch of the session's pushes for this connection.</summary>
-    public void Deliver(PlaybackBatch batch)
+    /// <summary>Queues a batch of the session's pushes for this connection (none: only the hold changes). With
+    /// <paramref name="holdShared"/>, first holds or releases the shared stream (see <see cref="DeliveryQueue{TLocal}.HoldShared"/>),
+    /// under the same lock, so the send loop never sees the batch without the hold that goes with it.</summary>
+    public void Deliver(PlaybackBatch? batch, bool? holdShared = null)
     {
         lock (_lock)
         {
@@ -143,8 +145,17 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                 return;
             }
 
+            if (holdShared is { } hold)
+            {
+                _queue.HoldShared = hold;
+            }
+
             var epoch = _queue.Epoch;
-            _queue.Add(batch, _accept);
+            if (batch is not null)
+            {
+                _queue.Add(batch, _accept);
+            }
+
             if (_queue.Epoch > epoch && _sentAheadUntil > _queue.Cutoff)
             {
                 // A control cut the course after messages this client holds ahead of their due: it drops them (the

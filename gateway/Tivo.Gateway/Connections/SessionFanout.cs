@@ -18,6 +18,8 @@ internal sealed partial class SessionFanout : IPlaybackObserver
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
     private readonly IPlaybackGrain _session;
+    private readonly string _sessionId;
+    private bool _holding;
     private long _batches;
     private long _events;
     private readonly SharedStreamTracker _stream = new();
@@ -30,8 +32,9 @@ internal sealed partial class SessionFanout : IPlaybackObserver
     private long _lateWorst;
     private long _lastLateReport;
 
-    public SessionFanout(TimeProvider time, IPlaybackGrain session, ILogger logger, GatewayOptions options)
+    public SessionFanout(string sessionId, TimeProvider time, IPlaybackGrain session, ILogger logger, GatewayOptions options)
     {
+        _sessionId = sessionId;
         _time = time;
         _session = session;
         _logger = logger;
@@ -76,12 +79,32 @@ internal sealed partial class SessionFanout : IPlaybackObserver
 
     public int Count => _connections.Count;
 
-    /// <summary>A join's answer: what the session had handed on when this gateway joined (see <see cref="SharedStreamTracker.Expect"/>).</summary>
-    public void Expect(long nextSeq, long epoch)
+    /// <summary>A join's answer: what the session had handed on when this gateway joined (see <see cref="SharedStreamTracker.Expect"/>);
+    /// handled after the first push, it can show a hole, which is then filled.</summary>
+    public void Expect(long nextSeq, long epoch) => Expect(nextSeq, epoch, null);
+
+    /// <summary>Takes in where the shared stream starts (the join's answer, or the catch-up that says the same and may come
+    /// first), then hands <paramref name="catchUp"/> to its connection; a hole this shows is held back and filled.</summary>
+    private void Expect(long nextSeq, long epoch, PlaybackBatch? catchUp)
     {
+        (long From, long To, long Epoch, long Cutoff)? hole;
         lock (_lock)
         {
-            _stream.Expect(nextSeq, epoch);
+            hole = _stream.Expect(nextSeq, epoch);
+            if (hole is not null)
+            {
+                DeliverLocked(null);
+            }
+
+            if (catchUp is not null && _connections.TryGetValue(catchUp.Target!, out var connection))
+            {
+                connection.Outbox.Deliver(catchUp);
+            }
+        }
+
+        if (hole is { } h)
+        {
+            _ = FillAsync(h.From, h.To, h.Epoch, h.Cutoff);
         }
     }
 
@@ -106,7 +129,17 @@ internal sealed partial class SessionFanout : IPlaybackObserver
         }
     }
 
-    public void Add(string participantId, ConnectionOutbox outbox, SessionMembership membership) => _connections[participantId] = (outbox, membership);
+    public void Add(string participantId, ConnectionOutbox outbox, SessionMembership membership)
+    {
+        lock (_lock)
+        {
+            _connections[participantId] = (outbox, membership);
+            if (_holding)
+            {
+                outbox.Deliver(null, holdShared: true); // a hole is open: this connection waits for it too
+            }
+        }
+    }
 
     public bool Remove(string participantId) => _connections.TryRemove(participantId, out _);
 
@@ -122,29 +155,28 @@ internal sealed partial class SessionFanout : IPlaybackObserver
     public Task OnBatch(PlaybackBatch batch)
     {
         Interlocked.Increment(ref _batches);
-        if (batch.Target is { } target)
+        if (batch.Target is not null)
         {
-            if (_connections.TryGetValue(target, out var connection))
-            {
-                connection.Outbox.Deliver(batch);
-            }
-
+            // A joiner's catch-up. Its connection holds the shared stream until it comes, and it says where that stream
+            // starts: taken in first, a push overtaken before the join's answer is handled is a hole before anything goes.
+            Expect(batch.JoinedAtSeq, batch.Epoch, batch);
             return Task.CompletedTask;
         }
 
-        var (handover, hole, fresh) = Observe(batch);
+        HandoverSignal? handover;
+        (long From, long To)? hole;
+        PlaybackBatch? fresh;
+        lock (_lock)
+        {
+            _lastPush = _time.GetTimestamp();
+            (handover, hole, fresh) = _stream.Observe(batch);
+            DeliverLocked(fresh);
+        }
+
         Interlocked.Add(ref _events, batch.Events.Length);
         if (fresh is { Events: [var first, ..] })
         {
             ReportLate(_time.GetUtcNow().UtcTicks - first.DueTicks); // handed on after its due: the silo cannot keep up
-        }
-
-        if (fresh is not null)
-        {
-            foreach (var connection in _connections.Values)
-            {
-                connection.Outbox.Deliver(fresh);
-            }
         }
 
         if (handover is not null)
@@ -154,17 +186,36 @@ internal sealed partial class SessionFanout : IPlaybackObserver
 
         if (hole is { } h)
         {
-            _ = FillAsync(h.From, h.To, batch);
+            _ = FillAsync(h.From, h.To, batch.Epoch, batch.CutoffTicks);
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>Hands <paramref name="batch"/> (null: nothing, the hold may change) to every connection, holding their shared
+    /// stream while a hole is open: what came after a push lost or overtaken on its way waits for it (or for its copies, or
+    /// its gap), so nothing goes out of order. Under the lock, with the tracker's decision, so that a fill ending on another
+    /// thread cannot release later events ahead of its copies.</summary>
+    private void DeliverLocked(PlaybackBatch? batch)
+    {
+        var hold = _stream.Missing > 0;
+        if (batch is null && hold == _holding)
+        {
+            return;
+        }
+
+        _holding = hold;
+        foreach (var connection in _connections.Values)
+        {
+            connection.Outbox.Deliver(batch, hold);
+        }
     }
 
     /// <summary>A push was lost on its way (one-way messages to a gateway can be dropped while a silo fails or a new one
     /// learns where this gateway is): the shared stream skipped seqs <paramref name="from"/>..<paramref name="to"/>. Asks the
     /// session's replay log for them and hands them to the connections (they are due already, so they go at once); what
     /// the log no longer holds is announced as a gap, never skipped silently.</summary>
-    private async Task FillAsync(long from, long to, PlaybackBatch after)
+    private async Task FillAsync(long from, long to, long epoch, long cutoffTicks)
     {
         var held = System.Collections.Immutable.ImmutableArray<SessionEvent>.Empty;
         try
@@ -180,17 +231,13 @@ internal sealed partial class SessionFanout : IPlaybackObserver
         lock (_lock)
         {
             (held, missing) = _stream.Fill(held, from, to);
+            System.Collections.Immutable.ImmutableArray<SessionSignal> gap = missing.Count == 0 ? [] :
+                [new GapSignal(_time.GetUtcNow().UtcTicks, 0, missing[0], missing[^1],
+                    $"Events seq {missing[0]} to {missing[^1]} were lost on their way from the session (its silo failed or moved) and are no longer held; the stream goes on.")];
+            DeliverLocked(new PlaybackBatch(epoch, cutoffTicks, held, gap)); // the copies, then the hold lifts
         }
 
-        System.Collections.Immutable.ImmutableArray<SessionSignal> gap = missing.Count == 0 ? [] :
-            [new GapSignal(_time.GetUtcNow().UtcTicks, 0, missing[0], missing[^1],
-                $"Events seq {missing[0]} to {missing[^1]} were lost on their way from the session (its silo failed or moved) and are no longer held; the stream goes on.")];
-        LogFilled(_logger, _session.GetPrimaryKeyString(), from, to, held.Length, missing.Count);
-        var repair = new PlaybackBatch(after.Epoch, after.CutoffTicks, held, gap);
-        foreach (var connection in _connections.Values)
-        {
-            connection.Outbox.Deliver(repair);
-        }
+        LogFilled(_logger, _sessionId, from, to, held.Length, missing.Count);
     }
 
     /// <summary>Whether the session has been silent for longer than <paramref name="silence"/> while playing (its silo is
@@ -239,15 +286,6 @@ internal sealed partial class SessionFanout : IPlaybackObserver
     /// <summary>The waits between calls back after a handover, while they fail (then the watchdog takes over).</summary>
     private static readonly TimeSpan[] HandoverRetries = [.. new[] { 50, 100, 200, 400, 800 }.Select(ms => TimeSpan.FromMilliseconds(ms))];
 
-    private (HandoverSignal? Handover, (long From, long To)? Hole, PlaybackBatch? Fresh) Observe(PlaybackBatch batch)
-    {
-        lock (_lock)
-        {
-            _lastPush = _time.GetTimestamp();
-            return _stream.Observe(batch);
-        }
-    }
-
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {Session}: seqs {From}..{To} never arrived (a push lost on the way); {Held} refilled from the replay log, {Missing} announced as a gap")]
     private static partial void LogFilled(ILogger logger, string session, long from, long to, int held, int missing);
 }
@@ -264,7 +302,7 @@ internal sealed class SessionFanoutRegistry(IClusterClient client, TimeProvider 
         {
             if (!_sessions.TryGetValue(sessionId, out var fanout))
             {
-                fanout = new SessionFanout(time, client.GetGrain<IPlaybackGrain>(sessionId), logger, options.Value);
+                fanout = new SessionFanout(sessionId, time, client.GetGrain<IPlaybackGrain>(sessionId), logger, options.Value);
                 fanout.Reference = client.CreateObjectReference<IPlaybackObserver>(fanout);
                 _sessions[sessionId] = fanout;
             }

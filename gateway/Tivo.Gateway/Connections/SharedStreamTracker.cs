@@ -18,9 +18,12 @@ internal sealed class SharedStreamTracker
     private readonly HashSet<long> _missing = [];
     private long _epoch;
 
-    // Before any shared event: the first seq the session had not handed on when this gateway joined, and its epoch.
+    // The join's answer: the first seq the session had not handed on when this gateway joined, and its epoch (0: none yet).
     private long _expectFrom;
     private long _expectEpoch;
+
+    // The first shared event this gateway had, with its push's epoch and cut.
+    private (long Seq, long Epoch, long Cutoff) _first;
 
     // Seqs that may still come and are kept once if they do, neither asked for nor announced: those the latest new course
     // skipped (a range, not a set, as a seek at a high speed can skip thousands), and those below the first this gateway
@@ -63,19 +66,42 @@ internal sealed class SharedStreamTracker
     /// <summary>The last state said the session plays.</summary>
     public bool Playing { get; private set; }
 
-    /// <summary>Seqs awaited (holes not filled yet).</summary>
+    /// <summary>Seqs awaited (holes not filled yet): while any are, the connections hold the shared stream back, so that
+    /// nothing goes out ahead of them.</summary>
     public int Missing => _missing.Count;
 
     /// <summary>The join's answer: the session had handed on every seq below <paramref name="nextSeq"/> in
     /// <paramref name="epoch"/>. While nothing has been had yet, a first push that starts above it is a hole (in that epoch)
     /// or a skip whose seqs are kept if they come (in a later one): pushes can arrive in the wrong order, and without this
-    /// the earlier push's events would look like repeats.</summary>
-    public void Expect(long nextSeq, long epoch)
+    /// the earlier push's events would look like repeats. Handed after the first push (a loaded gateway), the seqs from
+    /// <paramref name="nextSeq"/> to the first one had that have not come are a hole, returned with the epoch and cut
+    /// to fill it in (null: none).</summary>
+    public (long From, long To, long Epoch, long Cutoff)? Expect(long nextSeq, long epoch)
     {
-        if (_lastSeq == 0)
+        if (_expectFrom > 0 || nextSeq <= 0)
         {
-            (_expectFrom, _expectEpoch) = (nextSeq, epoch);
+            return null; // the first answer counts (later joins of this gateway's connections find the stream flowing)
         }
+
+        (_expectFrom, _expectEpoch) = (nextSeq, epoch);
+        if (_lastSeq == 0 || epoch != _first.Epoch || nextSeq >= _first.Seq)
+        {
+            return null;
+        }
+
+        // The session handed these on after the join: they are this gateway's to have. Those overtaken and come since were
+        // kept; the rest are awaited like any hole (their late originals still kept, once), and no longer kept otherwise.
+        (long From, long To)? hole = null;
+        for (var seq = nextSeq; seq < _first.Seq && _missing.Count < MaxMissing; seq++)
+        {
+            if (!_beforeFirst.Came(seq) && _missing.Add(seq))
+            {
+                hole = (hole?.From ?? seq, seq);
+            }
+        }
+
+        _beforeFirst.Narrow(nextSeq - 1);
+        return hole is { } h ? (h.From, h.To, _first.Epoch, _first.Cutoff) : null;
     }
 
     /// <summary>Takes in a shared batch: says whether it announces a handover and which seqs it skipped, and gives it back
@@ -103,6 +129,7 @@ internal sealed class SharedStreamTracker
                     if (_lastSeq == 0)
                     {
                         _beforeFirst.Set(1, (_expectFrom > 0 ? Math.Min(_expectFrom, e.Seq) : e.Seq) - 1);
+                        _first = (e.Seq, batch.Epoch, batch.CutoffTicks);
                     }
 
                     if (after >= 0 && e.Seq > after + 1)
@@ -188,5 +215,11 @@ internal sealed class SharedStreamTracker
         }
 
         public bool Take(long seq) => seq >= _from && seq <= _to && _came.Add(seq);
+
+        /// <summary>Whether <paramref name="seq"/> came (and was kept).</summary>
+        public bool Came(long seq) => _came.Contains(seq);
+
+        /// <summary>Keeps no seq above <paramref name="to"/> any more.</summary>
+        public void Narrow(long to) => _to = Math.Min(_to, to);
     }
 }

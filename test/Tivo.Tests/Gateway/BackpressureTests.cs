@@ -17,7 +17,7 @@ public sealed class BackpressureTests
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var session = DispatchProxy.Create<IPlaybackGrain, SlowDownRecorder>();
-        var fanout = new SessionFanout(time, session, NullLogger.Instance,
+        var fanout = new SessionFanout("s", time, session, NullLogger.Instance,
             new GatewayOptions { LateReportThreshold = TimeSpan.FromMilliseconds(50), LateReportInterval = TimeSpan.FromMilliseconds(250) });
         var reports = ((SlowDownRecorder)(object)session).Reports;
 
@@ -33,7 +33,7 @@ public sealed class BackpressureTests
         fanout.ReportLate(Ms(55));
         Assert.Equal([Ms(60), Ms(120)], reports);
 
-        var off = new SessionFanout(time, session, NullLogger.Instance, new GatewayOptions { LateReportThreshold = TimeSpan.Zero });
+        var off = new SessionFanout("s", time, session, NullLogger.Instance, new GatewayOptions { LateReportThreshold = TimeSpan.Zero });
         time.Advance(TimeSpan.FromSeconds(1));
         off.ReportLate(Ms(5_000));
         Assert.Equal(2, reports.Count);

@@ -55,6 +55,25 @@ public sealed class DeliveryQueueTests
     }
 
     [Fact]
+    public void While_the_shared_stream_is_held_replies_go_and_the_rest_then_goes_in_due_order()
+    {
+        // A push overtaken on its way: what came after it waits for it (or its copies) instead of going ahead of it.
+        var queue = new DeliveryQueue<object>();
+        queue.Add(Shared(Event(1, 100)));
+        queue.HoldShared = true;
+        queue.Add(Shared(Event(4, 400)));
+        queue.AddLocal("ack");
+        Assert.True(queue.TryTake(long.MaxValue, out var reply));
+        Assert.Equal("ack", reply.Local);
+        Assert.Null(queue.NextRelease);
+        Assert.False(queue.TryTake(long.MaxValue, out _));
+
+        queue.Add(Shared(Event(2, 200), Event(3, 300))); // the copies from the replay log
+        queue.HoldShared = false;
+        Assert.Equal([(1, false), (2, false), (3, false), (4, false)], Drain(queue));
+    }
+
+    [Fact]
     public void While_joining_shared_events_wait_for_the_catch_up_and_replies_do_not()
     {
         var queue = new DeliveryQueue<object>();

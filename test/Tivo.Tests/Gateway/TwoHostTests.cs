@@ -105,6 +105,8 @@ public sealed class TwoHostTests(Xunit.Abstractions.ITestOutputHelper output)
             }
 
             var received = before.Concat(after).ToList();
+            // Printed only on failure: which seqs came in which order says whether an event was lost or overtaken.
+            output.WriteLine("received (seq@second): " + string.Join(" ", received.Select(e => $"{e.GetProperty("seq").GetInt64()}@{e.GetProperty("ts").GetString()![17..^1]}")));
             Assert.Equal(received.Count, received.Select(e => e.GetProperty("seq").GetInt64()).Distinct().Count());
             Assert.Equal(expected, received.Select(e => e.GetProperty("ts").GetString()));
         }
