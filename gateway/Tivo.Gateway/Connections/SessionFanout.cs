@@ -9,8 +9,9 @@ namespace Tivo.Gateway.Connections;
 /// out to the gateway's connections of that session (a joiner's catch-up only to that joiner). It also remembers the
 /// last shared event it received (as a <see cref="ResumeMark"/>) and whether the session is playing, so that when the
 /// session moves (a <see cref="HandoverSignal"/>) or falls silent while playing (its silo died), the connections call
-/// it back at once with that mark and it continues right after it. Kept strongly referenced by
-/// <see cref="SessionFanoutRegistry"/> while connections use it.
+/// it back at once with that mark and it continues right after it. A push lost or overtaken on its way is a hole, asked
+/// of the session's replay log; while one is open, the connections hold the shared stream back so nothing goes out ahead
+/// of it. Kept strongly referenced by <see cref="SessionFanoutRegistry"/> while connections use it.
 /// </summary>
 internal sealed partial class SessionFanout : IPlaybackObserver
 {
