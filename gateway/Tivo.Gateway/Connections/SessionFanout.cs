@@ -20,7 +20,6 @@ internal sealed partial class SessionFanout : IPlaybackObserver
     private readonly TimeProvider _time;
     private readonly IPlaybackGrain _session;
     private readonly string _sessionId;
-    private bool _holding;
     private long _batches;
     private long _events;
     private readonly SharedStreamTracker _stream = new();
@@ -135,7 +134,7 @@ internal sealed partial class SessionFanout : IPlaybackObserver
         lock (_lock)
         {
             _connections[participantId] = (outbox, membership);
-            if (_holding)
+            if (_stream.Missing > 0)
             {
                 outbox.Deliver(null, holdShared: true); // a hole is open: this connection waits for it too
             }
@@ -193,19 +192,14 @@ internal sealed partial class SessionFanout : IPlaybackObserver
         return Task.CompletedTask;
     }
 
-    /// <summary>Hands <paramref name="batch"/> (null: nothing, the hold may change) to every connection, holding their shared
-    /// stream while a hole is open: what came after a push lost or overtaken on its way waits for it (or for its copies, or
-    /// its gap), so nothing goes out of order. Under the lock, with the tracker's decision, so that a fill ending on another
-    /// thread cannot release later events ahead of its copies.</summary>
+    /// <summary>Hands <paramref name="batch"/> (null: only the hold) to every connection, holding their shared stream while
+    /// a hole is open: what came after a push lost or overtaken on its way waits for it (or for its copies, or its gap), so
+    /// nothing goes out of order. Called under the lock after every change to the tracker's holes, so the hold each
+    /// connection has is always the tracker's, and a fill ending on another thread cannot release later events ahead of
+    /// its copies.</summary>
     private void DeliverLocked(PlaybackBatch? batch)
     {
         var hold = _stream.Missing > 0;
-        if (batch is null && hold == _holding)
-        {
-            return;
-        }
-
-        _holding = hold;
         foreach (var connection in _connections.Values)
         {
             connection.Outbox.Deliver(batch, hold);
