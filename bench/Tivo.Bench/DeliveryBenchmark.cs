@@ -41,13 +41,13 @@ internal static class DeliveryBenchmark
                 foreach (var sessions in sessionCounts)
                 {
                     var play = PlayMessage(speed, seconds);
-                    rows.Add(Print(await gateway.CountingAllocationsAsync(() => DriveAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play))));
+                    rows.Add(Print(await gateway.WithGatewayFiguresAsync(() => DriveAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play))));
                     if (lead > 0)
                     {
                         // Lead mode: frames ahead of due. This driver counts an event arriving ahead as released on time (a
                         // perfect jitter buffer), one arriving after its due as late by that much; then the real JS client.
-                        rows.Add(Print(await gateway.CountingAllocationsAsync(() => DriveAsync("tivo-lead", gateway.WebSocketUri($"ws?channel={Channel(speed)}&lead={lead}"), gateway.Process, sessions, speed, seconds, play))));
-                        rows.Add(Print(await gateway.CountingAllocationsAsync(() => LeadClients.DriveAsync(gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, lead))));
+                        rows.Add(Print(await gateway.WithGatewayFiguresAsync(() => DriveAsync("tivo-lead", gateway.WebSocketUri($"ws?channel={Channel(speed)}&lead={lead}"), gateway.Process, sessions, speed, seconds, play))));
+                        rows.Add(Print(await gateway.WithGatewayFiguresAsync(() => LeadClients.DriveAsync(gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, lead))));
                     }
                 }
             }
@@ -97,7 +97,7 @@ internal static class DeliveryBenchmark
 
     private static DeliveryRow Print(DeliveryRow r)
     {
-        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}");
+        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}{(r.ServerP99Ms is { } s ? $"  at the gateway p99 {s:F2} ms" : "")}{(r.Slowed is { Count: > 0 } slowed ? $"  {slowed}" : "")}");
         return r;
     }
 
@@ -109,6 +109,7 @@ internal static class DeliveryBenchmark
     public static async Task<DeliveryRow> DriveAsync(string system, Uri uri, Process server, int sessions, double speed, int seconds, string play)
     {
         var errors = new List<double>[sessions];
+        var achieved = new double?[sessions];
         var sockets = new ClientWebSocket[sessions];
         for (var i = 0; i < sessions; i++)
         {
@@ -121,7 +122,7 @@ internal static class DeliveryBenchmark
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds + 1));
         var cpu = CpuMeter.Start(server);
         var bytes = Encoding.UTF8.GetBytes(play);
-        await Task.WhenAll(sockets.Select((s, i) => ReceiveAsync(s, bytes, errors[i], stop.Token)));
+        await Task.WhenAll(sockets.Select(async (s, i) => achieved[i] = await ReceiveAsync(s, bytes, errors[i], stop.Token)));
         var measured = cpu.Stop();
         foreach (var s in sockets)
         {
@@ -129,11 +130,14 @@ internal static class DeliveryBenchmark
             s.Dispose();
         }
 
-        return DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e), measured);
+        return DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e), measured) with { Slowed = SlowedSessions.From(achieved, speed) };
     }
 
-    private static async Task ReceiveAsync(ClientWebSocket socket, byte[] play, List<double> errors, CancellationToken cancellationToken)
+    /// <summary>Plays on <paramref name="socket"/>, recording |arrival − due| of each event; returns the last <c>achievedSpeed</c>
+    /// a <c>state</c> reported after the first second (null if none: the session was never held).</summary>
+    private static async Task<double?> ReceiveAsync(ClientWebSocket socket, byte[] play, List<double> errors, CancellationToken cancellationToken)
     {
+        double? achieved = null;
         var buffer = new byte[1 << 16];
         await socket.SendAsync(play, WebSocketMessageType.Text, true, CancellationToken.None);
         var skipUntil = DateTime.UtcNow.AddSeconds(1); // the first second warms caches and JIT
@@ -157,8 +161,15 @@ internal static class DeliveryBenchmark
                 if (DueOf(message) is { } due)
                 {
                     errors.Add(arrival - due);
+                    continue;
                 }
-                else if (message.StartsWith("{\"type\":\"batch\""u8))
+
+                if (AchievedSpeedOf(message) is { } speed)
+                {
+                    achieved = speed; // a state: the session was held (backpressure) and says how fast it went
+                }
+
+                if (message.StartsWith("{\"type\":\"batch\""u8))
                 {
                     foreach (var ahead in DuesOfBatch(message))
                     {
@@ -173,6 +184,22 @@ internal static class DeliveryBenchmark
         catch (WebSocketException)
         {
         }
+
+        return achieved;
+    }
+
+    /// <summary>The last <c>achievedSpeed</c> in a <c>state</c> message or a lead <c>batch</c> frame, or null.</summary>
+    private static double? AchievedSpeedOf(ReadOnlySpan<byte> message)
+    {
+        var at = message.LastIndexOf("\"achievedSpeed\":"u8);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        var rest = message[(at + 16)..];
+        var end = rest.IndexOfAny((byte)',', (byte)'}');
+        return double.Parse(rest[..end], CultureInfo.InvariantCulture);
     }
 
     /// <summary>The <c>due</c> of each event in a lead mode <c>batch</c> frame.</summary>
@@ -253,6 +280,13 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     /// <c>dotnet.gc.heap.total_allocated</c> metric, so it includes the plays' set-up and the sessions' ends).</summary>
     public double? GatewayBytesPerEvent { get; init; }
 
+    /// <summary>The server's own share of the lateness (Tivo rows): p99 of <c>tivo.gateway.send.lateness</c> over the run, from
+    /// the gateway's /metrics (the whole run, its first second included), in ms.</summary>
+    public double? ServerP99Ms { get; init; }
+
+    /// <summary>Sessions whose clock the server held to keep up (backpressure), and how fast they went.</summary>
+    public SlowedSessions? Slowed { get; init; }
+
     public static DeliveryRow From(string system, int sessions, double speed, IEnumerable<double> signedErrors, CpuMeasurement cpu)
     {
         var all = signedErrors.Select(Math.Abs).Order().ToArray();
@@ -262,6 +296,20 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
             cpu.Server.TotalMilliseconds / 10 / elapsed, cpu.Driver.TotalMilliseconds / 10 / elapsed,
             all.Length == 0 ? double.NaN : cpu.Server.TotalMilliseconds * 1000 / all.Length);
     }
+}
+
+/// <summary>How many of a run's sessions reported an <c>achievedSpeed</c> below their speed (their clocks were held), and
+/// the mean and lowest of the last speeds they reported.</summary>
+internal sealed record SlowedSessions(int Count, int Of, double MeanAchieved, double LowestAchieved)
+{
+    public static SlowedSessions From(double?[] achieved, double speed)
+    {
+        var slowed = achieved.Where(a => a < speed).Select(a => a!.Value).ToArray();
+        return new SlowedSessions(slowed.Length, achieved.Length, slowed.Length == 0 ? speed : slowed.Average(), slowed.Length == 0 ? speed : slowed.Min());
+    }
+
+    public override string ToString() => Count == 0 ? "no session slowed" :
+        $"{Count:N0} of {Of:N0} sessions slowed to {MeanAchieved:F2}× on average (lowest {LowestAchieved:F2}×)";
 }
 
 internal readonly record struct CpuMeasurement(TimeSpan Wall, TimeSpan Server, TimeSpan Driver);

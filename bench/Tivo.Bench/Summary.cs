@@ -40,6 +40,18 @@ internal sealed class Summary
                 var name = $"{r.System}, {r.Sessions} sessions × speed {r.Speed}";
                 var tivo = r.System.StartsWith("tivo", StringComparison.Ordinal);
                 s.Add($"{name}: error p50 / p99 / max", r.P99Ms, $"{r.P50Ms:F2} / {r.P99Ms:F2} / {r.MaxMs:F1} ms", tivo ? DeliveryTarget(r, delivery) : "");
+                if (r.ServerP99Ms is { } atGateway)
+                {
+                    s.Add($"{name}: lateness at the gateway (event handed to its socket − due) p99", atGateway, $"{atGateway:F2} ms",
+                        "the server's share of the error above; the rest is the driver on the same cores");
+                }
+
+                if (r.Slowed is { } slowed)
+                {
+                    s.Add($"{name}: sessions the server slowed (backpressure: achievedSpeed < speed)", slowed.Count, slowed.ToString(),
+                        r.Sessions >= 2000 ? "says by how much the sessions slowed" : "");
+                }
+
                 s.Add($"{name}: events/s delivered (of {r.Sessions * DeliveryBenchmark.Rate:N0} offered)", r.EventsPerSecond, $"{r.EventsPerSecond:N0}", "");
                 s.Add($"{name}: CPU server / driver", r.ServerCpuPercent, $"{r.ServerCpuPercent:F0}% / {r.DriverCpuPercent:F0}%", "");
                 var naive = delivery.FirstOrDefault(p => p.System == "naive-node-ws" && p.Sessions == r.Sessions && p.Speed == r.Speed);

@@ -446,12 +446,13 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
     private ReadOnlyMemory<byte> RenderAhead(List<Delivery<ReadOnlyMemory<byte>>> items, ArrayBufferWriter<byte> buffer)
     {
-        _format.WriteBatch(buffer, items, _time.GetUtcNow().UtcTicks);
+        var now = _time.GetUtcNow().UtcTicks;
+        _format.WriteBatch(buffer, items, now);
         foreach (var item in items)
         {
-            if (item.Event is not null)
+            if (item.Event is { } e)
             {
-                _metrics.EventSent();
+                _metrics.EventSent(now - e.DueTicks);
             }
         }
 
@@ -467,7 +468,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
         if (item.Event is { } e)
         {
-            _metrics.EventSent();
+            _metrics.EventSent(_time.GetUtcNow().UtcTicks - e.DueTicks);
             _format.WriteEvent(buffer, e);
             return buffer.WrittenMemory;
         }

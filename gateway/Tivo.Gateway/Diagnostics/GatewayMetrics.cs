@@ -2,14 +2,20 @@ using System.Diagnostics.Metrics;
 
 namespace Tivo.Gateway.Diagnostics;
 
-/// <summary>The gateway's metrics (meter <see cref="MeterName"/>): open connections and messages sent.</summary>
+/// <summary>The gateway's metrics (meter <see cref="MeterName"/>): open connections, messages sent and how late they went.</summary>
 internal sealed class GatewayMetrics
 {
     public const string MeterName = "Tivo.Gateway";
 
+    /// <summary>Bucket bounds (seconds) of <c>tivo.gateway.send.lateness</c>: fine below one 60 Hz frame, then up to the
+    /// lateness at which a session is held (<c>LateReportThreshold</c>, 50 ms) and the seconds a saturated gateway reaches.</summary>
+    public static readonly IReadOnlyList<double> LatenessBuckets =
+        [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
     private readonly UpDownCounter<long> _connections;
     private readonly Counter<long> _eventsSent;
     private readonly Counter<long> _slowConsumers;
+    private readonly Histogram<double> _lateness;
 
     public GatewayMetrics(IMeterFactory meters)
     {
@@ -17,13 +23,21 @@ internal sealed class GatewayMetrics
         _connections = meter.CreateUpDownCounter<long>("tivo.gateway.connections", "{connection}", "Open WebSocket connections.");
         _eventsSent = meter.CreateCounter<long>("tivo.gateway.events.sent", "{event}", "Event messages written to sockets.");
         _slowConsumers = meter.CreateCounter<long>("tivo.gateway.slow_consumers", "{connection}", "Connections closed because they fell too far behind.");
+        _lateness = meter.CreateHistogram("tivo.gateway.send.lateness", "s",
+            "How long after its due each event was handed to its socket (0 when it went ahead, in a lead frame): the server's share of the lateness clients see.",
+            tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = LatenessBuckets });
     }
 
     public void ConnectionOpened() => _connections.Add(1);
 
     public void ConnectionClosed() => _connections.Add(-1);
 
-    public void EventSent() => _eventsSent.Add(1);
+    /// <summary>An event went to its socket <paramref name="lateTicks"/> after its due (≤ 0: on time or ahead).</summary>
+    public void EventSent(long lateTicks)
+    {
+        _eventsSent.Add(1);
+        _lateness.Record(lateTicks <= 0 ? 0 : lateTicks / (double)TimeSpan.TicksPerSecond);
+    }
 
     public void SlowConsumer() => _slowConsumers.Add(1);
 }

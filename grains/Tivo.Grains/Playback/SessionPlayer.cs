@@ -162,7 +162,7 @@ internal sealed partial class SessionPlayer
         late = late > MaxHold ? MaxHold : late;
         var from = WallTime.Max(now, Clock.WallAnchor);
         Clock.Reanchor(from + late, Clock.PositionAt(from));
-        Meter.Hold(late);
+        Meter.Hold(from, late);
         Meter.Sample(now);
         if (_lastSlowDownState is not { } last || now - last >= TimeSpan.FromSeconds(1))
         {
@@ -232,6 +232,7 @@ internal sealed partial class SessionPlayer
         var position = Clock.PositionAt(cut);
         Rewind(cut, position);
         Clock.Reanchor(cut, position);
+        Meter.EndHold(cut); // a hold for late gateways ahead of the cut is void
         StartEpoch(cut);
         return cut;
     }

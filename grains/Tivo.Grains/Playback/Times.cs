@@ -22,6 +22,8 @@ public readonly record struct WallTime(long Ticks) : IComparable<WallTime>
 
     public static WallTime Max(WallTime a, WallTime b) => a.Ticks >= b.Ticks ? a : b;
 
+    public static WallTime Min(WallTime a, WallTime b) => a.Ticks <= b.Ticks ? a : b;
+
     public int CompareTo(WallTime other) => Ticks.CompareTo(other.Ticks);
 
     public override string ToString() => TimeUtil.ToIso(Ticks);

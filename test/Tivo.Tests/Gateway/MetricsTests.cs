@@ -49,6 +49,12 @@ public sealed class MetricsTests
             }, "one connection, one session and its 200 events in /metrics");
         }
 
+        // How late each event went to its socket: one observation per event, in the histogram's buckets.
+        var lateness = PrometheusText.Buckets(await gateway.Http.GetStringAsync("metrics"), "tivo_gateway_send_lateness_seconds");
+        Assert.Equal(EventCount, lateness[double.PositiveInfinity]);
+        Assert.Equal([0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, double.PositiveInfinity], lateness.Keys);
+        Assert.InRange(PrometheusText.Quantile([], lateness, 0.5), 0, 10);
+
         var after = await gateway.MetricsAsync();
         Assert.True(after["tivo_store_queries_total"] >= 1, "the play read the store");
         Assert.True(after["tivo_cache_misses_total"] >= 1, "the first read of a chunk is a miss");
@@ -58,5 +64,25 @@ public sealed class MetricsTests
 
         await Eventually.WaitAsync(async () => (await gateway.MetricsAsync()).GetValueOrDefault("tivo_gateway_connections") == 0,
             "the closed connection leaves tivo_gateway_connections");
+    }
+
+    [Fact]
+    public void A_quantile_between_two_scrapes_is_read_from_the_buckets_that_grew()
+    {
+        const string Before = """
+            x_seconds_bucket{otel_scope_name="T",le="0.01"} 50
+            x_seconds_bucket{otel_scope_name="T",le="0.05"} 50
+            x_seconds_bucket{otel_scope_name="T",le="+Inf"} 50
+            """;
+        const string After = """
+            x_seconds_bucket{otel_scope_name="T",le="0.01"} 140
+            x_seconds_bucket{otel_scope_name="T",le="0.05"} 150
+            x_seconds_bucket{otel_scope_name="T",le="+Inf"} 150
+            y_seconds_bucket{le="+Inf"} 7
+            """;
+        var (before, after) = (PrometheusText.Buckets(Before, "x_seconds"), PrometheusText.Buckets(After, "x_seconds"));
+        Assert.Equal(0.005, PrometheusText.Quantile(before, after, 0.45), 9); // 90 of the 100 new ones at or below 10 ms
+        Assert.Equal(0.01 + (0.04 * 9 / 10), PrometheusText.Quantile(before, after, 0.99), 9); // 9 of the 10 between 10 and 50 ms
+        Assert.True(double.IsNaN(PrometheusText.Quantile(after, after, 0.99)), "nothing observed between the scrapes");
     }
 }

@@ -226,6 +226,43 @@ public sealed class SessionPlayerTests
     }
 
     [Fact]
+    public async Task A_hold_early_in_a_play_reports_the_speed_achieved_by_its_end_and_a_pause_voids_what_is_left_of_it()
+    {
+        await StartAsync(speed: 2);
+        for (var i = 0; i < 2; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.Advance(Now);
+        }
+
+        // 2,000 plays started at once: a gateway a second late 100 ms into the play. From the first sample (50 ms) to the
+        // hold's end the clock will have stood still 1 s of 1.05 s (it once read −38×: the whole hold counted at once).
+        _player.SlowDown(Now, TimeSpan.FromSeconds(1));
+        Assert.Equal(2 * (1 - (1 / 1.05)), _player.Snapshot(Now).AchievedSpeed, 6);
+        var told = _sent[^1].Signals.OfType<StateSignal>().Single().State;
+        Assert.Equal(_player.Snapshot(Now).AchievedSpeed, told.AchievedSpeed);
+
+        // Half-way through the hold it still says so, then it climbs back once the hold is over.
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        _player.Advance(Now);
+        Assert.Equal(2 * (1 - (1 / 1.05)), _player.Snapshot(Now).AchievedSpeed, 6);
+        for (var i = 0; i < 20; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.Advance(Now);
+        }
+
+        Assert.Equal(2 * (1 - (1 / 1.55)), _player.Snapshot(Now).AchievedSpeed, 6);
+
+        // A hold cut short by a pause counts only up to the pause's cut.
+        _player.SlowDown(Now, TimeSpan.FromSeconds(1));
+        _player.Pause(Now);
+        _player.Resume(Now);
+        _player.Advance(Now);
+        Assert.InRange(_player.Snapshot(Now).AchievedSpeed, 2 * (1 - (1 / 1.55)) - 0.01, 2.0);
+    }
+
+    [Fact]
     public async Task A_joiner_gets_the_last_value_per_channel_then_what_was_handed_on_for_later()
     {
         await StartAsync(speed: 1);
