@@ -79,6 +79,20 @@ internal sealed class SessionClock
         Changed = true;
     }
 
+    /// <summary>
+    /// Stands the clock still from <paramref name="from"/> for <paramref name="held"/> (its gateways ran late), without
+    /// marking it <see cref="Changed"/>: under load every session is held a few times a second, and saving each hold
+    /// would add a grain-storage write per hold to a cluster already short of CPU. Nothing needs it saved: a session
+    /// restored after its silo died resumes at the mark its gateways give (the last event they had, at its due), and
+    /// without one nobody was watching what the older anchor skips; the next save for any other reason carries it.
+    /// </summary>
+    public void Hold(WallTime from, TimeSpan held)
+    {
+        var changed = Changed;
+        Reanchor(from + held, PositionAt(from));
+        Changed = changed;
+    }
+
     /// <summary>Changes the status keeping the position: a clock running past its anchor is first re-anchored at
     /// <paramref name="now"/>; one anchored ahead of now (a control's cut) keeps its anchor.</summary>
     public void SetStatus(SessionStatus status, WallTime now)

@@ -161,7 +161,7 @@ internal sealed partial class SessionPlayer
 
         late = late > MaxHold ? MaxHold : late;
         var from = WallTime.Max(now, Clock.WallAnchor);
-        Clock.Reanchor(from + late, Clock.PositionAt(from));
+        Clock.Hold(from, late);
         Meter.Hold(from, late);
         Meter.Sample(now);
         if (_lastSlowDownState is not { } last || now - last >= TimeSpan.FromSeconds(1))

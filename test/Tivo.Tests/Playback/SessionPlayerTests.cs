@@ -198,8 +198,11 @@ public sealed class SessionPlayerTests
         }
 
         var handedOn = _sent.SelectMany(b => b.Events).ToList();
+        _player.Clock.MarkSaved();
         _player.SlowDown(Now, TimeSpan.FromMilliseconds(300)); // its gateway sent 300 ms late
         Assert.Equal(SessionStatus.Playing, _player.Clock.Status);
+        Assert.Equal(Now + TimeSpan.FromMilliseconds(300), _player.Clock.WallAnchor);
+        Assert.False(_player.Clock.Changed, "a hold is not saved on its own (a storage write per hold per session under load)");
         Assert.True(_player.Snapshot(Now).AchievedSpeed < 1, $"achieved {_player.Snapshot(Now).AchievedSpeed}");
         Assert.Contains(_sent[^1].Signals, s => s is StateSignal); // told at once (then at most once a second)
 
