@@ -7,10 +7,11 @@ internal sealed class GatewayMetrics
 {
     public const string MeterName = "Tivo.Gateway";
 
-    /// <summary>Bucket bounds (seconds) of <c>tivo.gateway.send.lateness</c>: fine below one 60 Hz frame, then up to the
-    /// lateness at which a session is held (<c>LateReportThreshold</c>, 50 ms) and the seconds a saturated gateway reaches.</summary>
+    /// <summary>Bucket bounds (seconds) of <c>tivo.gateway.send.lateness</c>: on time or ahead (0: a lead frame), fine below
+    /// one 60 Hz frame, then up to the lateness at which a session is held (<c>LateReportThreshold</c>, 50 ms) and the
+    /// seconds a saturated gateway reaches.</summary>
     public static readonly IReadOnlyList<double> LatenessBuckets =
-        [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+        [0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private readonly UpDownCounter<long> _connections;
     private readonly Counter<long> _eventsSent;
