@@ -293,8 +293,25 @@ internal sealed partial class SessionPlayer
         }
 
         Meter.Sample(now);
+        TellAchievedSpeed(now);
         Emit(now);
         Loader.Ensure(now);
+    }
+
+    /// <summary>The <c>achievedSpeed</c> the last state told while below the speed, and when (null: at speed, or not playing).</summary>
+    private (double Achieved, WallTime At)? _toldSlowed;
+
+    /// <summary>After a state told a playing session's achieved speed below its speed (it buffered or was held), tells it
+    /// again as it moves — at most once a second, by at least 5% of the speed — until it is back at its speed, so what a
+    /// participant shows does not stay at the slowed figure once the pressure is gone.</summary>
+    private void TellAchievedSpeed(WallTime now)
+    {
+        if (_toldSlowed is { } told && Clock.Status == SessionStatus.Playing && now - told.At >= TimeSpan.FromSeconds(1)
+            && Meter.Value(Clock.Status, Clock.Speed) is var achieved
+            && (achieved >= Clock.Speed || Math.Abs(achieved - told.Achieved) >= 0.05 * Clock.Speed))
+        {
+            Broadcast(StateAt(now));
+        }
     }
 
     /// <summary>A live session faster than real time that reaches the present switches to speed 1 and follows it; like any
@@ -330,7 +347,16 @@ internal sealed partial class SessionPlayer
         }
     }
 
-    public void Broadcast(SessionSignal signal) => Send(SignalBatch(signal));
+    public void Broadcast(SessionSignal signal)
+    {
+        if (signal is StateSignal { State: var state })
+        {
+            _toldSlowed = state.Status == SessionStatus.Playing && state.AchievedSpeed < state.Speed
+                ? (state.AchievedSpeed, new WallTime(signal.ReleaseTicks)) : null;
+        }
+
+        Send(SignalBatch(signal));
+    }
 
     /// <summary>A batch carrying only <paramref name="signal"/>, in the current epoch.</summary>
     public PlaybackBatch SignalBatch(SessionSignal signal) => new(Cursor.Epoch, Cursor.Cutoff.Ticks, [], [signal]);

@@ -266,6 +266,41 @@ public sealed class SessionPlayerTests
     }
 
     [Fact]
+    public async Task After_a_hold_the_participants_are_told_as_the_achieved_speed_climbs_back_to_the_speed()
+    {
+        await StartAsync(speed: 0.25); // the 2-s window lasts 8 s
+        for (var i = 0; i < 2; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.Advance(Now);
+        }
+
+        _player.SlowDown(Now, TimeSpan.FromMilliseconds(300));
+        var heldAt = _sent.Count;
+        for (var i = 0; i < 140; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.Advance(Now);
+        }
+
+        // The hold's own state said 0.25 × (1 − 0.3 / 0.35); then the achieved speed climbs as the hold leaves the meter's
+        // five seconds, told at most once a second, the last time at the speed itself.
+        var told = _sent.Skip(heldAt).SelectMany(b => b.Signals).OfType<StateSignal>().Select(s => s.State).ToList();
+        Assert.InRange(told.Count, 2, 6);
+        Assert.All(told, s => Assert.Equal(SessionStatus.Playing, s.Status));
+        Assert.Equal(0.25, told[^1].AchievedSpeed);
+        Assert.Equal(told.Select(s => s.AchievedSpeed).Order(), told.Select(s => s.AchievedSpeed));
+
+        for (var i = 0; i < 20; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.Advance(Now);
+        }
+
+        Assert.Equal(told.Count, _sent.Skip(heldAt).SelectMany(b => b.Signals).OfType<StateSignal>().Count()); // back at speed: no more
+    }
+
+    [Fact]
     public async Task A_joiner_gets_the_last_value_per_channel_then_what_was_handed_on_for_later()
     {
         await StartAsync(speed: 1);
