@@ -133,7 +133,7 @@ internal static class DeliveryBenchmark
         return DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e), measured) with { Slowed = SlowedSessions.From(achieved, speed) };
     }
 
-    /// <summary>Plays on <paramref name="socket"/>, recording |arrival − due| of each event; returns the last <c>achievedSpeed</c>
+    /// <summary>Plays on <paramref name="socket"/>, recording |arrival − due| of each event; returns the lowest <c>achievedSpeed</c>
     /// a <c>state</c> reported after the first second (null if none: the session was never held).</summary>
     private static async Task<double?> ReceiveAsync(ClientWebSocket socket, byte[] play, List<double> errors, CancellationToken cancellationToken)
     {
@@ -166,7 +166,7 @@ internal static class DeliveryBenchmark
 
                 if (AchievedSpeedOf(message) is { } speed)
                 {
-                    achieved = speed; // a state: the session was held (backpressure) and says how fast it went
+                    achieved = Math.Min(achieved ?? speed, speed); // a state: the session was held (backpressure) and says how fast it went
                 }
 
                 if (message.StartsWith("{\"type\":\"batch\""u8))
@@ -299,7 +299,7 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
 }
 
 /// <summary>How many of a run's sessions reported an <c>achievedSpeed</c> below their speed (their clocks were held), and
-/// the mean and lowest of the last speeds they reported.</summary>
+/// the mean and the least of the lowest speed each reported.</summary>
 internal sealed record SlowedSessions(int Count, int Of, double MeanAchieved, double LowestAchieved)
 {
     public static SlowedSessions From(double?[] achieved, double speed)
@@ -309,7 +309,7 @@ internal sealed record SlowedSessions(int Count, int Of, double MeanAchieved, do
     }
 
     public override string ToString() => Count == 0 ? "no session slowed" :
-        $"{Count:N0} of {Of:N0} sessions slowed to {MeanAchieved:F2}× on average (lowest {LowestAchieved:F2}×)";
+        $"{Count:N0} of {Of:N0} sessions slowed, to {MeanAchieved:F2}× at their slowest on average (lowest {LowestAchieved:F2}×)";
 }
 
 internal readonly record struct CpuMeasurement(TimeSpan Wall, TimeSpan Server, TimeSpan Driver);
