@@ -45,8 +45,9 @@ public sealed class MetricsTests
                 var during = await gateway.MetricsAsync();
                 return during.GetValueOrDefault("tivo_gateway_connections") == 1 && during.GetValueOrDefault("tivo_sessions_active") == 1
                     && during.GetValueOrDefault("tivo_gateway_events_sent_total") == EventCount
-                    && during.GetValueOrDefault("tivo_events_pushed_total") == EventCount;
-            }, "one connection, one session and its 200 events in /metrics");
+                    && during.GetValueOrDefault("tivo_events_pushed_total") == EventCount
+                    && during.GetValueOrDefault("tivo_gateway_send_lateness_seconds_count") == EventCount;
+            }, "one connection, one session and its 200 events (sent, and how late) in /metrics");
         }
 
         // How late each event went to its socket: one observation per event, in the histogram's buckets.
