@@ -319,7 +319,11 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
 
     public Task SlowDown(long lateTicks)
     {
-        _player.SlowDown(Now, TimeSpan.FromTicks(lateTicks));
+        if (_player.SlowDown(Now, TimeSpan.FromTicks(lateTicks)) is var held && held > TimeSpan.Zero)
+        {
+            _metrics.SessionHeld(held);
+        }
+
         return Task.CompletedTask;
     }
 

@@ -5,7 +5,7 @@ namespace Tivo.Grains.Diagnostics;
 
 /// <summary>
 /// The silo side's metrics (meter <see cref="MeterName"/>): store queries, chunk cache hits, misses and
-/// size, active sessions and events pushed. Exported by whatever OpenTelemetry pipeline the host
+/// size, active sessions, events pushed, and the holds of backpressure. Exported by whatever OpenTelemetry pipeline the host
 /// configures; the gateway serves them at <c>/metrics</c> in the embedded mode.
 /// </summary>
 public sealed class TivoGrainMetrics
@@ -17,6 +17,8 @@ public sealed class TivoGrainMetrics
     private readonly Counter<long> _cacheMisses;
     private readonly UpDownCounter<long> _sessions;
     private readonly Counter<long> _eventsPushed;
+    private readonly Counter<long> _holds;
+    private readonly Counter<double> _held;
 
     public TivoGrainMetrics(IMeterFactory meters, ChunkCache cache)
     {
@@ -26,6 +28,8 @@ public sealed class TivoGrainMetrics
         _cacheMisses = meter.CreateCounter<long>("tivo.cache.misses", "{chunk}", "Chunks not in the cache and not already being read.");
         _sessions = meter.CreateUpDownCounter<long>("tivo.sessions.active", "{session}", "Playback sessions active on this silo.");
         _eventsPushed = meter.CreateCounter<long>("tivo.events.pushed", "{event}", "Events pushed by sessions to their gateways (once per gateway).");
+        _holds = meter.CreateCounter<long>("tivo.sessions.holds", "{hold}", "Times sessions held their clocks because their gateways ran late (backpressure).");
+        _held = meter.CreateCounter<double>("tivo.sessions.held", "s", "Clock time sessions were held because their gateways ran late (backpressure), summed over sessions.");
         meter.CreateObservableGauge("tivo.cache.size", () => cache.Bytes, "By", "Estimated bytes held by the silo's chunk cache.");
         meter.CreateObservableGauge("tivo.cache.limit", () => cache.MaxBytes, "By", "The chunk cache's configured bound (Tivo:Cache:MaxBytes).");
         meter.CreateObservableGauge("tivo.cache.chunks", () => (long)cache.Count, "{chunk}", "Chunks held by the silo's chunk cache.");
@@ -40,6 +44,13 @@ public sealed class TivoGrainMetrics
     public void SessionActivated() => _sessions.Add(1);
 
     public void SessionDeactivated() => _sessions.Add(-1);
+
+    /// <summary>A session held its clock for <paramref name="held"/> because its gateways ran late.</summary>
+    public void SessionHeld(TimeSpan held)
+    {
+        _holds.Add(1);
+        _held.Add(held.TotalSeconds);
+    }
 
     public void EventsPushed(int count)
     {

@@ -150,13 +150,14 @@ internal sealed partial class SessionPlayer
     /// <summary>
     /// Its gateways send late by <paramref name="late"/> (their CPU cannot keep up): holds the clock that long, like a
     /// short pause without a cut — what was handed on keeps its dues, everything after comes that much later, in order —
-    /// and counts it against the achieved speed. Tells the participants (at most once a second) so they see it.
+    /// and counts it against the achieved speed. Tells the participants (at most once a second) so they see it. Returns
+    /// how long the clock is held (zero: not playing, or live).
     /// </summary>
-    public void SlowDown(WallTime now, TimeSpan late)
+    public TimeSpan SlowDown(WallTime now, TimeSpan late)
     {
         if (Clock.Status != SessionStatus.Playing || late <= TimeSpan.Zero || Plan is { Live: true })
         {
-            return; // a live session follows the present: its events are due as they arrive
+            return TimeSpan.Zero; // a live session follows the present: its events are due as they arrive
         }
 
         late = late > MaxHold ? MaxHold : late;
@@ -169,6 +170,8 @@ internal sealed partial class SessionPlayer
             _lastSlowDownState = now;
             Broadcast(StateAt(now));
         }
+
+        return late;
     }
 
     private WallTime? _lastSlowDownState;

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Globalization;
 using Tivo.Testing;
 using Tivo.Tests.Infrastructure;
@@ -65,6 +66,41 @@ public sealed class MetricsTests
 
         await Eventually.WaitAsync(async () => (await gateway.MetricsAsync()).GetValueOrDefault("tivo_gateway_connections") == 0,
             "the closed connection leaves tivo_gateway_connections");
+    }
+
+    [Fact]
+    public async Task A_gateway_running_late_holds_its_session_which_says_so_in_state_and_metrics()
+    {
+        // Any lateness at all counts as pressure here (1 µs): a send loop woken for a release always runs a little after it.
+        await using var gateway = await GatewayProcess.StartAsync("--Tivo:Gateway:LateReportThreshold", "00:00:00.0000010");
+        var start = new DateTime(2024, 3, 1, 12, 0, 0, DateTimeKind.Utc);
+        const int Events = 300;
+        await gateway.IngestLinesAsync("held",
+            Enumerable.Range(0, Events).Select(i => $$$"""{"ts":"{{{start.AddMilliseconds(i * 100):O}}}","data":{"i":{{{i}}}}}"""), Events);
+
+        var states = new List<JsonElement>();
+        await using (var socket = await TestSocket.ConnectAsync(gateway.WebSocketUri("channels/held")))
+        {
+            // 30 s of stream time at speed 10: three seconds of playback, every event in order however it is held.
+            await socket.SendAsync($$"""{"action":"play","start":"{{start:O}}","end":"{{start.AddSeconds(30):O}}","speed":10}""");
+            for (var i = 0; i < Events;)
+            {
+                var message = await socket.NextAnyUntilAsync(m => m.GetProperty("type").GetString() is "event" or "state");
+                if (message.GetProperty("type").GetString() == "state")
+                {
+                    states.Add(message);
+                    continue;
+                }
+
+                Assert.Equal(i++, message.GetProperty("data").GetProperty("i").GetInt32());
+            }
+        }
+
+        Assert.Contains(states, s => s.GetProperty("status").GetString() == "playing" && s.GetProperty("speed").GetDouble() == 10
+            && s.GetProperty("achievedSpeed").GetDouble() is > 0 and < 10);
+        var metrics = await gateway.MetricsAsync();
+        Assert.True(metrics.GetValueOrDefault("tivo_sessions_holds_total") >= 1, "the session counted its holds");
+        Assert.InRange(metrics.GetValueOrDefault("tivo_sessions_held_seconds_total"), 1e-7, 3);
     }
 
     [Fact]
