@@ -41,7 +41,7 @@ internal sealed class AchievedSpeedMeter
     /// counted like buffering as that time passes. A hold starting where the last one ends extends it.</summary>
     public void Hold(WallTime from, TimeSpan held)
     {
-        if (from > _holdUntil)
+        if (from > _holdUntil || _holdUntil == _holdFrom)
         {
             _bufferedTotal += (_holdUntil - _holdFrom).Ticks; // the last hold is over: all of it counts
             (_holdFrom, _holdUntil) = (from, from + held);

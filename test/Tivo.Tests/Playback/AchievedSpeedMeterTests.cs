@@ -47,4 +47,22 @@ public sealed class AchievedSpeedMeterTests
         Assert.Equal(0, meter.Value(SessionStatus.Paused, 3));
         Assert.Equal(0, meter.Value(SessionStatus.Stopped, 3));
     }
+
+    [Fact]
+    public void A_hold_counts_as_it_passes_back_to_back_holds_extend_it_and_a_control_ends_it()
+    {
+        var meter = new AchievedSpeedMeter();
+        meter.Sample(At(0));
+        meter.Hold(At(1), TimeSpan.FromSeconds(1)); // decided ahead: the clock stands still over [1, 2)
+        meter.Sample(At(1.5));
+        Assert.Equal(2 * (1 - (1 / 2.0)), meter.Value(SessionStatus.Playing, 2), 9); // as it will be by the hold's end
+
+        meter.Hold(At(2), TimeSpan.FromSeconds(1)); // where the last one ends: [1, 3)
+        meter.Sample(At(2.5));
+        Assert.Equal(2 * (1 - (2 / 3.0)), meter.Value(SessionStatus.Playing, 2), 9);
+
+        meter.EndHold(At(2.5)); // a control re-anchors the clock: the rest of the hold is void
+        meter.Sample(At(4));
+        Assert.Equal(2 * (1 - (1.5 / 4)), meter.Value(SessionStatus.Playing, 2), 9);
+    }
 }
