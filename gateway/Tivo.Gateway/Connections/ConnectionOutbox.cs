@@ -333,9 +333,10 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                 (WebSocketCloseStatus Status, string Reason)? close = null;
                 var lead = Volatile.Read(ref _leadTicks);
                 ahead.Clear();
+                long now; // read once per turn: what is due, and how late it goes (the metric), both as of the take
                 lock (_lock)
                 {
-                    var now = _time.GetUtcNow().UtcTicks;
+                    now = _time.GetUtcNow().UtcTicks;
                     if (Volatile.Read(ref _controlsInFlight) > 0 && _queue.TryPeek(out var peeked) && !peeked.IsLocal)
                     {
                         // While this connection's control is in flight only replies go out: what the session pushed
@@ -397,7 +398,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                 if (hasNext || ahead.Count > 0)
                 {
                     buffer.ResetWrittenCount();
-                    var payload = ahead.Count > 0 ? RenderAhead(ahead, buffer) : Render(next, buffer);
+                    var payload = ahead.Count > 0 ? RenderAhead(ahead, buffer, now) : Render(next, buffer, now);
                     if (payload.IsEmpty)
                     {
                         continue; // nothing to say in this connection's wire format (e.g. a clock tick to a prototype client)
@@ -444,9 +445,8 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
     private static long ReleaseOf(Delivery<ReadOnlyMemory<byte>> item) => item.Event?.DueTicks ?? item.Signal!.ReleaseTicks;
 
-    private ReadOnlyMemory<byte> RenderAhead(List<Delivery<ReadOnlyMemory<byte>>> items, ArrayBufferWriter<byte> buffer)
+    private ReadOnlyMemory<byte> RenderAhead(List<Delivery<ReadOnlyMemory<byte>>> items, ArrayBufferWriter<byte> buffer, long now)
     {
-        var now = _time.GetUtcNow().UtcTicks;
         _format.WriteBatch(buffer, items, now);
         foreach (var item in items)
         {
@@ -459,7 +459,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
         return buffer.WrittenMemory;
     }
 
-    private ReadOnlyMemory<byte> Render(Delivery<ReadOnlyMemory<byte>> item, ArrayBufferWriter<byte> buffer)
+    private ReadOnlyMemory<byte> Render(Delivery<ReadOnlyMemory<byte>> item, ArrayBufferWriter<byte> buffer, long now)
     {
         if (item.IsLocal)
         {
@@ -468,7 +468,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
         if (item.Event is { } e)
         {
-            _metrics.EventSent(_time.GetUtcNow().UtcTicks - e.DueTicks);
+            _metrics.EventSent(now - e.DueTicks);
             _format.WriteEvent(buffer, e);
             return buffer.WrittenMemory;
         }
