@@ -46,7 +46,7 @@ internal sealed class Summary
                         "the server's share of the error above; the rest is the driver on the same cores");
                 }
 
-                if (r.Slowed is { } slowed)
+                if (tivo && r.Slowed is { } slowed) // the peers have no backpressure: nothing to say
                 {
                     s.Add($"{name}: sessions the server slowed (backpressure: achievedSpeed < speed)", slowed.Count, slowed.ToString(),
                         r.Sessions >= 2000 ? "says by how much the sessions slowed" : "");
