@@ -34,6 +34,16 @@ public sealed class SessionPlayerTests
 
     private WallTime Now => new(_time.GetUtcNow().UtcTicks);
 
+    /// <summary><paramref name="ticks"/> of the session's 50-ms ticks, the clock advanced before each.</summary>
+    private void Tick(int ticks)
+    {
+        for (var i = 0; i < ticks; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            _player.Advance(Now);
+        }
+    }
+
     private async Task<SessionPlan> StartAsync(double speed, double leadMs = 0)
     {
         var plan = await SessionPlan.BuildAsync(new PlanSpec(["a"], At(0), At(2), false, false, null, null, null, leadMs), _source);
@@ -127,20 +137,12 @@ public sealed class SessionPlayerTests
     public async Task A_cut_mid_play_loses_nothing_and_repeats_nothing()
     {
         await StartAsync(speed: 1);
-        for (var i = 0; i < 14; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            _player.Advance(Now);
-        }
+        Tick(14);
 
         var cut = _player.Cut(Now);
         _player.Clock.Reanchor(cut, _player.Clock.PositionAnchor, speed: 3); // a speed change at the cut
         _player.Broadcast(_player.StateAt(cut));
-        for (var i = 0; i < 20; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            _player.Advance(Now);
-        }
+        Tick(20);
 
         var delivered = Delivered();
         Assert.Equal(Enumerable.Range(0, 20).Select(i => At(i * 0.1)), delivered.Select(e => e.Ticks));
@@ -191,11 +193,7 @@ public sealed class SessionPlayerTests
     {
         var t0 = Now;
         await StartAsync(speed: 1);
-        for (var i = 0; i < 10; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            _player.Advance(Now);
-        }
+        Tick(10);
 
         var handedOn = _sent.SelectMany(b => b.Events).ToList();
         _player.Clock.MarkSaved();
@@ -219,11 +217,7 @@ public sealed class SessionPlayerTests
         // What was handed on keeps its due; everything after comes 300 ms later than the warp from the play's anchor.
         Assert.All(events.Skip(handedOn.Count), e => Assert.Equal(t0.Ticks + (e.Ticks - Base) + 300 * TimeSpan.TicksPerMillisecond, e.DueTicks));
 
-        for (var i = 0; i < 120; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            _player.Advance(Now);
-        }
+        Tick(120);
 
         Assert.Equal(SessionStatus.Ended, _player.Snapshot(Now).Status);
     }
@@ -232,11 +226,7 @@ public sealed class SessionPlayerTests
     public async Task A_hold_early_in_a_play_reports_the_speed_achieved_by_its_end_and_a_pause_voids_what_is_left_of_it()
     {
         await StartAsync(speed: 2);
-        for (var i = 0; i < 2; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            _player.Advance(Now);
-        }
+        Tick(2);
 
         // 2,000 plays started at once: a gateway a second late 100 ms into the play. From the first sample (50 ms) to the
         // hold's end the clock will have stood still 1 s of 1.05 s (it once read −38×: the whole hold counted at once).
@@ -249,11 +239,7 @@ public sealed class SessionPlayerTests
         _time.Advance(TimeSpan.FromMilliseconds(500));
         _player.Advance(Now);
         Assert.Equal(2 * (1 - (1 / 1.05)), _player.Snapshot(Now).AchievedSpeed, 6);
-        for (var i = 0; i < 20; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            _player.Advance(Now);
-        }
+        Tick(20);
 
         Assert.Equal(2 * (1 - (1 / 1.55)), _player.Snapshot(Now).AchievedSpeed, 6);
 
@@ -269,19 +255,11 @@ public sealed class SessionPlayerTests
     public async Task After_a_hold_the_participants_are_told_as_the_achieved_speed_climbs_back_to_the_speed()
     {
         await StartAsync(speed: 0.25); // the 2-s window lasts 8 s
-        for (var i = 0; i < 2; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            _player.Advance(Now);
-        }
+        Tick(2);
 
         _player.SlowDown(Now, TimeSpan.FromMilliseconds(300));
         var heldAt = _sent.Count;
-        for (var i = 0; i < 140; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            _player.Advance(Now);
-        }
+        Tick(140);
 
         // The hold's own state said 0.25 × (1 − 0.3 / 0.35); then the achieved speed climbs as the hold leaves the meter's
         // five seconds, told at most once a second, the last time at the speed itself.
@@ -291,11 +269,7 @@ public sealed class SessionPlayerTests
         Assert.Equal(0.25, told[^1].AchievedSpeed);
         Assert.Equal(told.Select(s => s.AchievedSpeed).Order(), told.Select(s => s.AchievedSpeed));
 
-        for (var i = 0; i < 20; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            _player.Advance(Now);
-        }
+        Tick(20);
 
         Assert.Equal(told.Count, _sent.Skip(heldAt).SelectMany(b => b.Signals).OfType<StateSignal>().Count()); // back at speed: no more
     }
