@@ -17,19 +17,25 @@ internal static class BenchGateway
         gateway.IngestLinesAsync(channel, SyntheticEvents.Lines(start, intervalSeconds, 0, count), 50_000);
 
     /// <summary>Runs <paramref name="drive"/> and adds to its row the gateway's own figures from /metrics over the run: the
-    /// bytes it allocated per delivered event and the p99 of how late it handed events to their sockets.</summary>
+    /// bytes it allocated per delivered event, the p99 of how late it handed events to their sockets and how many events a
+    /// frame carried.</summary>
     public static async Task<DeliveryRow> WithGatewayFiguresAsync(this GatewayProcess gateway, Func<Task<DeliveryRow>> drive)
     {
-        const string Allocated = "dotnet_gc_heap_total_allocated_bytes_total", Lateness = "tivo_gateway_send_lateness_seconds";
+        const string Allocated = "dotnet_gc_heap_total_allocated_bytes_total", Lateness = "tivo_gateway_send_lateness_seconds",
+            Events = "tivo_gateway_events_sent_total", Frames = "tivo_gateway_frames_sent_total";
         var before = await gateway.Http.GetStringAsync("metrics");
         var row = await drive();
         var after = await gateway.Http.GetStringAsync("metrics");
-        var allocated = PrometheusText.Parse(after).GetValueOrDefault(Allocated, double.NaN) - PrometheusText.Parse(before).GetValueOrDefault(Allocated, double.NaN);
+        var (was, now) = (PrometheusText.Parse(before), PrometheusText.Parse(after));
+        double Moved(string name) => now.GetValueOrDefault(name, double.NaN) - was.GetValueOrDefault(name, double.NaN);
+        var allocated = Moved(Allocated);
+        var frames = Moved(Frames);
         var late = PrometheusText.Quantile(PrometheusText.Buckets(before, Lateness), PrometheusText.Buckets(after, Lateness), 0.99);
         return row with
         {
             GatewayBytesPerEvent = row.Events == 0 ? null : allocated / row.Events,
             ServerP99Ms = double.IsNaN(late) ? null : late * 1000,
+            EventsPerFrame = frames > 0 ? Moved(Events) / frames : null,
         };
     }
 

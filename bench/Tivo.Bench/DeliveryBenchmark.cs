@@ -97,7 +97,7 @@ internal static class DeliveryBenchmark
 
     private static DeliveryRow Print(DeliveryRow r)
     {
-        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}{(r.ServerP99Ms is { } s ? $"  at the gateway p99 {s:F2} ms" : "")}{(r.Slowed is { Count: > 0 } slowed ? $"  {slowed}" : "")}");
+        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}{(r.ServerP99Ms is { } s ? $"  at the gateway p99 {s:F2} ms" : "")}{(r.EventsPerFrame is { } f ? $"  {f:F1} events/frame" : "")}{(r.Slowed is { Count: > 0 } slowed ? $"  {slowed}" : "")}");
         return r;
     }
 
@@ -283,6 +283,10 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     /// <summary>The server's own share of the lateness (Tivo rows): p99 of <c>tivo.gateway.send.lateness</c> over the run, from
     /// the gateway's /metrics (the whole run, its first second included), in ms.</summary>
     public double? ServerP99Ms { get; init; }
+
+    /// <summary>Events the gateway sent per WebSocket frame over the run (Tivo rows; <c>tivo.gateway.events.sent</c> ÷
+    /// <c>tivo.gateway.frames.sent</c>, replies and signals counted as frames): 1 or less without lead.</summary>
+    public double? EventsPerFrame { get; init; }
 
     /// <summary>Sessions whose clock the server held to keep up (backpressure), and how fast they went.</summary>
     public SlowedSessions? Slowed { get; init; }

@@ -46,6 +46,11 @@ internal sealed class Summary
                         "the server's share of the error above; the rest is the driver on the same cores");
                 }
 
+                if (r.EventsPerFrame is { } perFrame)
+                {
+                    s.Add($"{name}: events per WebSocket frame", perFrame, $"{perFrame:F1}", "");
+                }
+
                 if (tivo && r.Slowed is { } slowed) // the peers have no backpressure: nothing to say
                 {
                     s.Add($"{name}: sessions the server slowed (backpressure: achievedSpeed < speed)", slowed.Count, slowed.ToString(),

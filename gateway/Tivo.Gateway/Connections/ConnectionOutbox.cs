@@ -409,6 +409,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                     Volatile.Write(ref _sendingSince, _time.GetTimestamp());
                     await _socket.SendAsync(payload, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
                     Volatile.Write(ref _sendingSince, 0);
+                    _metrics.FrameSent();
                     _firstSent.TrySetResult();
                     continue;
                 }

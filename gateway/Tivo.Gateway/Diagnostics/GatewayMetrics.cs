@@ -2,7 +2,7 @@ using System.Diagnostics.Metrics;
 
 namespace Tivo.Gateway.Diagnostics;
 
-/// <summary>The gateway's metrics (meter <see cref="MeterName"/>): open connections, messages sent and how late they went.</summary>
+/// <summary>The gateway's metrics (meter <see cref="MeterName"/>): open connections, events and frames sent and how late events went.</summary>
 internal sealed class GatewayMetrics
 {
     public const string MeterName = "Tivo.Gateway";
@@ -15,6 +15,7 @@ internal sealed class GatewayMetrics
 
     private readonly UpDownCounter<long> _connections;
     private readonly Counter<long> _eventsSent;
+    private readonly Counter<long> _framesSent;
     private readonly Counter<long> _slowConsumers;
     private readonly Histogram<double> _lateness;
 
@@ -23,6 +24,8 @@ internal sealed class GatewayMetrics
         var meter = meters.Create(MeterName);
         _connections = meter.CreateUpDownCounter<long>("tivo.gateway.connections", "{connection}", "Open WebSocket connections.");
         _eventsSent = meter.CreateCounter<long>("tivo.gateway.events.sent", "{event}", "Event messages written to sockets.");
+        _framesSent = meter.CreateCounter<long>("tivo.gateway.frames.sent", "{frame}",
+            "WebSocket messages written to sockets (events, batches, replies, signals): events sent ÷ frames sent is how many events a frame carries.");
         _slowConsumers = meter.CreateCounter<long>("tivo.gateway.slow_consumers", "{connection}", "Connections closed because they fell too far behind.");
         _lateness = meter.CreateHistogram("tivo.gateway.send.lateness", "s",
             "How long after its due each event was handed to its socket (0 when it went ahead, in a lead frame): the server's share of the lateness clients see.",
@@ -39,6 +42,9 @@ internal sealed class GatewayMetrics
         _eventsSent.Add(1);
         _lateness.Record(lateTicks <= 0 ? 0 : lateTicks / (double)TimeSpan.TicksPerSecond);
     }
+
+    /// <summary>A message (one WebSocket frame) went to a socket.</summary>
+    public void FrameSent() => _framesSent.Add(1);
 
     public void SlowConsumer() => _slowConsumers.Add(1);
 }

@@ -29,6 +29,7 @@ public sealed class MetricsTests
         Assert.Equal(0, before.GetValueOrDefault("tivo_gateway_connections"));
         Assert.Equal(0, before.GetValueOrDefault("tivo_sessions_active"));
         Assert.Equal(0, before.GetValueOrDefault("tivo_gateway_events_sent_total"));
+        Assert.Equal(0, before.GetValueOrDefault("tivo_gateway_frames_sent_total"));
 
         await using (var socket = await TestSocket.ConnectAsync(gateway.WebSocketUri("channels/metered")))
         {
@@ -47,8 +48,9 @@ public sealed class MetricsTests
                 return during.GetValueOrDefault("tivo_gateway_connections") == 1 && during.GetValueOrDefault("tivo_sessions_active") == 1
                     && during.GetValueOrDefault("tivo_gateway_events_sent_total") == EventCount
                     && during.GetValueOrDefault("tivo_events_pushed_total") == EventCount
-                    && during.GetValueOrDefault("tivo_gateway_send_lateness_seconds_count") == EventCount;
-            }, "one connection, one session and its 200 events (sent, and how late) in /metrics");
+                    && during.GetValueOrDefault("tivo_gateway_send_lateness_seconds_count") == EventCount
+                    && during.GetValueOrDefault("tivo_gateway_frames_sent_total") >= EventCount + 2; // without lead a frame per event, and the ack and state
+            }, "one connection, one session and its 200 events (sent, how late, in how many frames) in /metrics");
         }
 
         // How late each event went to its socket: one observation per event, in the histogram's buckets.
