@@ -318,7 +318,7 @@ export class TivoClient {
   }
 }
 
-/** The default lead (ms): the session then pushes every 250 ms instead of every 50 (a fifth of the server's work per session), network
+/** The default lead (ms): the session then pushes every 400 ms instead of every 50, each push one frame (an eighth of the server's pushes), network
  * jitter is absorbed, and a control still takes effect at its cut (the gateway recalls what it sent past it). */
 const DEFAULT_LEAD_MS = 500;
 

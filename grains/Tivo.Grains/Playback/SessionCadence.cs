@@ -2,16 +2,19 @@ namespace Tivo.Grains.Playback;
 
 /// <summary>
 /// How often a session ticks and how far ahead of due it hands events on. A play from a connection with a lead (its
-/// client holds events until their due) needs them only that far ahead, so the session ticks every half lead (at most
-/// <see cref="MaxLeadTick"/>, never more often than <see cref="PlaybackOptions.TickInterval"/>) and hands on up to a tick
-/// plus the lead ahead, plus the configured margin (<see cref="PlaybackOptions.Lookahead"/> − <see cref="PlaybackOptions.TickInterval"/>)
-/// for the push's way to the gateway: fewer, larger pushes and frames for the same events. (Without the margin the gateway
-/// held less than the lead just before each push and sent the rest as the push came — the frames of sessions started
-/// together went out together, every tick.) Plain connections in the session are
-/// unaffected (their gateway releases each event at its due); live sessions keep the configured cadence (their events
-/// come as they land). After a start the lookahead grows from the least that keeps every push ahead of its due to the
-/// full one, so a start does not hand on the whole lead at once (1,000 sessions starting together each pushed 1.5 s of
-/// events in their first push, and the first second came late).
+/// client holds events until their due) needs them only that far ahead, so the session ticks every lead less the margin
+/// for the push's way to the gateway (<see cref="PlaybackOptions.Lookahead"/> − <see cref="PlaybackOptions.TickInterval"/>,
+/// 100 ms by default; at most <see cref="MaxLeadTick"/>, never more often than <see cref="PlaybackOptions.TickInterval"/>)
+/// and hands on up to the lead ahead (never less than a tick plus the margin). Each push then reaches the gateway the
+/// margin before its first event's due, as a plain play's does, carrying a tick's worth of events all within the lead: the
+/// gateway sends it at once as one frame (its earliest is within a quarter of the lead of its due), with no release timer
+/// in between — one tick, one push, one wake-up and one frame per 400 ms at the default 500 ms lead, where a tick every
+/// half lead handing on a margin beyond it cost two pushes, and frames each with a wake-up of its own, in the same time
+/// (docs/performance.md). Plain connections in the session are unaffected (their gateway releases each event at its
+/// due); live sessions keep the configured cadence (their events come as they land). Where the full lookahead exceeds
+/// the least that keeps every push ahead of its due (a lead longer than <see cref="MaxLeadTick"/> plus the margin), it
+/// grows to it over the time since a start, so a start does not hand on the whole lead at once (1,000 sessions
+/// starting together each pushing 1.5 s of events in their first push made the first second late).
 /// </summary>
 internal sealed class SessionCadence(PlaybackOptions options)
 {
@@ -50,9 +53,9 @@ internal sealed class SessionCadence(PlaybackOptions options)
     {
         var lead = plan.Live ? TimeSpan.Zero : TimeSpan.FromMilliseconds(plan.Spec.LeadMs);
         var margin = options.Lookahead - options.TickInterval;
-        TickInterval = TimeSpan.FromTicks(Math.Max(options.TickInterval.Ticks, Math.Min(lead.Ticks / 2, MaxLeadTick.Ticks)));
+        TickInterval = TimeSpan.FromTicks(Math.Max(options.TickInterval.Ticks, Math.Min((lead - margin).Ticks, MaxLeadTick.Ticks)));
         _least = TickInterval + margin;
-        _full = TickInterval + margin + lead;
+        _full = TimeSpan.FromTicks(Math.Max(lead.Ticks, _least.Ticks));
     }
 
     /// <summary>The clock (re)started at <paramref name="now"/>.</summary>

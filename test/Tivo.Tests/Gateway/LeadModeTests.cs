@@ -10,6 +10,16 @@ public sealed class LeadModeTests(GatewayFixture fixture) : IClassFixture<Gatewa
 
     private Uri Ws(string pathAndQuery) => new(fixture.WsBase, pathAndQuery);
 
+    /// <summary>Connects, sends <paramref name="play"/> and returns the socket once its ack came.</summary>
+    private async Task<TestSocket> PlayingAsync(string pathAndQuery, string play)
+    {
+        var socket = await TestSocket.ConnectAsync(Ws(pathAndQuery));
+        await socket.NextAsync("hello");
+        await socket.SendAsync(play);
+        await socket.NextAsync("ack");
+        return socket;
+    }
+
     private static string NewSession() => "lead-" + Guid.NewGuid().ToString("n")[..10];
 
     [Fact]
@@ -76,15 +86,42 @@ public sealed class LeadModeTests(GatewayFixture fixture) : IClassFixture<Gatewa
     }
 
     [Fact]
+    public async Task With_the_default_lead_each_push_goes_out_as_it_comes_in_one_frame()
+    {
+        // The JS client's default lead (500 ms): the session ticks every 400 ms (the lead less the 100 ms margin for a
+        // push's way to the gateway) and hands on up to the lead, so each push's messages are all within the lead when it
+        // comes and go at once, together: about the margin ahead of their due, with no release timer between push and frame.
+        await using var socket = await PlayingAsync("ws?channel=alerts&lead=500", DayInThreeSeconds.Replace("\"duration\":3", "\"duration\":4", StringComparison.Ordinal));
+
+        var earliestAhead = new List<double>();
+        var events = 0;
+        var ended = false;
+        while (!ended)
+        {
+            var batch = await socket.NextAsync("batch");
+            var messages = batch.GetProperty("messages");
+            earliestAhead.Add(messages[0].GetProperty("due").GetDouble() - batch.GetProperty("now").GetDouble());
+            foreach (var m in messages.EnumerateArray())
+            {
+                events += m.GetProperty("type").GetString() == "event" ? 1 : 0;
+                ended |= m.GetProperty("type").GetString() == "state" && m.GetProperty("status").GetString() == "ended";
+            }
+        }
+
+        var frames = earliestAhead.Count;
+        Assert.True(events > 100, $"the day has events: {events}");
+        Assert.True(frames <= (4 / 0.4) + 2, $"{events} events in {frames} frames: about one a push (every 400 ms)");
+        var later = earliestAhead.Skip(1).Order().ToList(); // the first push hands on the whole lead at once
+        Assert.True(later[later.Count / 2] <= 120, $"frames go as their pushes come, the margin ahead of the earliest due (median {later[later.Count / 2]:F1} ms): {string.Join(", ", earliestAhead.Select(a => a.ToString("F1")))} ms");
+    }
+
+    [Fact]
     public async Task A_control_recalls_what_a_lead_connection_holds_past_the_cut()
     {
-        await using var socket = await TestSocket.ConnectAsync(Ws("ws?channel=alerts"));
-        await socket.NextAsync("hello");
         // lead on play: for this connection, from this play on. A day in 8 s, paused after two frames of events: each frame
         // spans at least half the lead, and a loaded machine merges more, so a 3-s play waiting for five frames sometimes
         // ended first (four frames in all: 1 of 2 full runs of the suite beside two CPU hogs).
-        await socket.SendAsync(DayInThreeSeconds.Replace("\"duration\":3", "\"duration\":8,\"lead\":1000", StringComparison.Ordinal));
-        await socket.NextAsync("ack");
+        await using var socket = await PlayingAsync("ws?channel=alerts", DayInThreeSeconds.Replace("\"duration\":3", "\"duration\":8,\"lead\":1000", StringComparison.Ordinal));
         var sentAhead = double.MinValue;
         var playingAfter = 0;
         while (playingAfter < 2)

@@ -71,9 +71,10 @@ public sealed class SessionPlayerTests
 
     [Theory]
     [InlineData(0, 50, 150, 150)] // a plain play: the configured tick and lookahead
-    [InlineData(100, 50, 150, 250)] // a short lead keeps the tick, and hands on the lead further ahead
-    [InlineData(500, 250, 350, 850)] // the JS client's default lead: a tick every 250 ms
-    [InlineData(1000, 500, 600, 1600)] // half-second ticks, handed on a tick, the lead and the margin ahead, growing to it from the start
+    [InlineData(100, 50, 150, 150)] // a short lead keeps the tick and the lookahead (a tick plus the 100 ms margin)
+    [InlineData(200, 100, 200, 200)] // a tick every lead less the margin, handing on up to the lead
+    [InlineData(500, 400, 500, 500)] // the JS client's default lead: a tick every 400 ms, each push 400 ms of events within the lead
+    [InlineData(1000, 500, 600, 1000)] // half-second ticks (the longest), handed on up to the lead, growing to it from the start
     public async Task A_lead_play_hands_events_on_further_ahead_in_fewer_pushes(double leadMs, int tickMs, int firstAheadMs, int fullAheadMs)
     {
         var t0 = Now;
@@ -95,7 +96,7 @@ public sealed class SessionPlayerTests
         await StartAsync(speed: 0.5, leadMs: 500);
         var firsts = Enumerable.Range(0, 200).Select(_ => _player.Cadence.FirstTick()).Order().ToList();
         Assert.All(firsts, f => Assert.InRange(f, TimeSpan.FromTicks(1), _player.Cadence.TickInterval)); // the first push covers a whole period
-        Assert.True(firsts[150] - firsts[50] >= TimeSpan.FromMilliseconds(60), $"spread over the 250 ms period: quartiles {firsts[50]} and {firsts[150]}");
+        Assert.True(firsts[150] - firsts[50] >= TimeSpan.FromMilliseconds(60), $"spread over the 400 ms period: quartiles {firsts[50]} and {firsts[150]}");
     }
 
     [Fact]
