@@ -26,7 +26,9 @@ internal static class DeliveryBenchmark
     public static async Task<List<DeliveryRow>> RunAsync(int[] sessionCounts, double[] speeds, int seconds, bool peers, int lead)
     {
         var rows = new List<DeliveryRow>();
-        await using (var gateway = await BenchGateway.StartAsync())
+        // Sessions left by their participants end 2 s later (not the default 30 s), and every Tivo row waits for the previous
+        // row's to be gone: their ending (and until then their ticks) would otherwise be measured as the next row's CPU.
+        await using (var gateway = await BenchGateway.StartAsync("--Tivo:Playback:SessionGracePeriod", "00:00:02"))
         {
             foreach (var speed in speeds.Distinct())
             {
@@ -97,7 +99,7 @@ internal static class DeliveryBenchmark
 
     private static DeliveryRow Print(DeliveryRow r)
     {
-        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}{(r.ServerP99Ms is { } s ? $"  at the gateway p99 {s:F2} ms" : "")}{(r.EventsPerFrame is { } f ? $"  {f:F1} events/frame" : "")}{(r.Slowed is { Count: > 0 } slowed ? $"  {slowed}" : "")}");
+        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%{(r.ServerIdlePercent is { } idle ? $" (idle {idle:F0}%)" : "")}  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}{(r.ServerP99Ms is { } s ? $"  at the gateway p99 {s:F2} ms" : "")}{(r.EventsPerFrame is { } f ? $"  {f:F1} events/frame" : "")}{(r.Slowed is { Count: > 0 } slowed ? $"  {slowed}" : "")}");
         return r;
     }
 
@@ -118,7 +120,7 @@ internal static class DeliveryBenchmark
             errors[i] = new List<double>(seconds * (Rate + 10));
         }
 
-        await CpuMeter.WaitQuietAsync(server, TimeSpan.FromSeconds(30));
+        var idle = await CpuMeter.WaitQuietAsync(server, TimeSpan.FromSeconds(30));
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds + 1));
         var cpu = CpuMeter.Start(server);
         var bytes = Encoding.UTF8.GetBytes(play);
@@ -130,7 +132,7 @@ internal static class DeliveryBenchmark
             s.Dispose();
         }
 
-        return DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e), measured) with { Slowed = SlowedSessions.From(achieved, speed) };
+        return DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e), measured) with { Slowed = SlowedSessions.From(achieved, speed), ServerIdlePercent = idle };
     }
 
     /// <summary>Plays on <paramref name="socket"/>, recording |arrival − due| of each event; returns the lowest <c>achievedSpeed</c>
@@ -288,6 +290,10 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     /// <c>tivo.gateway.frames.sent</c>, replies and signals counted as frames): 1 or less without lead.</summary>
     public double? EventsPerFrame { get; init; }
 
+    /// <summary>The server's CPU (% of a core) with the run's sockets open just before it played (half a second, once the
+    /// previous run's sessions were done): the share of <see cref="ServerCpuPercent"/> that is not the run's events.</summary>
+    public double? ServerIdlePercent { get; init; }
+
     /// <summary>Sessions whose clock the server held to keep up (backpressure), and how fast they went.</summary>
     public SlowedSessions? Slowed { get; init; }
 
@@ -338,20 +344,25 @@ internal sealed class CpuMeter
 
     /// <summary>Waits (at most <paramref name="limit"/>) until <paramref name="server"/> uses under 10% of a core over half a
     /// second: the sessions of the previous run (their windows outlast the measurement) have ended and been cleaned up, so
-    /// they do not count against the next run.</summary>
-    public static async Task WaitQuietAsync(Process server, TimeSpan limit)
+    /// they do not count against the next run. Returns the server's CPU (% of a core) over the last half second: what it
+    /// spends with the run's sockets open and nothing playing, part of every figure of the run.</summary>
+    public static async Task<double> WaitQuietAsync(Process server, TimeSpan limit)
     {
         var deadline = Stopwatch.StartNew();
+        var percent = double.NaN;
         while (deadline.Elapsed < limit)
         {
             var meter = Start(server);
             await Task.Delay(500);
             var m = meter.Stop();
-            if (m.Server.TotalMilliseconds / m.Wall.TotalMilliseconds < 0.10)
+            percent = m.Server.TotalMilliseconds * 100 / m.Wall.TotalMilliseconds;
+            if (percent < 10)
             {
-                return;
+                break;
             }
         }
+
+        return percent;
     }
 
     public CpuMeasurement Stop()

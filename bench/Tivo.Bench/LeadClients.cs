@@ -35,7 +35,7 @@ internal static class LeadClients
                 }
             }
 
-            await CpuMeter.WaitQuietAsync(server, TimeSpan.FromSeconds(30));
+            var idle = await CpuMeter.WaitQuietAsync(server, TimeSpan.FromSeconds(30));
             var cpu = CpuMeter.Start(server);
             foreach (var process in processes)
             {
@@ -62,7 +62,7 @@ internal static class LeadClients
             Console.WriteLine($"  tivo-lead-js   JS clients' garbage collection in the measured window: {gcCount} pauses, {gcTotalMs:F0} ms in all, longest {gcMaxMs:F1} ms");
 
             var driver = TimeSpan.FromMilliseconds(clientCpuMs);
-            return DeliveryRow.From("tivo-lead-js", sessions, speed, errors, measured with { Driver = driver });
+            return DeliveryRow.From("tivo-lead-js", sessions, speed, errors, measured with { Driver = driver }) with { ServerIdlePercent = idle };
         }
         finally
         {
