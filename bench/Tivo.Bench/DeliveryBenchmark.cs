@@ -23,7 +23,7 @@ internal static class DeliveryBenchmark
 
     public static int EventCount(int seconds) => (seconds + 5) * Rate;
 
-    public static async Task<List<DeliveryRow>> RunAsync(int[] sessionCounts, double[] speeds, int seconds, bool peers, int lead)
+    public static async Task<List<DeliveryRow>> RunAsync(int[] sessionCounts, double[] speeds, int seconds, bool peers, int lead, int jsClientsPerProcess = LeadClients.DefaultClientsPerProcess)
     {
         var rows = new List<DeliveryRow>();
         // Sessions left by their participants end 2 s later (not the default 30 s), and every Tivo row waits for the previous
@@ -49,7 +49,7 @@ internal static class DeliveryBenchmark
                         // Lead mode: frames ahead of due. This driver counts an event arriving ahead as released on time (a
                         // perfect jitter buffer), one arriving after its due as late by that much; then the real JS client.
                         rows.Add(Print(await gateway.WithGatewayFiguresAsync(() => DriveAsync("tivo-lead", gateway.WebSocketUri($"ws?channel={Channel(speed)}&lead={lead}"), gateway.Process, sessions, speed, seconds, play))));
-                        rows.Add(Print(await gateway.WithGatewayFiguresAsync(() => LeadClients.DriveAsync(gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, lead))));
+                        rows.Add(Print(await gateway.WithGatewayFiguresAsync(() => LeadClients.DriveAsync(gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, lead, jsClientsPerProcess))));
                     }
                 }
             }

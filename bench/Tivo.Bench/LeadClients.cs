@@ -7,23 +7,23 @@ namespace Tivo.Bench;
 /// <summary>
 /// Lead mode measured at the real JavaScript client: bench/peers/lead-clients.mjs runs one <c>TivoClient</c> per session
 /// and reports |release − due| as each event reaches its listener. Sessions are spread over Node.js processes of at most
-/// <see cref="ClientsPerProcess"/>. (Four processes of 250 measured worse on 2 cores than one of 1,000 — p99 676 vs 111 ms
+/// <c>clientsPerProcess</c> (<see cref="DefaultClientsPerProcess"/> unless <c>--js-clients-per-process</c> says). (Four processes of 250 measured worse on 2 cores than one of 1,000 — p99 676 vs 111 ms
 /// in one run — as five busy processes share two cores with the server; a browser tab would have one client on its own
 /// core.) The server's CPU is measured here over the same interval (from the play to the last report).
 /// </summary>
 internal static class LeadClients
 {
-    public const int ClientsPerProcess = 1000;
+    public const int DefaultClientsPerProcess = 1000;
 
-    public static async Task<DeliveryRow> DriveAsync(Uri uri, Process server, int sessions, double speed, int seconds, string play, int lead)
+    public static async Task<DeliveryRow> DriveAsync(Uri uri, Process server, int sessions, double speed, int seconds, string play, int lead, int clientsPerProcess = DefaultClientsPerProcess)
     {
         var peers = Path.Combine(DynaliteServer.RepositoryRoot(), "bench", "peers");
         var processes = new List<Process>();
         try
         {
-            for (var left = sessions; left > 0; left -= ClientsPerProcess)
+            for (var left = sessions; left > 0; left -= clientsPerProcess)
             {
-                processes.Add(Start(peers, uri, Math.Min(left, ClientsPerProcess), seconds, play, lead));
+                processes.Add(Start(peers, uri, Math.Min(left, clientsPerProcess), seconds, play, lead));
             }
 
             foreach (var process in processes)

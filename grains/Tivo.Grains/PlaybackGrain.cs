@@ -159,16 +159,26 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     }
 
     /// <summary>The last participant left: the session carries on for the grace period, then ends.</summary>
-    private void StartGracePeriod()
+    private void StartGracePeriod() => StartGraceTimer(_options.SessionGracePeriod);
+
+    private void StartGraceTimer(TimeSpan due)
     {
         _graceTimer?.Dispose();
-        _graceTimer = Timer(static self => self.EndIfAbandonedAsync(), _options.SessionGracePeriod);
+        _graceTimer = Timer(static self => self.EndIfAbandonedAsync(), due);
     }
 
     private async Task EndIfAbandonedAsync()
     {
-        if (_participants.Count > 0 || _participants.EmptySince is not { } since || Now - since < _options.SessionGracePeriod)
+        if (_participants.Count > 0 || _participants.EmptySince is not { } since)
         {
+            return;
+        }
+
+        if (_options.SessionGracePeriod - (Now - since) is var left && left > TimeSpan.Zero)
+        {
+            // The runtime's timers count whole milliseconds of a monotonic clock, and may fire a hair before the wall clock
+            // says the grace is over: look again then (returning here left the session playing to nobody for good).
+            StartGraceTimer(left);
             return;
         }
 
