@@ -6,9 +6,10 @@ namespace Tivo.Grains.Playback;
 /// for the push's way to the gateway (<see cref="PlaybackOptions.Lookahead"/> − <see cref="PlaybackOptions.TickInterval"/>,
 /// 100 ms by default; at most <see cref="MaxLeadTick"/>, never more often than <see cref="PlaybackOptions.TickInterval"/>)
 /// and hands on up to the lead ahead (never less than a tick plus the margin). Each push then reaches the gateway the
-/// margin before its first event's due, as a plain play's does, carrying a tick's worth of events all within the lead: the
-/// gateway sends it at once as one frame (its earliest is within a quarter of the lead of its due), with no release timer
-/// in between — one tick, one push, one wake-up and one frame per 400 ms at the default 500 ms lead, where a tick every
+/// margin before its first event's due, as a plain play's does, carrying a tick's worth of events all within the lead: for
+/// a lead of over four margins (the default 500 ms) its earliest is then within a quarter of the lead of its due, and the
+/// gateway sends it at once as one frame with no release timer in between (with a shorter lead the frame
+/// may wait for the timer) — one tick, one push, one wake-up and one frame per 400 ms at the default lead, where a tick every
 /// half lead handing on a margin beyond it cost two pushes, and frames each with a wake-up of its own, in the same time
 /// (docs/performance.md). Plain connections in the session are unaffected (their gateway releases each event at its
 /// due); live sessions keep the configured cadence (their events come as they land). Where the full lookahead exceeds
