@@ -30,6 +30,20 @@ internal sealed class GatewayMetrics
         _lateness = meter.CreateHistogram("tivo.gateway.send.lateness", "s",
             "How long after its due each event was handed to its socket (0 when it went ahead, in a lead frame): the server's share of the lateness clients see.",
             tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = LatenessBuckets });
+
+        // A zero for every counter from the start (the host makes this at startup): a scrape of a fresh gateway shows them.
+        _connections.Add(0);
+        _eventsSent.Add(0);
+        _framesSent.Add(0);
+        _slowConsumers.Add(0);
+    }
+
+    /// <summary>Makes the metrics (and their zeros) when the host starts, not at first use.</summary>
+    internal sealed class Publisher(GatewayMetrics metrics) : Microsoft.Extensions.Hosting.IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => Task.FromResult(metrics);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     public void ConnectionOpened() => _connections.Add(1);

@@ -27,6 +27,7 @@ public static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<ReleaseScheduler>();
         services.AddSingleton<PlaybackConnectionFactory>();
         services.AddSingleton<GatewayMetrics>();
+        services.AddHostedService<GatewayMetrics.Publisher>();
         services.AddSingleton<TokenAccess>();
         services.AddSingleton<OriginPolicy>();
         services.AddExceptionHandler<TivoExceptionHandler>();

@@ -33,6 +33,16 @@ public sealed class TivoGrainMetrics
         meter.CreateObservableGauge("tivo.cache.size", () => cache.Bytes, "By", "Estimated bytes held by the silo's chunk cache.");
         meter.CreateObservableGauge("tivo.cache.limit", () => cache.MaxBytes, "By", "The chunk cache's configured bound (Tivo:Cache:MaxBytes).");
         meter.CreateObservableGauge("tivo.cache.chunks", () => (long)cache.Count, "{chunk}", "Chunks held by the silo's chunk cache.");
+
+        // A zero for every series from the start (the host makes this at startup): a scrape of a fresh silo shows them all,
+        // and rate() over a counter's first increase has a point before it.
+        foreach (var counter in new[] { _storeQueries, _cacheHits, _cacheMisses, _eventsPushed, _holds })
+        {
+            counter.Add(0);
+        }
+
+        _sessions.Add(0);
+        _held.Add(0);
     }
 
     public void StoreQuery() => _storeQueries.Add(1);

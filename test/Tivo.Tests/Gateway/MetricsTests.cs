@@ -25,6 +25,12 @@ public sealed class MetricsTests
             Enumerable.Range(0, EventCount).Select(i => $$$"""{"ts":"{{{start.AddMilliseconds(i * 100):O}}}","data":{"i":{{{i}}}}}"""), EventCount);
 
         var before = await gateway.MetricsAsync();
+        // Every series is there from the start, at zero (before: none until its first use, so a dashboard of a fresh server
+        // showed no data rather than 0).
+        Assert.All(["tivo_gateway_connections", "tivo_gateway_events_sent_total", "tivo_gateway_frames_sent_total", "tivo_gateway_slow_consumers_total",
+                "tivo_sessions_active", "tivo_events_pushed_total", "tivo_sessions_holds_total", "tivo_sessions_held_seconds_total", "tivo_store_queries_total",
+                "tivo_cache_hits_total", "tivo_cache_misses_total"],
+            name => Assert.True(before.ContainsKey(name), $"{name} in /metrics before anything used it"));
         Assert.Equal(CacheLimit, before["tivo_cache_limit_bytes"]);
         Assert.Equal(0, before.GetValueOrDefault("tivo_gateway_connections"));
         Assert.Equal(0, before.GetValueOrDefault("tivo_sessions_active"));
