@@ -343,8 +343,8 @@ internal sealed class CpuMeter
     public static CpuMeter Start(Process server) => new(server);
 
     /// <summary>Waits (at most <paramref name="limit"/>) until <paramref name="server"/> uses under 10% of a core over half a
-    /// second: the sessions of the previous run (their windows outlast the measurement) have ended and been cleaned up, so
-    /// they do not count against the next run. Returns the server's CPU (% of a core) over the last half second: what it
+    /// second: it has settled after the run's sockets connected (the previous run's sessions are already gone: see
+    /// <see cref="BenchGateway.WaitNoSessionsAsync"/>), so neither counts against the run. Returns the server's CPU (% of a core) over the last half second: what it
     /// spends with the run's sockets open and nothing playing, part of every figure of the run.</summary>
     public static async Task<double> WaitQuietAsync(Process server, TimeSpan limit)
     {

@@ -38,14 +38,6 @@ internal sealed class GatewayMetrics
         _slowConsumers.Add(0);
     }
 
-    /// <summary>Makes the metrics (and their zeros) when the host starts, not at first use.</summary>
-    internal sealed class Publisher(GatewayMetrics metrics) : Microsoft.Extensions.Hosting.IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken) => Task.FromResult(metrics);
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
-
     public void ConnectionOpened() => _connections.Add(1);
 
     public void ConnectionClosed() => _connections.Add(-1);

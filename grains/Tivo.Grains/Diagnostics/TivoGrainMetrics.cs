@@ -36,12 +36,12 @@ public sealed class TivoGrainMetrics
 
         // A zero for every series from the start (the host makes this at startup): a scrape of a fresh silo shows them all,
         // and rate() over a counter's first increase has a point before it.
-        foreach (var counter in new[] { _storeQueries, _cacheHits, _cacheMisses, _eventsPushed, _holds })
-        {
-            counter.Add(0);
-        }
-
+        _storeQueries.Add(0);
+        _cacheHits.Add(0);
+        _cacheMisses.Add(0);
         _sessions.Add(0);
+        _eventsPushed.Add(0);
+        _holds.Add(0);
         _held.Add(0);
     }
 

@@ -141,7 +141,7 @@ public static class TivoSiloBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, SessionHandover>());
         services.AddMetrics();
         services.TryAddSingleton<Tivo.Grains.Diagnostics.TivoGrainMetrics>();
-        services.AddHostedService<GrainMetricsPublisher>(); // the silo's series (at zero) from the start, not at first use
+        services.CreateAtStart<Tivo.Grains.Diagnostics.TivoGrainMetrics>(); // the silo's series (at zero) from the first scrape, not at first use
         // The silo's own meter; whoever hosts the silo chooses the exporter (the gateway: Prometheus at /metrics).
         services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(Tivo.Grains.Diagnostics.TivoGrainMetrics.MeterName));
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateOnStart();
@@ -167,12 +167,4 @@ public static class TivoSiloBuilderExtensions
         };
         return services;
     }
-}
-
-/// <summary>Makes the silo's metrics (and their zeros) when the host starts, so a scrape of a fresh silo shows every series.</summary>
-internal sealed class GrainMetricsPublisher(Tivo.Grains.Diagnostics.TivoGrainMetrics metrics) : Microsoft.Extensions.Hosting.IHostedService
-{
-    public Task StartAsync(CancellationToken cancellationToken) => Task.FromResult(metrics);
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
