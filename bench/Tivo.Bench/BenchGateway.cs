@@ -54,6 +54,7 @@ internal static class BenchGateway
             GatewayBytesPerEvent = row.Events == 0 ? null : allocated / row.Events,
             ServerP99Ms = double.IsNaN(late) ? null : late * 1000,
             EventsPerFrame = frames > 0 ? Moved(Events) / frames : null,
+            GatewayGc = new GcFigures(Moved("dotnet_gc_collections_total"), Moved("dotnet_gc_pause_time_seconds_total") * 1000),
         };
     }
 

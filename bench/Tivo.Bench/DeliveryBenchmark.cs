@@ -99,7 +99,7 @@ internal static class DeliveryBenchmark
 
     private static DeliveryRow Print(DeliveryRow r)
     {
-        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%{(r.ServerIdlePercent is { } idle ? $" (idle {idle:F0}%)" : "")}  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}{(r.ServerP99Ms is { } s ? $"  at the gateway p99 {s:F2} ms" : "")}{(r.EventsPerFrame is { } f ? $"  {f:F1} events/frame" : "")}{(r.Slowed is { Count: > 0 } slowed ? $"  {slowed}" : "")}");
+        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%{(r.ServerIdlePercent is { } idle ? $" (idle {idle:F0}%)" : "")}  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}{(r.ServerP99Ms is { } s ? $"  at the gateway p99 {s:F2} ms" : "")}{(r.EventsPerFrame is { } f ? $"  {f:F1} events/frame" : "")}{(r.GatewayGc is { } gc ? $"  GC {gc.Collections:F0}× {gc.PausedMs:F0} ms" : "")}{(r.Slowed is { Count: > 0 } slowed ? $"  {slowed}" : "")}");
         return r;
     }
 
@@ -294,6 +294,10 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     /// previous run's sessions were done): the share of <see cref="ServerCpuPercent"/> that is not the run's events.</summary>
     public double? ServerIdlePercent { get; init; }
 
+    /// <summary>The gateway's garbage collections over the run and the time its threads were paused for them, in ms (Tivo
+    /// rows; the runtime's <c>dotnet.gc.collections</c> and <c>dotnet.gc.pause.time</c>): a pause stops every send.</summary>
+    public GcFigures? GatewayGc { get; init; }
+
     /// <summary>Sessions whose clock the server held to keep up (backpressure), and how fast they went.</summary>
     public SlowedSessions? Slowed { get; init; }
 
@@ -310,6 +314,9 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
 
 /// <summary>How many of a run's sessions reported an <c>achievedSpeed</c> below their speed (their clocks were held), and
 /// the mean and the least of the lowest speed each reported.</summary>
+/// <summary>Garbage collections over a run, and the time the process was paused for them (ms).</summary>
+internal sealed record GcFigures(double Collections, double PausedMs);
+
 internal sealed record SlowedSessions(int Count, int Of, double MeanAchieved, double LowestAchieved)
 {
     public static SlowedSessions From(double?[] achieved, double speed)

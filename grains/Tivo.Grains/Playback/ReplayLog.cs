@@ -6,13 +6,25 @@ namespace Tivo.Grains.Playback;
 /// The events a session handed on lately, so a participant that reconnects with its last seq gets what it
 /// missed, and a joiner gets what was already handed on for later. Bounded by a count and by an estimate of
 /// bytes, and trimmed in batches (down to the count, and to three quarters of the bytes) so trimming costs
-/// nothing per event.
+/// nothing per event. Held as values (an <see cref="Entry"/> per event, in arrays of
+/// <see cref="SegmentSize"/>), not as the <see cref="SessionEvent"/> objects pushed: those then die young once delivered, where a log of them made every
+/// event a session emitted survive the runtime's young-generation collections — at 1,000 sessions the gateway's
+/// collections paused it 30–90 ms each to promote them (docs/performance.md). Fixed segments rather than one growing
+/// list: a list of 20,000 values is copied as it doubles and lives on the large-object heap, whose allocations start
+/// full collections. The rare readers (a resume, a join, a
+/// handover) get <see cref="SessionEvent"/>s made again from the entries.
 /// </summary>
 internal sealed class ReplayLog(int maxEvents, long maxBytes)
 {
-    private readonly List<SessionEvent> _events = new();
+    /// <summary>Entries per segment: 128 × 56 B, well under the large-object threshold.</summary>
+    internal const int SegmentSize = 128;
 
-    public int Count => _events.Count;
+    private readonly List<Entry[]> _segments = new();
+
+    /// <summary>Where the oldest entry sits in the first segment.</summary>
+    private int _head;
+
+    public int Count { get; private set; }
 
     /// <summary>Estimated bytes held (<see cref="MemoryEstimates.SessionEventBytes"/> per event).</summary>
     public long Bytes { get; private set; }
@@ -22,11 +34,18 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
     public long MaxBytes => maxBytes;
 
     /// <summary>The oldest seq still held, or <paramref name="next"/> when none is.</summary>
-    public long OldestSeq(long next) => _events.Count > 0 ? _events[0].Seq : next;
+    public long OldestSeq(long next) => Count > 0 ? At(0).Seq : next;
 
     public void Add(SessionEvent e)
     {
-        _events.Add(e);
+        var at = _head + Count;
+        if (at / SegmentSize == _segments.Count)
+        {
+            _segments.Add(new Entry[SegmentSize]);
+        }
+
+        _segments[at / SegmentSize][at % SegmentSize] = Entry.Of(e);
+        Count++;
         Bytes += MemoryEstimates.SessionEventBytes(e.Data.Length);
     }
 
@@ -34,10 +53,9 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
     /// participant must not get it.</summary>
     public void DropDueAfter(WallTime cutoff)
     {
-        while (_events.Count > 0 && _events[^1].DueTicks > cutoff.Ticks)
+        while (Count > 0 && At(Count - 1).DueTicks > cutoff.Ticks)
         {
-            Bytes -= MemoryEstimates.SessionEventBytes(_events[^1].Data.Length);
-            _events.RemoveAt(_events.Count - 1);
+            RemoveNewest();
         }
     }
 
@@ -49,20 +67,20 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
         var gap = lastSeq + 1 < oldest
             ? (lastSeq + 1, oldest - 1, $"Events after seq {lastSeq} up to seq {oldest - 1} are no longer held (a session keeps its last {maxEvents} events, at most {maxBytes / 1024} KiB of them); the stream resumes at seq {oldest}.")
             : ((long, long, string)?)null;
-        return (_events.Where(e => e.Seq > lastSeq), gap);
+        return (Events(0, e => e.Seq > lastSeq), gap);
     }
 
     /// <summary>The newest event as a <see cref="ResumeMark"/>: with how many events of its pass sit at its exact time.</summary>
     public ResumeMark? LastMark()
     {
-        if (_events.Count == 0)
+        if (Count == 0)
         {
             return null;
         }
 
-        var last = _events[^1];
+        var last = At(Count - 1);
         var same = 0;
-        for (var i = _events.Count - 1; i >= 0 && _events[i].Ticks == last.Ticks && _events[i].Pass == last.Pass; i--)
+        for (var i = Count - 1; i >= 0 && At(i).Ticks == last.Ticks && At(i).Pass == last.Pass; i--)
         {
             same++;
         }
@@ -73,45 +91,107 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
     /// <summary>Forgets the events after seq <paramref name="seq"/> (a restored session hands them on again).</summary>
     public void DropAfterSeq(long seq)
     {
-        while (_events.Count > 0 && _events[^1].Seq > seq)
+        while (Count > 0 && At(Count - 1).Seq > seq)
         {
-            Bytes -= MemoryEstimates.SessionEventBytes(_events[^1].Data.Length);
-            _events.RemoveAt(_events.Count - 1);
+            RemoveNewest();
         }
     }
 
     /// <summary>The newest events held, at most <paramref name="count"/>, none due before <paramref name="dueFrom"/>.</summary>
-    public IEnumerable<SessionEvent> Newest(int count, long dueFrom = long.MinValue) =>
-        _events.Skip(Math.Max(0, _events.Count - count)).Where(e => e.DueTicks >= dueFrom);
+    public IEnumerable<SessionEvent> Newest(int count, long dueFrom = long.MinValue) => Events(Math.Max(0, Count - count), e => e.DueTicks >= dueFrom);
 
     /// <summary>The held events with seqs <paramref name="fromSeq"/>..<paramref name="toSeq"/>.</summary>
-    public IEnumerable<SessionEvent> Between(long fromSeq, long toSeq) => _events.Where(e => e.Seq >= fromSeq && e.Seq <= toSeq);
+    public IEnumerable<SessionEvent> Between(long fromSeq, long toSeq) => Events(0, e => e.Seq >= fromSeq && e.Seq <= toSeq);
 
     /// <summary>Every held event due after <paramref name="now"/> (handed on, not yet released).</summary>
-    public IEnumerable<SessionEvent> DueAfter(WallTime now) => _events.Where(e => e.DueTicks > now.Ticks);
+    public IEnumerable<SessionEvent> DueAfter(WallTime now) => Events(0, e => e.DueTicks > now.Ticks);
 
     /// <summary>Trims to the bounds once the log holds twice the count or more than the bytes.</summary>
     public void Trim()
     {
-        if (_events.Count <= 2 * maxEvents && Bytes <= maxBytes)
+        if (Count <= 2 * maxEvents && Bytes <= maxBytes)
         {
             return;
         }
 
-        var remove = Math.Max(0, _events.Count - maxEvents);
+        var remove = Math.Max(0, Count - maxEvents);
         var bytes = Bytes;
         for (var i = 0; i < remove; i++)
         {
-            bytes -= MemoryEstimates.SessionEventBytes(_events[i].Data.Length);
+            bytes -= MemoryEstimates.SessionEventBytes(At(i).Data.Length);
         }
 
-        while (remove < _events.Count && bytes > maxBytes * 3 / 4)
+        while (remove < Count && bytes > maxBytes * 3 / 4)
         {
-            bytes -= MemoryEstimates.SessionEventBytes(_events[remove].Data.Length);
+            bytes -= MemoryEstimates.SessionEventBytes(At(remove).Data.Length);
             remove++;
         }
 
-        _events.RemoveRange(0, remove);
+        RemoveOldest(remove);
         Bytes = bytes;
+    }
+
+    private ref readonly Entry At(int index)
+    {
+        var at = _head + index;
+        return ref _segments[at / SegmentSize][at % SegmentSize];
+    }
+
+    /// <summary>The held events from the <paramref name="from"/>th on that match <paramref name="match"/>, made into
+    /// <see cref="SessionEvent"/>s now (a list: the log may change after the call).</summary>
+    private List<SessionEvent> Events(int from, Func<Entry, bool> match)
+    {
+        var events = new List<SessionEvent>();
+        for (var i = from; i < Count; i++)
+        {
+            if (match(At(i)))
+            {
+                events.Add(At(i).ToEvent());
+            }
+        }
+
+        return events;
+    }
+
+    private void RemoveNewest()
+    {
+        var at = _head + Count - 1;
+        Bytes -= MemoryEstimates.SessionEventBytes(_segments[at / SegmentSize][at % SegmentSize].Data.Length);
+        _segments[at / SegmentSize][at % SegmentSize] = default;
+        Count--;
+        if (Count == 0)
+        {
+            _segments.Clear();
+            _head = 0;
+        }
+        else if (at % SegmentSize == 0)
+        {
+            _segments.RemoveAt(_segments.Count - 1); // emptied
+        }
+    }
+
+    private void RemoveOldest(int count)
+    {
+        if (count >= Count)
+        {
+            _segments.Clear();
+            (_head, Count) = (0, 0);
+            return;
+        }
+
+        var whole = (_head + count) / SegmentSize;
+        _segments.RemoveRange(0, whole);
+        _head = (_head + count) % SegmentSize;
+        Array.Clear(_segments[0], 0, _head); // what the first segment still has of the removed
+        Count -= count;
+    }
+
+    /// <summary>One held event: the fields of its <see cref="SessionEvent"/>, by value (the strings are the ones it shared
+    /// with the channel's cache).</summary>
+    private readonly record struct Entry(string Channel, string Data, long Ticks, long Seq, long DueTicks, long Order, int Pass, bool Snapshot)
+    {
+        public static Entry Of(SessionEvent e) => new(e.Channel, e.Data, e.Ticks, e.Seq, e.DueTicks, e.Order, e.Pass, e.Snapshot);
+
+        public SessionEvent ToEvent() => new(Channel, Ticks, Seq, DueTicks, Order, Data, Snapshot, Pass);
     }
 }

@@ -61,4 +61,74 @@ public sealed class ReplayLogTests
         Assert.Equal([4L, 5L], log.DueAfter(new WallTime(350)).Select(e => e.Seq));
         Assert.Equal(5 * MemoryEstimates.SessionEventBytes(10), log.Bytes);
     }
+
+    [Fact]
+    public void It_does_not_keep_the_pushed_events_alive_and_gives_back_the_same_values()
+    {
+        // A log of the pushed objects made every event a session emitted survive the runtime's young-generation
+        // collections (at 1,000 sessions the gateway paused 30–90 ms per collection promoting them); the pushed events must
+        // die once delivered, and what the log gives a resuming participant must be equal to them.
+        var log = new ReplayLog(100, long.MaxValue);
+        var (pushed, copy) = AddOne(log);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        Assert.False(pushed.TryGetTarget(out _), "the log still holds the pushed SessionEvent");
+        var (events, _) = log.After(0, 2);
+        Assert.Equal([copy], events);
+        Assert.Equal(new ResumeMark(LastSeq: 1, Pass: 3, Ticks: 7, SameTicks: 1, DueTicks: 1_000), log.LastMark());
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static (WeakReference<SessionEvent> Pushed, SessionEvent Copy) AddOne(ReplayLog log)
+    {
+        var e = new SessionEvent("ch", 7, 1, 1_000, 9, "{\"v\":1}", Pass: 3);
+        log.Add(e);
+        return (new WeakReference<SessionEvent>(e), e with { });
+    }
+
+    [Fact]
+    public void Across_its_segments_it_holds_what_a_plain_list_would()
+    {
+        // The log keeps its entries in fixed segments: adds, cuts from the newest end and trims from the oldest, crossing
+        // segment edges in every way, must leave exactly what a list given the same operations holds.
+        var random = new Random(12);
+        var log = new ReplayLog(maxEvents: 300, maxBytes: long.MaxValue);
+        var model = new List<long>();
+        var seq = 0L;
+        for (var step = 0; step < 20_000; step++)
+        {
+            var op = random.Next(100);
+            if (op < 90)
+            {
+                seq++;
+                log.Add(Event(seq, seq * 10));
+                model.Add(seq);
+            }
+            else if (op < 95 && model.Count > 0)
+            {
+                var keepUpTo = model[random.Next(model.Count)];
+                log.DropAfterSeq(keepUpTo);
+                model.RemoveAll(s => s > keepUpTo);
+            }
+            else
+            {
+                log.Trim();
+                if (model.Count > 600)
+                {
+                    model.RemoveRange(0, model.Count - 300);
+                }
+            }
+
+            Assert.Equal(model.Count, log.Count);
+            if (step % 97 == 0 || log.Count <= 1)
+            {
+                Assert.Equal(model, log.After(0, seq + 1).Events.Select(e => e.Seq));
+                Assert.Equal(model.Count == 0 ? seq + 1 : model[0], log.OldestSeq(seq + 1));
+                Assert.Equal(model.Count * MemoryEstimates.SessionEventBytes(10), log.Bytes);
+            }
+        }
+    }
 }
+
