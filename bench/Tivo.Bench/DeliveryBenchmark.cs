@@ -312,11 +312,11 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     }
 }
 
-/// <summary>How many of a run's sessions reported an <c>achievedSpeed</c> below their speed (their clocks were held), and
-/// the mean and the least of the lowest speed each reported.</summary>
 /// <summary>Garbage collections over a run, and the time the process was paused for them (ms).</summary>
 internal sealed record GcFigures(double Collections, double PausedMs);
 
+/// <summary>How many of a run's sessions reported an <c>achievedSpeed</c> below their speed (their clocks were held), and
+/// the mean and the least of the lowest speed each reported.</summary>
 internal sealed record SlowedSessions(int Count, int Of, double MeanAchieved, double LowestAchieved)
 {
     public static SlowedSessions From(double?[] achieved, double speed)

@@ -9,8 +9,8 @@ internal static class MemoryEstimates
     /// <summary>A cached <c>ChunkEvent</c>: the struct in its array plus the string's header.</summary>
     public const int ChunkEventOverhead = 48;
 
-    /// <summary>An event in a session's replay log: its 56-byte entry in the log's list (with the list's slack) and the
-    /// payload string's header.</summary>
+    /// <summary>An event in a session's replay log: its 56-byte entry in the log's segments (the ends of which may be
+    /// partly empty) and the payload string's header.</summary>
     public const int SessionEventOverhead = 96;
 
     public static long ChunkEventBytes(int payloadChars) => ChunkEventOverhead + 2L * payloadChars;

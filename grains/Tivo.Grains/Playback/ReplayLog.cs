@@ -6,13 +6,13 @@ namespace Tivo.Grains.Playback;
 /// The events a session handed on lately, so a participant that reconnects with its last seq gets what it
 /// missed, and a joiner gets what was already handed on for later. Bounded by a count and by an estimate of
 /// bytes, and trimmed in batches (down to the count, and to three quarters of the bytes) so trimming costs
-/// nothing per event. Held as values (an <see cref="Entry"/> per event, in arrays of
-/// <see cref="SegmentSize"/>), not as the <see cref="SessionEvent"/> objects pushed: those then die young once delivered, where a log of them made every
-/// event a session emitted survive the runtime's young-generation collections — at 1,000 sessions the gateway's
-/// collections paused it 30–90 ms each to promote them (docs/performance.md). Fixed segments rather than one growing
+/// nothing per event. Held as values (an <see cref="Entry"/> per event, in arrays of <see cref="SegmentSize"/>), not
+/// as the <see cref="SessionEvent"/> objects pushed: those then die young once delivered, where a log of them made
+/// every event a session emitted survive the runtime's young-generation collections (at 1,000 sessions the gateway's
+/// collections paused it 28–64 ms each to promote them; docs/performance.md). Fixed segments rather than one growing
 /// list: a list of 20,000 values is copied as it doubles and lives on the large-object heap, whose allocations start
-/// full collections. The rare readers (a resume, a join, a
-/// handover) get <see cref="SessionEvent"/>s made again from the entries.
+/// full collections. The rare readers (a resume, a join, a handover, a hole) get <see cref="SessionEvent"/>s made
+/// again from the entries.
 /// </summary>
 internal sealed class ReplayLog(int maxEvents, long maxBytes)
 {

@@ -66,7 +66,7 @@ public sealed class ReplayLogTests
     public void It_does_not_keep_the_pushed_events_alive_and_gives_back_the_same_values()
     {
         // A log of the pushed objects made every event a session emitted survive the runtime's young-generation
-        // collections (at 1,000 sessions the gateway paused 30–90 ms per collection promoting them); the pushed events must
+        // collections (at 1,000 sessions the gateway paused 28–64 ms per collection promoting them); the pushed events must
         // die once delivered, and what the log gives a resuming participant must be equal to them.
         var log = new ReplayLog(100, long.MaxValue);
         var (pushed, copy) = AddOne(log);
