@@ -11,7 +11,48 @@ internal readonly record struct LoadedEvent(string Channel, long Ticks, string D
 /// the present: complete only up to <see cref="OpenUntil"/>, read again until it closes. Events before <see cref="Start"/>
 /// are not played (before a play's or seek's instant, or loaded already by an earlier read of an open chunk): skipping
 /// them costs no copy of the chunk.</summary>
-internal sealed record Segment(int Pass, long Chunk, LoadedEvent[] Events, bool LastOfPass, long? OpenUntil = null, int Start = 0);
+internal sealed record Segment(int Pass, long Chunk, SegmentEvents Events, bool LastOfPass, long? OpenUntil = null, int Start = 0);
+
+/// <summary>
+/// A segment's events in play order: for a play of one channel, a view of the channel's cached chunk (shared by every
+/// session playing it, nothing copied); for several, their merge into one array. A per-session copy of each chunk lived
+/// as long as the session's read-ahead (a second or two) and so survived the runtime's young-generation collections: at
+/// 1,000 sessions, megabytes promoted at each (docs/performance.md).
+/// </summary>
+internal readonly struct SegmentEvents
+{
+    private readonly LoadedEvent[]? _merged;
+    private readonly ImmutableArray<ChunkEvent> _chunk;
+    private readonly string? _channel;
+    private readonly int _first;
+
+    /// <summary>Events merged from several channels.</summary>
+    public SegmentEvents(LoadedEvent[] merged) => (_merged, Length) = (merged, merged.Length);
+
+    /// <summary>The <paramref name="count"/> events of one channel's chunk from <paramref name="first"/>.</summary>
+    public SegmentEvents(string channel, ImmutableArray<ChunkEvent> chunk, int first, int count) => (_channel, _chunk, _first, Length) = (channel, chunk, first, count);
+
+    public int Length { get; }
+
+    public LoadedEvent this[int index]
+    {
+        get
+        {
+            if (_merged is not null)
+            {
+                return _merged[index];
+            }
+
+            if ((uint)index >= (uint)Length)
+            {
+                throw new ArgumentOutOfRangeException(nameof(index));
+            }
+
+            var e = _chunk[_first + index];
+            return new LoadedEvent(_channel!, e.Ticks, e.Data, 0, index);
+        }
+    }
+}
 
 /// <summary>
 /// A session's read-ahead: consecutive <see cref="Segment"/>s (one per chunk and pass) loaded from the channels'
@@ -208,11 +249,31 @@ internal sealed class ReadAheadBuffer(ChunkGrid grid, IPlaybackSource source)
         return segments;
     }
 
-    /// <summary>The events of chunk <paramref name="k"/> of every channel within [<paramref name="from"/>, <paramref name="to"/>),
-    /// in one array of the exact size (a growing list and its copy were a quarter of the gateway's allocations at 1,000
-    /// sessions): time, then the channel's place in the play request, then store order.</summary>
-    private static LoadedEvent[] Merge(ImmutableArray<ChannelChunk>[] perChannel, int k, ImmutableArray<string> channels, long from, long to)
+    /// <summary>The events of chunk <paramref name="k"/> of every channel within [<paramref name="from"/>, <paramref name="to"/>):
+    /// of one channel, that range of its chunk; of several, merged in one array of the exact size (a growing list and its
+    /// copy were a quarter of the gateway's allocations at 1,000 sessions): time, then the channel's place in the play
+    /// request, then store order.</summary>
+    private static SegmentEvents Merge(ImmutableArray<ChannelChunk>[] perChannel, int k, ImmutableArray<string> channels, long from, long to)
     {
+        if (perChannel.Length == 1)
+        {
+            // One channel: its chunk is already in play order (time, then store order); the window's edges cut a range.
+            var events = perChannel[0][k].Events;
+            var first = 0;
+            while (first < events.Length && events[first].Ticks < from)
+            {
+                first++;
+            }
+
+            var end = first;
+            while (end < events.Length && events[end].Ticks < to)
+            {
+                end++;
+            }
+
+            return new SegmentEvents(channels[0], events, first, end - first);
+        }
+
         var count = 0;
         for (var c = 0; c < perChannel.Length; c++)
         {
@@ -224,7 +285,7 @@ internal sealed class ReadAheadBuffer(ChunkGrid grid, IPlaybackSource source)
 
         if (count == 0)
         {
-            return [];
+            return new SegmentEvents([]);
         }
 
         var merged = new LoadedEvent[count];
@@ -241,14 +302,10 @@ internal sealed class ReadAheadBuffer(ChunkGrid grid, IPlaybackSource source)
             }
         }
 
-        if (perChannel.Length > 1)
-        {
-            Array.Sort(merged, static (a, b) => a.Ticks != b.Ticks ? a.Ticks.CompareTo(b.Ticks)
-                : a.ChannelIndex != b.ChannelIndex ? a.ChannelIndex.CompareTo(b.ChannelIndex)
-                : a.Arrival.CompareTo(b.Arrival));
-        }
-
-        return merged;
+        Array.Sort(merged, static (a, b) => a.Ticks != b.Ticks ? a.Ticks.CompareTo(b.Ticks)
+            : a.ChannelIndex != b.ChannelIndex ? a.ChannelIndex.CompareTo(b.ChannelIndex)
+            : a.Arrival.CompareTo(b.Arrival));
+        return new SegmentEvents(merged);
     }
 
     /// <summary>Adds a loaded segment at the end and moves <see cref="NextLoad"/> on.</summary>
@@ -282,7 +339,7 @@ internal sealed class ReadAheadBuffer(ChunkGrid grid, IPlaybackSource source)
             segment = segment with { Start = start };
             if (start < segment.Events.Length)
             {
-                _liveHighWater = segment.Events[^1].Ticks;
+                _liveHighWater = segment.Events[segment.Events.Length - 1].Ticks;
             }
         }
 

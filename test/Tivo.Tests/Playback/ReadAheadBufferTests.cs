@@ -46,6 +46,18 @@ public sealed class ReadAheadBufferTests
     }
 
     [Fact]
+    public async Task One_channel_plays_its_chunks_cut_at_the_windows_edges()
+    {
+        // A one-channel play reads the channel's cached chunks in place (no merge): the window's start and end still cut
+        // inside a chunk, the end exclusive.
+        var (buffer, _) = await LoadAsync(["a"], 0.5, 2.5);
+        Assert.Equal([("a", 1.0, 0), ("a", 1.0, 0)], Drain(buffer));
+        (buffer, _) = await LoadAsync(["a"], 0.2, 2.6);
+        Assert.Equal([("a", 0.2, 0), ("a", 1.0, 0), ("a", 1.0, 0), ("a", 2.5, 0)], Drain(buffer));
+        Assert.True(buffer.AllLoaded);
+    }
+
+    [Fact]
     public async Task The_first_chunk_starts_at_the_requested_instant()
     {
         var plan = await SessionPlan.BuildAsync(new PlanSpec(["a"], At(0), At(4), false, false, null, null, null), _source);
