@@ -27,7 +27,7 @@ public static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<ReleaseScheduler>();
         services.AddSingleton<PlaybackConnectionFactory>();
         services.AddSingleton<GatewayMetrics>();
-        services.CreateAtStart<GatewayMetrics>(); // its series (at zero) from the first scrape, not at first use
+        services.ActivateSingleton<GatewayMetrics>(); // its series (at zero) from the first scrape, not at first use
         services.AddSingleton<TokenAccess>();
         services.AddSingleton<OriginPolicy>();
         services.AddExceptionHandler<TivoExceptionHandler>();

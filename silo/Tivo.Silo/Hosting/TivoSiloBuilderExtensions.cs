@@ -141,7 +141,7 @@ public static class TivoSiloBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, SessionHandover>());
         services.AddMetrics();
         services.TryAddSingleton<Tivo.Grains.Diagnostics.TivoGrainMetrics>();
-        services.CreateAtStart<Tivo.Grains.Diagnostics.TivoGrainMetrics>(); // the silo's series (at zero) from the first scrape, not at first use
+        services.ActivateSingleton<Tivo.Grains.Diagnostics.TivoGrainMetrics>(); // the silo's series (at zero) from the first scrape, not at first use
         // The silo's own meter; whoever hosts the silo chooses the exporter (the gateway: Prometheus at /metrics).
         services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(Tivo.Grains.Diagnostics.TivoGrainMetrics.MeterName));
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateOnStart();
