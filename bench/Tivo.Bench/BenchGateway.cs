@@ -16,29 +16,17 @@ internal static class BenchGateway
     public static Task IngestAsync(this GatewayProcess gateway, string channel, DateTime start, double intervalSeconds, int count) =>
         gateway.IngestLinesAsync(channel, SyntheticEvents.Lines(start, intervalSeconds, 0, count), 50_000);
 
-    /// <summary>Waits (at most a minute) until the silo has no session left (<c>tivo.sessions.active</c> is 0): the sessions
-    /// of a previous run ended and were released. Says so when some did not (their work then counts in the next run).</summary>
-    public static async Task WaitNoSessionsAsync(this GatewayProcess gateway)
+    /// <summary>Once the previous run's sessions are gone, runs <paramref name="drive"/> and adds to its row the gateway's own figures from /metrics over the run: the
+    /// bytes it allocated per delivered event, the p99 of how late it handed events to their sockets and how many events a
+    /// frame carried, and its garbage collections.</summary>
+    public static async Task<DeliveryRow> WithGatewayFiguresAsync(this GatewayProcess gateway, Func<Task<DeliveryRow>> drive)
     {
-        var deadline = DateTime.UtcNow.AddMinutes(1);
-        double active;
-        while ((active = (await gateway.MetricsAsync()).GetValueOrDefault("tivo_sessions_active")) > 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(250);
-        }
-
-        if (active > 0)
+        // The previous run's sessions are not this run's work: wait (at most a minute) until they ended and were released.
+        if (await gateway.WaitNoSessionsAsync(TimeSpan.FromMinutes(1)) is var active and > 0)
         {
             Console.WriteLine($"  warning: {active:N0} sessions of the previous run still active a minute after it; the next run's figures include them");
         }
-    }
 
-    /// <summary>Once the previous run's sessions are gone, runs <paramref name="drive"/> and adds to its row the gateway's own figures from /metrics over the run: the
-    /// bytes it allocated per delivered event, the p99 of how late it handed events to their sockets and how many events a
-    /// frame carried.</summary>
-    public static async Task<DeliveryRow> WithGatewayFiguresAsync(this GatewayProcess gateway, Func<Task<DeliveryRow>> drive)
-    {
-        await gateway.WaitNoSessionsAsync(); // the previous run's sessions are not this run's work
         const string Allocated = "dotnet_gc_heap_total_allocated_bytes_total", Lateness = "tivo_gateway_send_lateness_seconds",
             Events = "tivo_gateway_events_sent_total", Frames = "tivo_gateway_frames_sent_total";
         var before = await gateway.Http.GetStringAsync("metrics");

@@ -351,7 +351,7 @@ internal sealed class CpuMeter
 
     /// <summary>Waits (at most <paramref name="limit"/>) until <paramref name="server"/> uses under 10% of a core over half a
     /// second: it has settled after the run's sockets connected (the previous run's sessions are already gone: see
-    /// <see cref="BenchGateway.WaitNoSessionsAsync"/>), so neither counts against the run. Returns the server's CPU (% of a core) over the last half second: what it
+    /// <see cref="BenchGateway.WithGatewayFiguresAsync"/>), so neither counts against the run. Returns the server's CPU (% of a core) over the last half second: what it
     /// spends with the run's sockets open and nothing playing, part of every figure of the run.</summary>
     public static async Task<double> WaitQuietAsync(Process server, TimeSpan limit)
     {

@@ -69,6 +69,20 @@ public sealed class GatewayProcess : IAsyncDisposable
     /// <summary>The gateway's metrics, summed over labels: name → value.</summary>
     public async Task<Dictionary<string, double>> MetricsAsync() => PrometheusText.Parse(await Http.GetStringAsync("metrics"));
 
+    /// <summary>Waits (at most <paramref name="limit"/>) until the silo has no active session (<c>tivo_sessions_active</c> is 0:
+    /// every session ended and was released); returns how many are still active then (0 once all are gone).</summary>
+    public async Task<double> WaitNoSessionsAsync(TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        double active;
+        while ((active = (await MetricsAsync()).GetValueOrDefault("tivo_sessions_active")) > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250);
+        }
+
+        return active;
+    }
+
     public ValueTask DisposeAsync() => _process.DisposeAsync();
 }
 

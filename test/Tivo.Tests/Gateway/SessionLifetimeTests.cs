@@ -40,13 +40,7 @@ public sealed class SessionLifetimeTests
         }
 
         // One second of grace, then the sessions end and are released: give them ten.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        double left;
-        while ((left = (await gateway.MetricsAsync()).GetValueOrDefault("tivo_sessions_active")) > 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(250);
-        }
-
+        var left = await gateway.WaitNoSessionsAsync(TimeSpan.FromSeconds(10));
         Assert.True(left == 0, $"{left.ToString(CultureInfo.InvariantCulture)} of {Sessions} abandoned sessions still active 10 s after a 1-s grace period");
     }
 }
