@@ -12,7 +12,9 @@ namespace Tivo.Grains.Playback;
 /// collections paused it 28–64 ms each to promote them; docs/performance.md). Fixed segments rather than one growing
 /// list: a list of 20,000 values is copied as it doubles and lives on the large-object heap, whose allocations start
 /// full collections. The rare readers (a resume, a join, a handover, a hole) get <see cref="SessionEvent"/>s made
-/// again from the entries.
+/// again from the entries. Segments a trim or a cut empties are cleared and kept for the next adds (as many as a trim
+/// frees): a log at its bound allocates nothing more, where it allocated a segment every 128 events that lived until the
+/// next trim (to the runtime's oldest generation, so a session playing for long turned it into old garbage).
 /// </summary>
 internal sealed class ReplayLog(int maxEvents, long maxBytes)
 {
@@ -20,6 +22,12 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
     internal const int SegmentSize = 128;
 
     private readonly List<Entry[]> _segments = new();
+
+    /// <summary>Emptied segments (cleared) for the next adds: at most <see cref="_maxSpare"/>.</summary>
+    private readonly Stack<Entry[]> _spare = new();
+
+    /// <summary>What a trim from twice the count down to it frees, plus one: the log regrows into them.</summary>
+    private readonly int _maxSpare = maxEvents / SegmentSize + 1;
 
     /// <summary>Where the oldest entry sits in the first segment.</summary>
     private int _head;
@@ -41,7 +49,7 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
         var at = _head + Count;
         if (at / SegmentSize == _segments.Count)
         {
-            _segments.Add(new Entry[SegmentSize]);
+            _segments.Add(_spare.TryPop(out var spare) ? spare : new Entry[SegmentSize]);
         }
 
         _segments[at / SegmentSize][at % SegmentSize] = Entry.Of(e);
@@ -161,12 +169,12 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
         Count--;
         if (Count == 0)
         {
-            _segments.Clear();
+            Release(0, _segments.Count);
             _head = 0;
         }
         else if (at % SegmentSize == 0)
         {
-            _segments.RemoveAt(_segments.Count - 1); // emptied
+            Release(_segments.Count - 1, 1); // emptied
         }
     }
 
@@ -174,16 +182,29 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
     {
         if (count >= Count)
         {
-            _segments.Clear();
+            Release(0, _segments.Count);
             (_head, Count) = (0, 0);
             return;
         }
 
         var whole = (_head + count) / SegmentSize;
-        _segments.RemoveRange(0, whole);
+        Release(0, whole);
         _head = (_head + count) % SegmentSize;
         Array.Clear(_segments[0], 0, _head); // what the first segment still has of the removed
         Count -= count;
+    }
+
+    /// <summary>Takes <paramref name="count"/> segments from <paramref name="index"/> out of the log: cleared (they must not
+    /// keep payloads alive) and kept for reuse up to the spare bound.</summary>
+    private void Release(int index, int count)
+    {
+        for (var i = index; i < index + count && _spare.Count < _maxSpare; i++)
+        {
+            Array.Clear(_segments[i]);
+            _spare.Push(_segments[i]);
+        }
+
+        _segments.RemoveRange(index, count);
     }
 
     /// <summary>One held event: the fields of its <see cref="SessionEvent"/>, by value (the strings are the ones it shared

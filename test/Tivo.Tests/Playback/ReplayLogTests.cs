@@ -88,6 +88,38 @@ public sealed class ReplayLogTests
         return (new WeakReference<SessionEvent>(e), e with { });
     }
 
+    [Theory]
+    [InlineData(300)]
+    [InlineData(0)]
+    public void At_its_bound_it_allocates_nothing_more_as_a_session_plays_on(int maxEvents)
+    {
+        // A session playing for long keeps its log at the bound: every segment it allocated lived until the next trim, so a
+        // thousand long sessions made megabytes a second of old garbage. Emptied segments are reused instead; 0 (keep
+        // nothing) made and dropped a segment on every push.
+        var log = new ReplayLog(maxEvents, long.MaxValue);
+        var events = Enumerable.Range(1, 20_000).Select(seq => Event(seq, seq * 10L)).ToArray();
+        void Play(int from, int to)
+        {
+            for (var i = from; i < to; i++)
+            {
+                log.Add(events[i]);
+                if (i % 40 == 39)
+                {
+                    log.Trim(); // as a push does
+                }
+            }
+        }
+
+        Play(0, 5_000);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Play(5_000, 20_000);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.InRange(log.Count, maxEvents, 2 * maxEvents); // the last push was trimmed
+        Assert.Equal(maxEvents == 0 ? null : 20_000L, log.LastMark()?.LastSeq);
+    }
+
     [Fact]
     public void Across_its_segments_it_holds_what_a_plain_list_would()
     {
