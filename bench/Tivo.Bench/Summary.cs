@@ -43,10 +43,17 @@ internal sealed class Summary
     };
 
     /// <summary>A row run more than once (<c>delivery --runs N</c>): each figure's range over the runs, its median, and in how
-    /// many runs it was within its limit — one run on a shared machine says little.</summary>
-    private void AddRanges(List<DeliveryRow> rows)
+    /// many runs it was within its limit — one run on a shared machine says little. A Tivo row run fewer times than asked is a
+    /// missing figure.</summary>
+    private void AddRanges(List<DeliveryRow> rows, int expectedRuns)
     {
-        foreach (var runs in rows.GroupBy(r => (r.System, r.Sessions, r.Speed)).Where(g => g.Count() > 1))
+        var tivoRows = rows.Where(r => r.System.StartsWith("tivo", StringComparison.Ordinal)).GroupBy(r => (r.System, r.Sessions, r.Speed)).ToList();
+        if (expectedRuns > 1 && tivoRows.Any(g => g.Count() < expectedRuns))
+        {
+            Missing.Add($"delivery rows run {expectedRuns} times");
+        }
+
+        foreach (var runs in tivoRows.Where(g => g.Count() > 1))
         {
             var (system, sessions, speed) = runs.Key;
             var (p99Limit, cpuLimit) = Limits(runs.First());
@@ -69,7 +76,7 @@ internal sealed class Summary
         }
     }
 
-    public static Summary Build(Dictionary<string, object> results)
+    public static Summary Build(Dictionary<string, object> results, int deliveryRuns = 1)
     {
         var s = new Summary();
         s._table.AppendLine("| figure | value | design target |").AppendLine("|---|---:|---|");
@@ -109,7 +116,7 @@ internal sealed class Summary
                 }
             }
 
-            s.AddRanges(delivery);
+            s.AddRanges(delivery, deliveryRuns);
             foreach (var peer in delivery.Where(r => !r.System.StartsWith("tivo", StringComparison.Ordinal)))
             {
                 if (delivery.FirstOrDefault(t => t.System == "tivo" && t.Sessions == peer.Sessions && t.Speed == peer.Speed) is { } tivo)
