@@ -25,6 +25,11 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     private readonly TimeProvider _time;
     private readonly PlaybackOptions _options;
     private readonly TivoGrainMetrics _metrics;
+    private readonly ReplayBudget _replayBudget;
+
+    /// <summary>How often a session checks whether its replay log must trim to its share of the silo's bound: a log trims at
+    /// every push, but one whose session does not push (paused, ended, left by its viewers) would keep more than its share.</summary>
+    internal static readonly TimeSpan ReplayTrimInterval = TimeSpan.FromSeconds(5);
     private readonly IPlaybackSource _source;
     private readonly ParticipantSet _participants = new();
     private readonly SessionPlayer _player;
@@ -38,15 +43,16 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     public PlaybackGrain(
         [PersistentState("session", StorageName)] IPersistentState<PlaybackRecord> record, IGrainFactory grains, ILocalSiloDetails silo,
         TimeProvider time, IOptions<PlaybackOptions> options, IOptions<CacheOptions> cacheOptions, ILogger<PlaybackGrain> logger, TivoGrainMetrics metrics,
-        LocalSessions sessions)
+        LocalSessions sessions, ReplayBudget replayBudget)
     {
         _sessions = sessions;
+        _replayBudget = replayBudget;
         _record = new SessionRecordKeeper(record);
         _time = time;
         _options = options.Value;
         _metrics = metrics;
         _source = new GrainPlaybackSource(grains);
-        _player = new SessionPlayer(this.GetPrimaryKeyString(), _options, new ChunkGrid(cacheOptions.Value.ChunkSeconds), _source, time, _participants, logger, metrics.EventsPushed, silo.Name);
+        _player = new SessionPlayer(this.GetPrimaryKeyString(), _options, new ChunkGrid(cacheOptions.Value.ChunkSeconds), _source, time, _participants, logger, metrics.EventsPushed, silo.Name, replayBudget);
     }
 
     private WallTime Now => new(_time.GetUtcNow().UtcTicks);
@@ -61,6 +67,8 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     {
         _metrics.SessionActivated();
         _sessions.Add(this.GetPrimaryKeyString());
+        this.RegisterGrainTimer(static (self, _) => self.TrimReplayIfCrowded(), this,
+            new GrainTimerCreationOptions(ReplayTrimInterval, ReplayTrimInterval) { KeepAlive = false });
         if (_record.Exists && _record.State is { Plan: { } plan, Clock: { Status: not SessionStatus.Idle } clock })
         {
             await RestoreAsync(plan, clock);
@@ -76,6 +84,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         _metrics.SessionDeactivated();
         _sessions.Remove(this.GetPrimaryKeyString());
         await HandOver();
+        _player.Log.Close(); // what it kept no longer counts against the silo's budget
     }
 
     /// <summary>A playing session leaving its silo (a rolling update, a rebalance) writes the last event it handed on,
@@ -332,6 +341,16 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         if (_player.SlowDown(Now, TimeSpan.FromTicks(lateTicks)) is var held && held > TimeSpan.Zero)
         {
             _metrics.SessionHeld(held);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private Task TrimReplayIfCrowded()
+    {
+        if (_replayBudget.Crowded)
+        {
+            _player.Log.Trim(Now);
         }
 
         return Task.CompletedTask;

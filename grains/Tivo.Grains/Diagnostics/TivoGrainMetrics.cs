@@ -1,11 +1,12 @@
 using System.Diagnostics.Metrics;
 using Tivo.Grains.Caching;
+using Tivo.Grains.Playback;
 
 namespace Tivo.Grains.Diagnostics;
 
 /// <summary>
 /// The silo side's metrics (meter <see cref="MeterName"/>): store queries, chunk cache hits, misses and
-/// size, active sessions, events pushed, and the holds of backpressure. Exported by whatever OpenTelemetry pipeline the host
+/// size, active sessions, events pushed, the holds of backpressure, and what the sessions' replay logs hold. Exported by whatever OpenTelemetry pipeline the host
 /// configures; the gateway serves them at <c>/metrics</c> in the embedded mode.
 /// </summary>
 public sealed class TivoGrainMetrics
@@ -20,7 +21,7 @@ public sealed class TivoGrainMetrics
     private readonly Counter<long> _holds;
     private readonly Counter<double> _held;
 
-    public TivoGrainMetrics(IMeterFactory meters, ChunkCache cache)
+    public TivoGrainMetrics(IMeterFactory meters, ChunkCache cache, ReplayBudget replay)
     {
         var meter = meters.Create(MeterName);
         _storeQueries = meter.CreateCounter<long>("tivo.store.queries", "{query}", "Store reads issued by channel grains (one per run of missing chunks).");
@@ -33,6 +34,8 @@ public sealed class TivoGrainMetrics
         meter.CreateObservableGauge("tivo.cache.size", () => cache.Bytes, "By", "Estimated bytes held by the silo's chunk cache.");
         meter.CreateObservableGauge("tivo.cache.limit", () => cache.MaxBytes, "By", "The chunk cache's configured bound (Tivo:Cache:MaxBytes).");
         meter.CreateObservableGauge("tivo.cache.chunks", () => (long)cache.Count, "{chunk}", "Chunks held by the silo's chunk cache.");
+        meter.CreateObservableGauge("tivo.replay.size", () => replay.Bytes, "By", "Estimated bytes the sessions' replay logs on this silo hold together (for clients resuming with lastSeq).");
+        meter.CreateObservableGauge("tivo.replay.limit", () => replay.Limit, "By", "The silo-wide bound on the replay logs (Tivo:Playback:ReplayMemoryLimit; 0: none).");
 
         // A zero for every series from the start (the host makes this at startup): a scrape of a fresh silo shows them all,
         // and rate() over a counter's first increase has a point before it.

@@ -53,6 +53,11 @@ public sealed class PlaybackOptions
     /// With large payloads this bound, not <see cref="ReplayEvents"/>, decides how far back a resume reaches.</summary>
     public long ReplayBytes { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>The most bytes (estimated as for <see cref="ReplayBytes"/>) the replay logs of all sessions on a silo may keep
+    /// together; past it, each session's log trims to an equal share at its next push (events already due only), so a resume
+    /// reaches less far back on a crowded silo. 0: no silo-wide bound.</summary>
+    public long ReplayMemoryLimit { get; set; } = 1024L * 1024 * 1024;
+
     /// <summary>A session left without participants carries on for this long (so a reconnecting viewer
     /// finds it), then stops, forgets its record and is released.</summary>
     public TimeSpan SessionGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
@@ -110,6 +115,11 @@ public sealed class PlaybackOptionsValidator : IValidateOptions<PlaybackOptions>
         if (o.ReplayEvents < 0 || o.ReplayBytes < 0)
         {
             errors.Add($"Tivo:Playback:ReplayEvents ({o.ReplayEvents}) and ReplayBytes ({o.ReplayBytes}) must not be negative (0 keeps nothing for resuming clients).");
+        }
+
+        if (o.ReplayMemoryLimit < 0)
+        {
+            errors.Add($"Tivo:Playback:ReplayMemoryLimit ({o.ReplayMemoryLimit}) must not be negative (0: no silo-wide bound).");
         }
 
         if (!(o.MinSpeed > 0) || !(o.MaxSpeed >= o.MinSpeed) || double.IsInfinity(o.MaxSpeed))

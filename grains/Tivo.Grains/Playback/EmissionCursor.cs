@@ -192,7 +192,7 @@ internal sealed class EmissionCursor(TimeSpan lookahead, TimeSpan clockInterval)
             }
 
             buffer.Trim();
-            log.Trim();
+            log.Trim(now);
             return events.Count > 0 || signals.Count > 0
                 ? new PlaybackBatch(Epoch, Cutoff.Ticks, events.ToImmutable(), signals.ToImmutable(), ReplayedBelow: ReplayedBelow)
                 : null;

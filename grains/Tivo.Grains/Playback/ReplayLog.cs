@@ -15,8 +15,11 @@ namespace Tivo.Grains.Playback;
 /// again from the entries. Segments a trim or a cut empties are cleared and kept for the next adds (as many as a trim
 /// frees): a log at its bound allocates nothing more, where it allocated a segment every 128 events that lived until the
 /// next trim (to the runtime's oldest generation, so a session playing for long turned it into old garbage).
+/// With a <see cref="ReplayBudget"/>, the log reports what it holds at each trim and, while the silo's logs together
+/// exceed the budget's limit, trims to its share of it as well (only events already due: those still on their way to
+/// their viewers stay for joiners and resumes).
 /// </summary>
-internal sealed class ReplayLog(int maxEvents, long maxBytes)
+internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budget = null)
 {
     /// <summary>Entries per segment: 128 × 56 B, well under the large-object threshold.</summary>
     internal const int SegmentSize = 128;
@@ -40,6 +43,9 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
     public int MaxEvents => maxEvents;
 
     public long MaxBytes => maxBytes;
+
+    /// <summary>What the budget was last told this log holds.</summary>
+    private long _reported;
 
     /// <summary>The oldest seq still held, or <paramref name="next"/> when none is.</summary>
     public long OldestSeq(long next) => Count > 0 ? At(0).Seq : next;
@@ -73,10 +79,15 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
     {
         var oldest = OldestSeq(nextSeq);
         var gap = lastSeq + 1 < oldest
-            ? (lastSeq + 1, oldest - 1, $"Events after seq {lastSeq} up to seq {oldest - 1} are no longer held (a session keeps its last {maxEvents} events, at most {maxBytes / 1024} KiB of them); the stream resumes at seq {oldest}.")
+            ? (lastSeq + 1, oldest - 1, $"Events after seq {lastSeq} up to seq {oldest - 1} are no longer held (a session keeps its last {maxEvents} events, at most {maxBytes / 1024} KiB of them{Crowded}); the stream resumes at seq {oldest}.")
             : ((long, long, string)?)null;
         return (Events(0, e => e.Seq > lastSeq), gap);
     }
+
+    /// <summary>The silo's bound, in a gap's reason.</summary>
+    private string Crowded => budget is { Limit: > 0 } b
+        ? $", and less while the silo's sessions together hold more than {b.Limit / 1024} KiB (Tivo:Playback:ReplayMemoryLimit)"
+        : "";
 
     /// <summary>The newest event as a <see cref="ResumeMark"/>: with how many events of its pass sit at its exact time.</summary>
     public ResumeMark? LastMark()
@@ -114,29 +125,62 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes)
     /// <summary>Every held event due after <paramref name="now"/> (handed on, not yet released).</summary>
     public IEnumerable<SessionEvent> DueAfter(WallTime now) => Events(0, e => e.DueTicks > now.Ticks);
 
-    /// <summary>Trims to the bounds once the log holds twice the count or more than the bytes.</summary>
-    public void Trim()
+    /// <summary>Trims to the bounds once the log holds twice the count or more than the bytes (down to the count and three
+    /// quarters of the bytes); then, while the silo's logs exceed the budget, to three quarters of this log's share of it,
+    /// keeping every event due after <paramref name="now"/>. Tells the budget what it holds now.</summary>
+    public void Trim(WallTime now)
     {
-        if (Count <= 2 * maxEvents && Bytes <= maxBytes)
+        if (Count > 2 * maxEvents || Bytes > maxBytes)
+        {
+            RemoveOldest(atLeast: Count - maxEvents, downToBytes: maxBytes * 3 / 4, dueBy: long.MaxValue);
+        }
+
+        if (budget is null)
         {
             return;
         }
 
-        var remove = Math.Max(0, Count - maxEvents);
-        var bytes = Bytes;
-        for (var i = 0; i < remove; i++)
+        if (budget.Share is var share && Bytes > share)
         {
-            bytes -= MemoryEstimates.SessionEventBytes(At(i).Data.Length);
+            RemoveOldest(atLeast: 0, downToBytes: share * 3 / 4, dueBy: now.Ticks);
         }
 
-        while (remove < Count && bytes > maxBytes * 3 / 4)
+        Report();
+    }
+
+    /// <summary>Removes the oldest events: at least <paramref name="atLeast"/>, then more while the log holds over
+    /// <paramref name="downToBytes"/> and the next is due by <paramref name="dueBy"/>.</summary>
+    private void RemoveOldest(int atLeast, long downToBytes, long dueBy)
+    {
+        var (remove, bytes) = (0, Bytes);
+        while (remove < Count && (remove < atLeast || (bytes > downToBytes && At(remove).DueTicks <= dueBy)))
         {
             bytes -= MemoryEstimates.SessionEventBytes(At(remove).Data.Length);
             remove++;
         }
 
-        RemoveOldest(remove);
-        Bytes = bytes;
+        if (remove > 0)
+        {
+            RemoveOldest(remove);
+            Bytes = bytes;
+        }
+    }
+
+    /// <summary>Forgets everything (the session's activation ends) and tells the budget.</summary>
+    public void Close()
+    {
+        RemoveOldest(Count);
+        Bytes = 0;
+        Report();
+    }
+
+    private void Report()
+    {
+        if (budget is not null && _reported != Bytes)
+        {
+            budget.Moved(_reported, Bytes);
+            _reported = Bytes;
+        }
     }
 
     private ref readonly Entry At(int index)

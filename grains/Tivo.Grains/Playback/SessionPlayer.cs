@@ -24,7 +24,7 @@ internal sealed partial class SessionPlayer
     private readonly string? _host;
 
     public SessionPlayer(string sessionId, PlaybackOptions options, ChunkGrid grid, IPlaybackSource source, TimeProvider time,
-        ParticipantSet participants, ILogger logger, Action<int> eventsPushed, string? host = null)
+        ParticipantSet participants, ILogger logger, Action<int> eventsPushed, string? host = null, ReplayBudget? replayBudget = null)
     {
         _host = host;
         _eventsPushed = eventsPushed;
@@ -34,7 +34,7 @@ internal sealed partial class SessionPlayer
         _source = source;
         _time = time;
         _participants = participants;
-        Log = new ReplayLog(options.ReplayEvents, options.ReplayBytes);
+        Log = new ReplayLog(options.ReplayEvents, options.ReplayBytes, replayBudget);
         Cursor = new EmissionCursor(options.Lookahead, options.ClockInterval);
         Cadence = new SessionCadence(options);
         Buffer = new ReadAheadBuffer(grid, source);

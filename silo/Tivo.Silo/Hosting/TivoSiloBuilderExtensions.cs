@@ -137,6 +137,7 @@ public static class TivoSiloBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PlaybackOptions>, PlaybackOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CacheOptions>, CacheOptionsValidator>());
         services.TryAddSingleton<ChunkCache>();
+        services.TryAddSingleton<Tivo.Grains.Playback.ReplayBudget>();
         services.TryAddSingleton<LocalSessions>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, SessionHandover>());
         services.AddMetrics();

@@ -77,6 +77,45 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public async Task The_sessions_replay_logs_stay_within_the_silos_bound_and_a_resume_past_it_says_so()
+    {
+        // Each session keeps its last events for clients resuming with lastSeq, up to its own bounds (20,000 events, 4 MiB):
+        // a thousand long sessions held gigabytes. Tivo:Playback:ReplayMemoryLimit bounds them together.
+        const int Limit = 12_000; // about a hundred of these events, as the logs count them (a log alone holds 400)
+        const int Count = 400;
+        await using var gateway = await GatewayProcess.StartAsync("--Tivo:Playback:ReplayMemoryLimit", Limit.ToString(CultureInfo.InvariantCulture));
+        var start = new DateTime(2024, 3, 1, 12, 0, 0, DateTimeKind.Utc);
+        await gateway.IngestLinesAsync("kept",
+            Enumerable.Range(0, Count).Select(i => $$$"""{"ts":"{{{start.AddMilliseconds(i * 100):O}}}","data":{"i":{{{i}}}}}"""), Count);
+        var before = await gateway.MetricsAsync();
+        Assert.Equal(Limit, before["tivo_replay_limit_bytes"]);
+        Assert.Equal(0, before["tivo_replay_size_bytes"]);
+
+        foreach (var session in new[] { "kept-a", "kept-b" })
+        {
+            await using var socket = await TestSocket.ConnectAsync(gateway.WebSocketUri($"ws?channel=kept&session={session}"));
+            await socket.SendAsync($$"""{"action":"play","start":"{{start:O}}","end":"{{start.AddSeconds(40):O}}","speed":40}""");
+            for (var i = 0; i < Count; i++)
+            {
+                Assert.Equal(i, (await socket.NextAsync("event")).GetProperty("data").GetProperty("i").GetInt32());
+            }
+        }
+
+        // Both sessions carry on without participants for their grace period, their logs held. The first trimmed to the bound
+        // while it played alone; the second's pushes trim it to its share, and the first (no longer pushing) trims to its share
+        // at its next check: together within the bound.
+        await Eventually.WaitAsync(async () => (await gateway.MetricsAsync()) is var m && m.GetValueOrDefault("tivo_sessions_active") == 2
+            && m["tivo_replay_size_bytes"] is > 0 and <= Limit, "both sessions' logs within the silo's bound");
+
+        await using var resumed = await TestSocket.ConnectAsync(gateway.WebSocketUri("ws?channel=kept&session=kept-a&lastSeq=1"));
+        var gap = await resumed.NextAsync("gap");
+        Assert.Equal(2, gap.GetProperty("fromSeq").GetInt64());
+        Assert.Contains("Tivo:Playback:ReplayMemoryLimit", gap.GetProperty("message").GetString(), StringComparison.Ordinal);
+        var resumedAt = resumed.Received.First(m => m.GetProperty("type").GetString() == "event").GetProperty("seq").GetInt64();
+        Assert.Equal(gap.GetProperty("toSeq").GetInt64() + 1, resumedAt); // the stream resumes at the oldest event held
+    }
+
+    [Fact]
     public async Task A_gateway_running_late_holds_its_session_which_says_so_in_state_and_metrics()
     {
         // Any lateness at all counts as pressure here (1 µs): a send loop woken for a release always runs a little after it.

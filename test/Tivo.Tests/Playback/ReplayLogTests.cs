@@ -8,8 +8,95 @@ namespace Tivo.Tests.Playback;
 /// <summary>The replay log: bounded by count and bytes, voided after a cut, and the slices a reconnecting participant gets.</summary>
 public sealed class ReplayLogTests
 {
+    /// <summary>A trim's "now" after every due in these tests (only the silo's budget looks at it).</summary>
+    private static readonly WallTime Later = new(long.MaxValue);
+
     private static SessionEvent Event(long seq, long due, int payloadChars = 10) =>
         new("c", seq, seq, due, seq, new string('x', payloadChars));
+
+    private static readonly long EventBytes = MemoryEstimates.SessionEventBytes(10);
+
+    [Fact]
+    public void Past_the_silos_budget_each_log_trims_to_its_share_but_keeps_what_is_not_yet_due()
+    {
+        // A thousand long sessions each at their own bounds (20,000 events, 4 MiB) held gigabytes together; the silo's
+        // budget bounds them all. A log alone within the budget keeps everything; once two logs hold more than the budget,
+        // each trims to its share at its next push, never dropping an event still on its way to its due.
+        var budget = new ReplayBudget(limit: 400 * EventBytes);
+        var a = new ReplayLog(maxEvents: 1_000, maxBytes: long.MaxValue, budget);
+        var b = new ReplayLog(maxEvents: 1_000, maxBytes: long.MaxValue, budget);
+        for (var seq = 1; seq <= 300; seq++)
+        {
+            a.Add(Event(seq, seq));
+            a.Trim(new WallTime(seq));
+        }
+
+        Assert.Equal(300, a.Count); // within the budget: its own bounds only
+        Assert.Equal(300 * EventBytes, budget.Bytes);
+        Assert.Equal(1, budget.Logs);
+
+        for (var seq = 1; seq <= 300; seq++)
+        {
+            b.Add(Event(seq, 1_000 + seq)); // due after now (500): still on their way
+            b.Trim(new WallTime(500));
+        }
+
+        Assert.Equal(300, b.Count); // over the budget, but none of b's events is due yet
+        Assert.Equal(2, budget.Logs);
+        Assert.True(budget.Bytes > budget.Limit);
+
+        a.Add(Event(301, 301));
+        a.Trim(new WallTime(301)); // a's next push: down to three quarters of its share (200 events' bytes)
+        Assert.Equal(150, a.Count);
+        Assert.Equal(152L, a.OldestSeq(302));
+        var (events, gap) = a.After(100, 302);
+        Assert.Equal(152L, events.First().Seq);
+        Assert.Contains("Tivo:Playback:ReplayMemoryLimit", gap!.Value.Why); // the resume's reason names the silo's bound
+
+        b.Trim(new WallTime(1_250)); // b's events due by 1,250 may go now
+        Assert.Equal(150, b.Count);
+        Assert.Equal(budget.Bytes, a.Bytes + b.Bytes);
+        Assert.True(budget.Bytes <= budget.Limit, $"{budget.Bytes} of {budget.Limit}");
+
+        a.Close(); // its session's activation ended
+        Assert.Equal(0, a.Count);
+        Assert.Equal(1, budget.Logs);
+        Assert.Equal(b.Bytes, budget.Bytes);
+        Assert.Equal(long.MaxValue, budget.Share); // within the budget again
+        for (var seq = 301; seq <= 600; seq++)
+        {
+            b.Add(Event(seq, 1_000 + seq));
+            b.Trim(new WallTime(2_000));
+        }
+
+        Assert.InRange(b.Count, 300, 400); // alone, b grows past its crowded share up to the whole budget
+        Assert.True(budget.Bytes <= budget.Limit, $"{budget.Bytes} of {budget.Limit}");
+    }
+
+    [Fact]
+    public void A_negative_silo_bound_is_refused_naming_the_setting()
+    {
+        var result = new PlaybackOptionsValidator().Validate(null, new PlaybackOptions { ReplayMemoryLimit = -1 });
+        Assert.True(result.Failed);
+        Assert.Contains("Tivo:Playback:ReplayMemoryLimit (-1) must not be negative", result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(new PlaybackOptionsValidator().Validate(null, new PlaybackOptions { ReplayMemoryLimit = 0 }).Succeeded);
+    }
+
+    [Fact]
+    public void Without_a_silo_bound_the_budget_only_counts()
+    {
+        var budget = new ReplayBudget(limit: 0);
+        var log = new ReplayLog(maxEvents: 10_000, maxBytes: long.MaxValue, budget);
+        for (var seq = 1; seq <= 5_000; seq++)
+        {
+            log.Add(Event(seq, seq));
+            log.Trim(Later);
+        }
+
+        Assert.Equal(5_000, log.Count);
+        Assert.Equal(5_000 * EventBytes, budget.Bytes);
+        Assert.Null(log.After(0, 5_001).Gap);
+    }
 
     [Fact]
     public void It_keeps_the_newest_events_within_the_count()
@@ -18,7 +105,7 @@ public sealed class ReplayLogTests
         for (var seq = 1; seq <= 1000; seq++)
         {
             log.Add(Event(seq, seq));
-            log.Trim();
+            log.Trim(Later);
             Assert.InRange(log.Count, 1, 200);
         }
 
@@ -35,7 +122,7 @@ public sealed class ReplayLogTests
         for (var seq = 1; seq <= 500; seq++)
         {
             log.Add(Event(seq, seq, payloadChars: 100));
-            log.Trim();
+            log.Trim(Later);
             Assert.True(log.Bytes <= 10_000 + MemoryEstimates.SessionEventBytes(100), $"{log.Bytes} bytes");
         }
 
@@ -105,7 +192,7 @@ public sealed class ReplayLogTests
                 log.Add(events[i]);
                 if (i % 40 == 39)
                 {
-                    log.Trim(); // as a push does
+                    log.Trim(Later); // as a push does
                 }
             }
         }
@@ -146,7 +233,7 @@ public sealed class ReplayLogTests
             }
             else
             {
-                log.Trim();
+                log.Trim(Later);
                 if (model.Count > 600)
                 {
                     model.RemoveRange(0, model.Count - 300);

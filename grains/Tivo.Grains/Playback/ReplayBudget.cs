@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Options;
+
+namespace Tivo.Grains.Playback;
+
+/// <summary>
+/// The silo's bound on what the replay logs of all its sessions keep together (<see cref="PlaybackOptions.ReplayMemoryLimit"/>).
+/// Each log has bounds of its own (<see cref="PlaybackOptions.ReplayEvents"/>, <see cref="PlaybackOptions.ReplayBytes"/>), but
+/// a thousand long sessions at those bounds hold gigabytes. While the logs of the silo together fit the limit, nothing
+/// changes; past it, each log trims to an equal share of the limit at its next push, oldest events first and never one
+/// not yet due: a resume reaches less far back on a crowded silo instead of the silo running out of memory. Logs report
+/// what they hold once per push, not per event; a session that does not push checks every few seconds while the silo is over its limit. One instance per
+/// silo, shared by its session grains (thread-safe).
+/// </summary>
+public sealed class ReplayBudget
+{
+    private readonly long _limit;
+    private long _bytes;
+    private int _logs;
+
+    /// <summary>A budget of <paramref name="limit"/> estimated bytes (0: none).</summary>
+    internal ReplayBudget(long limit) => _limit = limit;
+
+    public ReplayBudget(IOptions<PlaybackOptions> options)
+        : this(options.Value.ReplayMemoryLimit)
+    {
+    }
+
+    /// <summary>The limit (estimated bytes; 0: none).</summary>
+    public long Limit => _limit;
+
+    /// <summary>What the silo's logs hold together, as last reported (estimated bytes).</summary>
+    public long Bytes => Interlocked.Read(ref _bytes);
+
+    /// <summary>Logs holding anything.</summary>
+    public int Logs => Volatile.Read(ref _logs);
+
+    /// <summary>The silo's logs together hold more than the limit.</summary>
+    public bool Crowded => _limit > 0 && Bytes > _limit;
+
+    /// <summary>The most one log may keep now: no bound while the logs fit the limit (or there is none), else an equal share.</summary>
+    public long Share => !Crowded ? long.MaxValue : _limit / Math.Max(1, Logs);
+
+    /// <summary>A log that held <paramref name="before"/> bytes holds <paramref name="after"/> now.</summary>
+    internal void Moved(long before, long after)
+    {
+        if (before == after)
+        {
+            return;
+        }
+
+        Interlocked.Add(ref _bytes, after - before);
+        if (before == 0)
+        {
+            Interlocked.Increment(ref _logs);
+        }
+        else if (after == 0)
+        {
+            Interlocked.Decrement(ref _logs);
+        }
+    }
+}
