@@ -387,12 +387,14 @@ internal sealed partial class SessionPlayer
         if (lastSeq is { } last)
         {
             var (missed, gap) = Log.After(last, next);
+            events.AddRange(missed);
             if (gap is { } g)
             {
-                signals.Add(new GapSignal(Now.Ticks, 1, g.From, g.To, g.Why));
+                // Ahead of the first event held (whose due has usually passed): the client hears of the hole before the seqs
+                // after it (before: released now, it came after every replayed event that was due already).
+                var release = events.Count > 0 ? Math.Min(Now.Ticks, events[0].DueTicks) : Now.Ticks;
+                signals.Add(new GapSignal(release, 0, g.From, g.To, g.Why));
             }
-
-            events.AddRange(missed);
         }
         else if (Plan is { } plan && Clock.Status is SessionStatus.Playing or SessionStatus.Buffering or SessionStatus.Paused)
         {

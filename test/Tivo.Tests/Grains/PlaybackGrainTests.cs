@@ -479,6 +479,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         var gap = Assert.IsType<GapSignal>(Assert.Single(late.Received.SelectMany(b => b.Signals), s => s is GapSignal or ErrorSignal));
         Assert.Equal((1L, 60L - replayed.Count), (gap.FromSeq, gap.ToSeq));
         Assert.Contains($"up to seq {60 - replayed.Count} are no longer held", gap.Message, StringComparison.Ordinal);
+        Assert.True((gap.ReleaseTicks, gap.Order).CompareTo((replayed[0].DueTicks, replayed[0].Order)) < 0, "the gap goes before the first event held");
     }
 
     private async Task<(IPlaybackGrain Session, RecordingObserver Observer)> NewSessionAsync()
