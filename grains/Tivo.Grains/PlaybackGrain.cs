@@ -25,11 +25,11 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     private readonly TimeProvider _time;
     private readonly PlaybackOptions _options;
     private readonly TivoGrainMetrics _metrics;
-    private readonly ReplayBudget _replayBudget;
 
     /// <summary>How often a session checks whether its replay log must trim to its share of the silo's bound: a log trims at
     /// every push, but one whose session does not push (paused, ended, left by its viewers) would keep more than its share.</summary>
     internal static readonly TimeSpan ReplayTrimInterval = TimeSpan.FromSeconds(5);
+
     private readonly IPlaybackSource _source;
     private readonly ParticipantSet _participants = new();
     private readonly SessionPlayer _player;
@@ -46,7 +46,6 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         LocalSessions sessions, ReplayBudget replayBudget)
     {
         _sessions = sessions;
-        _replayBudget = replayBudget;
         _record = new SessionRecordKeeper(record);
         _time = time;
         _options = options.Value;
@@ -67,8 +66,11 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     {
         _metrics.SessionActivated();
         _sessions.Add(this.GetPrimaryKeyString());
-        this.RegisterGrainTimer(static (self, _) => self.TrimReplayIfCrowded(), this,
-            new GrainTimerCreationOptions(ReplayTrimInterval, ReplayTrimInterval) { KeepAlive = false });
+        if (_player.Log.SiloBounded)
+        {
+            this.RegisterGrainTimer(static (self, _) => { self._player.Log.TrimIfCrowded(self.Now); return Task.CompletedTask; }, this,
+                new GrainTimerCreationOptions(ReplayTrimInterval, ReplayTrimInterval) { KeepAlive = false });
+        }
         if (_record.Exists && _record.State is { Plan: { } plan, Clock: { Status: not SessionStatus.Idle } clock })
         {
             await RestoreAsync(plan, clock);
@@ -341,16 +343,6 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         if (_player.SlowDown(Now, TimeSpan.FromTicks(lateTicks)) is var held && held > TimeSpan.Zero)
         {
             _metrics.SessionHeld(held);
-        }
-
-        return Task.CompletedTask;
-    }
-
-    private Task TrimReplayIfCrowded()
-    {
-        if (_replayBudget.Crowded)
-        {
-            _player.Log.Trim(Now);
         }
 
         return Task.CompletedTask;

@@ -74,19 +74,23 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
     }
 
     /// <summary>What a participant that received up to seq <paramref name="lastSeq"/> missed: every held event after it,
-    /// and, when some of them are no longer held, the seqs skipped with a sentence saying why (null otherwise).</summary>
-    public (IEnumerable<SessionEvent> Events, (long From, long To, string Why)? Gap) After(long lastSeq, long nextSeq)
+    /// and, when some of them are no longer held, a gap naming the seqs skipped and why (null otherwise). The gap is
+    /// released at <paramref name="now"/> or, when earlier, at the first held event's due (order 0): the client hears of
+    /// the hole before the seqs after it (released at the resume, it came after every held event already due).</summary>
+    public (List<SessionEvent> Events, GapSignal? Gap) After(long lastSeq, long nextSeq, WallTime now)
     {
+        var events = Events(0, e => e.Seq > lastSeq);
         var oldest = OldestSeq(nextSeq);
         var gap = lastSeq + 1 < oldest
-            ? (lastSeq + 1, oldest - 1, $"Events after seq {lastSeq} up to seq {oldest - 1} are no longer held (a session keeps its last {maxEvents} events, at most {maxBytes / 1024} KiB of them{Crowded}); the stream resumes at seq {oldest}.")
-            : ((long, long, string)?)null;
-        return (Events(0, e => e.Seq > lastSeq), gap);
+            ? new GapSignal(events.Count > 0 ? Math.Min(now.Ticks, events[0].DueTicks) : now.Ticks, 0, lastSeq + 1, oldest - 1,
+                $"Events after seq {lastSeq} up to seq {oldest - 1} are no longer held (a session keeps its last {maxEvents} events, at most {maxBytes / 1024} KiB of them{Crowded}); the stream resumes at seq {oldest}.")
+            : null;
+        return (events, gap);
     }
 
     /// <summary>The silo's bound, in a gap's reason.</summary>
-    private string Crowded => budget is { Limit: > 0 } b
-        ? $", and less while the silo's sessions together hold more than {b.Limit / 1024} KiB (Tivo:Playback:ReplayMemoryLimit)"
+    private string Crowded => SiloBounded
+        ? $", and less while the silo's sessions together hold more than {budget!.Limit / 1024} KiB (Tivo:Playback:ReplayMemoryLimit)"
         : "";
 
     /// <summary>The newest event as a <see cref="ResumeMark"/>: with how many events of its pass sit at its exact time.</summary>
@@ -165,6 +169,18 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
             Bytes = bytes;
         }
     }
+
+    /// <summary>Trims to this log's share of the silo's bound if the silo's logs exceed it (for a session that is not pushing).</summary>
+    public void TrimIfCrowded(WallTime now)
+    {
+        if (budget is { Crowded: true })
+        {
+            Trim(now);
+        }
+    }
+
+    /// <summary>The silo bounds what all sessions' logs keep together.</summary>
+    public bool SiloBounded => budget is { Limit: > 0 };
 
     /// <summary>Forgets everything (the session's activation ends) and tells the budget.</summary>
     public void Close()

@@ -372,8 +372,8 @@ internal sealed partial class SessionPlayer
     }
 
     /// <summary>
-    /// What a joining participant gets before the shared stream: with a last seq, every held event after it (and an
-    /// error naming what is no longer held — for a restored session waiting to resume, what is neither held nor after
+    /// What a joining participant gets before the shared stream: with a last seq, every held event after it (and a
+    /// gap naming what is no longer held — for a restored session waiting to resume, what is neither held nor after
     /// <paramref name="continuesAfter"/>, the lowest mark offered); otherwise the last event per channel before the playhead (marked snapshot),
     /// then whatever was already handed on for later. Addressed to that participant, with the seq the join happened at.
     /// </summary>
@@ -386,14 +386,11 @@ internal sealed partial class SessionPlayer
         var next = continuesAfter is { } after ? after + 1 : Cursor.NextSeq;
         if (lastSeq is { } last)
         {
-            var (missed, gap) = Log.After(last, next);
+            var (missed, gap) = Log.After(last, next, Now);
             events.AddRange(missed);
-            if (gap is { } g)
+            if (gap is not null)
             {
-                // Ahead of the first event held (whose due has usually passed): the client hears of the hole before the seqs
-                // after it (before: released now, it came after every replayed event that was due already).
-                var release = events.Count > 0 ? Math.Min(Now.Ticks, events[0].DueTicks) : Now.Ticks;
-                signals.Add(new GapSignal(release, 0, g.From, g.To, g.Why));
+                signals.Add(gap);
             }
         }
         else if (Plan is { } plan && Clock.Status is SessionStatus.Playing or SessionStatus.Buffering or SessionStatus.Paused)

@@ -49,9 +49,9 @@ public sealed class ReplayLogTests
         a.Trim(new WallTime(301)); // a's next push: down to three quarters of its share (200 events' bytes)
         Assert.Equal(150, a.Count);
         Assert.Equal(152L, a.OldestSeq(302));
-        var (events, gap) = a.After(100, 302);
+        var (events, gap) = a.After(100, 302, Later);
         Assert.Equal(152L, events.First().Seq);
-        Assert.Contains("Tivo:Playback:ReplayMemoryLimit", gap!.Value.Why); // the resume's reason names the silo's bound
+        Assert.Contains("Tivo:Playback:ReplayMemoryLimit", gap!.Message); // the resume's reason names the silo's bound
 
         b.Trim(new WallTime(1_250)); // b's events due by 1,250 may go now
         Assert.Equal(150, b.Count);
@@ -95,7 +95,7 @@ public sealed class ReplayLogTests
 
         Assert.Equal(5_000, log.Count);
         Assert.Equal(5_000 * EventBytes, budget.Bytes);
-        Assert.Null(log.After(0, 5_001).Gap);
+        Assert.Null(log.After(0, 5_001, Later).Gap);
     }
 
     [Fact]
@@ -110,7 +110,7 @@ public sealed class ReplayLogTests
         }
 
         Assert.Equal(1001 - log.Count, log.OldestSeq(1001));
-        var (events, gap) = log.After(990, 1001);
+        var (events, gap) = log.After(990, 1001, Later);
         Assert.Equal(Enumerable.Range(991, 10).Select(i => (long)i), events.Select(e => e.Seq));
         Assert.Null(gap);
     }
@@ -128,10 +128,11 @@ public sealed class ReplayLogTests
 
         var oldest = log.OldestSeq(501);
         Assert.True(oldest > 400);
-        var (events, gap) = log.After(10, 501);
+        var (events, gap) = log.After(10, 501, Later);
         Assert.Equal(oldest, events.First().Seq);
-        Assert.Equal((11L, oldest - 1), (gap!.Value.From, gap.Value.To));
-        Assert.Equal($"Events after seq 10 up to seq {oldest - 1} are no longer held (a session keeps its last 1000000 events, at most 9 KiB of them); the stream resumes at seq {oldest}.", gap.Value.Why);
+        Assert.Equal((11L, oldest - 1), (gap!.FromSeq, gap.ToSeq));
+        Assert.Equal(events.First().DueTicks, gap.ReleaseTicks); // ahead of the first event held (its due is before now)
+        Assert.Equal($"Events after seq 10 up to seq {oldest - 1} are no longer held (a session keeps its last 1000000 events, at most 9 KiB of them); the stream resumes at seq {oldest}.", gap!.Message);
     }
 
     [Fact]
@@ -162,7 +163,7 @@ public sealed class ReplayLogTests
         GC.Collect();
 
         Assert.False(pushed.TryGetTarget(out _), "the log still holds the pushed SessionEvent");
-        var (events, _) = log.After(0, 2);
+        var (events, _) = log.After(0, 2, Later);
         Assert.Equal([copy], events);
         Assert.Equal(new ResumeMark(LastSeq: 1, Pass: 3, Ticks: 7, SameTicks: 1, DueTicks: 1_000), log.LastMark());
     }
@@ -243,7 +244,7 @@ public sealed class ReplayLogTests
             Assert.Equal(model.Count, log.Count);
             if (step % 97 == 0 || log.Count <= 1)
             {
-                Assert.Equal(model, log.After(0, seq + 1).Events.Select(e => e.Seq));
+                Assert.Equal(model, log.After(0, seq + 1, Later).Events.Select(e => e.Seq));
                 Assert.Equal(model.Count == 0 ? seq + 1 : model[0], log.OldestSeq(seq + 1));
                 Assert.Equal(model.Count * MemoryEstimates.SessionEventBytes(10), log.Bytes);
             }
