@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 import urllib.request
 
 import pandas as pd
@@ -113,3 +114,65 @@ def test_a_dropped_connection_resumes_by_last_seq_with_nothing_missing_or_twice(
         assert seqs == list(range(1, expected + 1))
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("lead", [tivo.DEFAULT_LEAD_MS, 0])
+def test_events_are_handed_on_at_their_due_never_early_held_ahead_only_with_a_lead(gateway, lead):
+    async def main():
+        client = tivo.Client(gateway)
+        expected = len(list(client.events("taxi", "2016-01-15T14:32:24Z", "2016-01-15T14:33:24Z")))
+        early, most_held, seqs = [], 0, []
+        async with client.play("taxi", "2016-01-15T14:32:24Z", "2016-01-15T14:33:24Z", speed=30, lead=lead) as playback:
+            assert playback.lead == lead
+            async for event in playback:
+                now = time.time() * 1000
+                seqs.append(event["seq"])
+                most_held = max(most_held, playback.held)
+                if now < event["due"] - 1:  # released at most RELEASE_EARLY_MS (0.5) early, read on this clock
+                    early.append(round(event["due"] - now, 2))
+        assert seqs == list(range(1, expected + 1))
+        assert early == [], f"handed on before their due by these many ms: {early[:10]}"
+        if lead:
+            assert most_held > 10, "with a lead the gateway sends events ahead and the client holds them"
+        else:
+            assert most_held == 0, "without one each event comes at its due and nothing is held"
+
+    asyncio.run(main())
+
+
+def test_with_a_lead_nothing_due_after_a_pause_is_handed_on(gateway):
+    async def main():
+        client = tivo.Client(gateway)
+        async with client.play("taxi", *WINDOW, speed=30) as playback:
+            events = playback.__aiter__()
+            await events.__anext__()
+            for _ in range(100):  # until a frame sent ahead is held (the data has its quiet stretches)
+                if playback.held > 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert playback.held > 0
+            await playback.pause()
+            paused_at = time.time() * 1000
+            late = []
+
+            async def drain():
+                async for event in events:
+                    late.append(event)
+
+            drainer = asyncio.ensure_future(drain())
+            await asyncio.sleep(1.0)  # longer than the lead: whatever was held would have fallen due
+            drainer.cancel()
+            # The pause takes effect at its cut (20 ms after the grain handled it); the gateway's recall drops what
+            # the client held past it, so nothing due later comes out (without the recall: up to the lead's 500 ms).
+            after_cut = [e["due"] - paused_at for e in late if e["due"] > paused_at + 100]
+            assert after_cut == [], f"handed on after the pause, due this many ms after it: {after_cut[:10]}"
+            assert playback.held == 0
+            assert (await playback.status())["status"] == "paused"
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("lead", [-1, 1001, True, "500", None])
+def test_a_lead_out_of_range_is_refused_before_connecting(gateway, lead):
+    with pytest.raises(ValueError, match="lead must be a number of milliseconds from 0 to 1000"):
+        tivo.Client(gateway).play("taxi", *WINDOW, lead=lead)

@@ -9,7 +9,7 @@
 ...         print(event["ts"], event["data"])
 """
 
-from ._client import Client, Playback, TivoError
+from ._client import DEFAULT_LEAD_MS, Client, Playback, TivoError
 
-__all__ = ["Client", "Playback", "TivoError"]
+__all__ = ["DEFAULT_LEAD_MS", "Client", "Playback", "TivoError"]
 __version__ = "0.1.0"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,6 +20,22 @@ if TYPE_CHECKING:  # pandas is an optional extra: pip install tivo-client[pandas
 
 Time = Union[str, datetime]
 """An instant: an ISO-8601 string with ``Z`` or an offset, or a timezone-aware ``datetime``."""
+
+DEFAULT_LEAD_MS = 500
+"""The lead a playback asks for unless told otherwise (ms): the gateway sends messages up to this far ahead of their due
+in ``batch`` frames and the client hands each on at its due (docs/protocol.md, Lead mode)."""
+
+MAX_LEAD_MS = 1000
+"""The longest lead the gateway grants (ms)."""
+
+RELEASE_EARLY_MS = 0.5
+"""A held message is handed on once it is due within this much: the event loop's timers wake whole milliseconds late
+rather than early, so the client aims a millisecond ahead and releases what falls due by then."""
+
+
+def _wall_ms() -> float:
+    """This machine's clock, epoch milliseconds (the gateway's ``due`` and ``now`` are on the same scale)."""
+    return time.time() * 1000.0
 
 
 class TivoError(Exception):
@@ -121,19 +140,26 @@ class Client:
         max_gap: Optional[float] = None,
         loop: bool = False,
         session: Optional[str] = None,
+        lead: float = DEFAULT_LEAD_MS,
     ) -> "Playback":
         """Plays a window over the WebSocket: ``async with client.play(...) as p: async for event in p``.
 
         Events arrive at their due times. ``p.pause()``, ``p.resume()``, ``p.seek(to)``, ``p.speed(x)`` control the
         session; ``session`` joins (or names) a shared session. A dropped connection is resumed by ``lastSeq``:
         nothing is missed or repeated while the session still holds the events.
+
+        ``lead`` (ms, 0 to 1000; 500 by default) is lead mode: the gateway sends messages up to that far ahead in
+        batch frames and this client hands each on at its due, by the gateway's clock (a jitter buffer). That costs
+        the server a fraction of a frame per event instead of one; ``lead=0`` has the gateway time each event itself.
         """
+        if isinstance(lead, bool) or not isinstance(lead, (int, float)) or not 0 <= lead <= MAX_LEAD_MS:
+            raise ValueError(f"lead must be a number of milliseconds from 0 to {MAX_LEAD_MS}, not {lead!r}")
         channels = [channel] if isinstance(channel, str) else list(channel)
         play: Dict[str, Any] = {"action": "play", "channels": channels, "start": _iso(start), "end": _iso(end), "loop": loop}
         for key, value in (("speed", speed), ("duration", duration), ("rate", rate), ("maxGap", max_gap)):
             if value is not None:
                 play[key] = value
-        return Playback(self, channels, play, session)
+        return Playback(self, channels, play, session, lead)
 
     # ───────────────────────── internals ─────────────────────────
 
@@ -168,13 +194,20 @@ def _segment(channel: str) -> str:
 class Playback:
     """One participant of a playback session: an async iterator of events at their due times, with controls."""
 
-    def __init__(self, client: Client, channels: List[str], play: Dict[str, Any], session: Optional[str]) -> None:
+    def __init__(self, client: Client, channels: List[str], play: Dict[str, Any], session: Optional[str], lead: float = 0) -> None:
         self._client = client
         self._channels = channels
         self._play = play
         self.session = session
+        self.lead = lead  # lead mode's lead (ms; 0: off): see Client.play
         self.last_seq: Optional[int] = None
         self.state: Optional[Dict[str, Any]] = None
+        # Lead mode's jitter buffer: (due, arrival order, message), the earliest first; one event-loop timer for it.
+        self._held: List[Any] = []
+        self._arrivals = itertools.count()
+        self._skew: Optional[float] = None  # the gateway's clock − this one (ms), estimated from batch frames
+        self._release: Optional[asyncio.TimerHandle] = None
+        self._release_for: Optional[float] = None  # the time (this clock, epoch ms) the timer is set for
         self._socket: Any = None
         self._events: "asyncio.Queue[Optional[Dict[str, Any]]]" = asyncio.Queue()
         self._pending: Dict[str, "asyncio.Future[Dict[str, Any]]"] = {}
@@ -220,8 +253,15 @@ class Playback:
         await self._control({"action": "status"})
         return self.state or {}
 
+    @property
+    def held(self) -> int:
+        """Messages received ahead of their due and not yet handed on (lead mode)."""
+        return len(self._held)
+
     async def close(self) -> None:
+        """Closes the connection; what is held ahead of its due is dropped."""
         self._closing = True
+        self._drop_held()
         if self._socket is not None:
             await self._socket.close()
         if self._reader is not None:
@@ -234,6 +274,9 @@ class Playback:
             query["session"] = self.session
         if self.last_seq is not None:
             query["lastSeq"] = str(self.last_seq)
+        if self.lead:
+            query["lead"] = f"{self.lead:g}"
+        self._skew = None  # perhaps another gateway: estimate its clock again (what is held stays, and is resumed after)
         self._socket = await websockets.connect(self._client._socket_url(query), max_size=None, open_timeout=self._client.timeout)
         hello = json.loads(await self._socket.recv())
         if hello.get("type") == "error":
@@ -253,27 +296,8 @@ class Playback:
     async def _read(self, socket: Any) -> None:
         try:
             async for frame in socket:
-                message = json.loads(frame)
-                kind = message.get("type")
-                if kind == "event":
-                    if message.get("seq", 0) > 0:
-                        self.last_seq = message["seq"]
-                    self._events.put_nowait(message)
-                elif kind == "state":
-                    self.state = message
-                    if message.get("status") == "ended" and not message.get("loop"):
-                        self._ended = True
-                        self._events.put_nowait(None)
-                elif kind in ("ack", "error"):
-                    future = self._pending.pop(str(message.get("id")), None)
-                    if future is not None and not future.done():
-                        if kind == "ack":
-                            future.set_result(message)
-                        else:
-                            future.set_exception(TivoError(message["code"], message["message"]))
-                    elif kind == "error" and message.get("code") not in ("store_unavailable",):
-                        self._events.put_nowait(None)
-                        return
+                if not self._handle(json.loads(frame)):
+                    return
         except websockets.ConnectionClosed:
             pass
         if not self._closing and not self._ended:
@@ -283,3 +307,86 @@ class Playback:
                 await self._connect()
             except (OSError, websockets.WebSocketException, TivoError):
                 self._events.put_nowait(None)
+
+    def _handle(self, message: Dict[str, Any]) -> bool:
+        """Acts on one message from the gateway (or from the jitter buffer at its due); False when the playback is over."""
+        kind = message.get("type")
+        if kind == "batch":
+            # Lead mode: messages sent ahead of their due. The largest (gateway clock − arrival) seen on this connection
+            # is the clocks' offset less the shortest transit, so a clock set wrong here does not shift releases.
+            skew = message["now"] - _wall_ms()
+            self._skew = skew if self._skew is None else max(self._skew, skew)
+            for held in message.get("messages", []):
+                self._hold(held)
+            return True
+        if kind == "recall":
+            # A control cut the course at `after`: what is held due after it will not happen.
+            after = message["after"]
+            self._held = [h for h in self._held if not h[0] > after]
+            heapq.heapify(self._held)
+            self._arm(reset=True)
+            return True
+        if kind == "event":
+            self._received(message)
+            self._events.put_nowait(message)
+        elif kind == "state":
+            self.state = message
+            if message.get("status") == "ended" and not message.get("loop"):
+                self._ended = True
+                self._events.put_nowait(None)
+        elif kind in ("ack", "error"):
+            future = self._pending.pop(str(message.get("id")), None)
+            if future is not None and not future.done():
+                if kind == "ack":
+                    future.set_result(message)
+                else:
+                    future.set_exception(TivoError(message["code"], message["message"]))
+            elif kind == "error" and message.get("code") not in ("store_unavailable",):
+                self._ended = True
+                self._drop_held()
+                self._events.put_nowait(None)
+                return False
+        return True
+
+    def _received(self, message: Dict[str, Any]) -> None:
+        """Counts an event's seq as received (held or not: a reconnect resumes after it)."""
+        seq = message.get("seq", 0)
+        if seq > 0 and not message.get("snapshot"):
+            self.last_seq = max(self.last_seq or 0, seq)
+
+    def _hold(self, message: Dict[str, Any]) -> None:
+        if message.get("type") == "event":
+            self._received(message)
+        heapq.heappush(self._held, (message["due"], next(self._arrivals), message))
+        self._arm(reset=False)
+
+    def _arm(self, reset: bool) -> None:
+        """Sets the timer for the earliest held message (again when `reset`: a recall may have removed it)."""
+        if not self._held:
+            self._cancel_release()
+            return
+        at = self._held[0][0] - (self._skew or 0) - 1  # a millisecond early: the loop's timers fire late, not early
+        if not reset and self._release_for is not None and self._release_for <= at:
+            return
+        self._cancel_release()
+        loop = asyncio.get_running_loop()
+        self._release_for = at
+        self._release = loop.call_at(loop.time() + max(0.0, at - _wall_ms()) / 1000.0, self._release_held)
+
+    def _release_held(self) -> None:
+        self._release = self._release_for = None
+        until = _wall_ms() + (self._skew or 0) + RELEASE_EARLY_MS
+        while self._held and self._held[0][0] <= until:
+            _, _, message = heapq.heappop(self._held)
+            if not self._handle(message):
+                return
+        self._arm(reset=False)
+
+    def _cancel_release(self) -> None:
+        if self._release is not None:
+            self._release.cancel()
+        self._release = self._release_for = None
+
+    def _drop_held(self) -> None:
+        self._held.clear()
+        self._cancel_release()
