@@ -357,7 +357,11 @@ class Playback:
     def _hold(self, message: Dict[str, Any]) -> None:
         if message.get("type") == "event":
             self._received(message)
-        heapq.heappush(self._held, (message["due"], next(self._arrivals), message))
+        due = message.get("due")
+        if not isinstance(due, (int, float)):
+            self._handle(message)  # the protocol gives every batched message a due; one without is handed on at once
+            return
+        heapq.heappush(self._held, (due, next(self._arrivals), message))
         self._arm(reset=False)
 
     def _arm(self, reset: bool) -> None:
