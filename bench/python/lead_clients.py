@@ -13,6 +13,7 @@ for lead mode too") came from:
 
 import argparse
 import asyncio
+import os
 import time
 from typing import List, Optional
 
@@ -24,7 +25,7 @@ def cpu_seconds(pid: Optional[int]) -> Optional[float]:
         return None
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime, in clock ticks of 10 ms
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, in clock ticks
 
 
 async def play(client: tivo.Client, lead: float, rate: float, seconds: float, errors: List[float]) -> None:

@@ -83,13 +83,13 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
         var oldest = OldestSeq(nextSeq);
         var gap = lastSeq + 1 < oldest
             ? new GapSignal(events.Count > 0 ? Math.Min(now.Ticks, events[0].DueTicks) : now.Ticks, 0, lastSeq + 1, oldest - 1,
-                $"Events after seq {lastSeq} up to seq {oldest - 1} are no longer held (a session keeps its last {maxEvents} events, at most {maxBytes / 1024} KiB of them{Crowded}); the stream resumes at seq {oldest}.")
+                $"Events after seq {lastSeq} up to seq {oldest - 1} are no longer held (a session keeps its last {maxEvents} events, at most {maxBytes / 1024} KiB of them{SiloBoundReason}); the stream resumes at seq {oldest}.")
             : null;
         return (events, gap);
     }
 
     /// <summary>The silo's bound, in a gap's reason.</summary>
-    private string Crowded => SiloBounded
+    private string SiloBoundReason => SiloBounded
         ? $", and less while the silo's sessions together hold more than {budget!.Limit / 1024} KiB (Tivo:Playback:ReplayMemoryLimit)"
         : "";
 
