@@ -94,6 +94,35 @@ public class DeliveryQueueBenchmarks
         _batch = new PlaybackBatch(1, 0,
             [.. Enumerable.Range(0, 5).Select(i => new SessionEvent("taxi", now + i, i, now + i * 100_000, i, "{}"))],
             [new ClockSignal(now, 5, now, 1, 0)]);
+        _leadEvents = [.. Enumerable.Range(0, 40).Select(i => new SessionEvent("taxi", i, i, i * 100_000L, i, "{}"))];
+        _leadQueue = new DeliveryQueue<ReadOnlyMemory<byte>>();
+        _leadQueue.Add(new PlaybackBatch(1, 0, [.. _leadEvents], [])); // the push still waiting
+    }
+
+    private DeliveryQueue<ReadOnlyMemory<byte>> _leadQueue = null!;
+    private SessionEvent[] _leadEvents = null!;
+    private long _leadTick;
+
+    /// <summary>A lead connection's queue in its steady state: a push of 40 events (400 ms at 100 events/s) and a clock
+    /// signal arrives while the previous push's 40 still wait; the earlier 40 go out. Per push.</summary>
+    [Benchmark(Description = "lead connection: queue a 40-event push behind 40 waiting, release 40 (per push)")]
+    public int LeadPushAndTake()
+    {
+        var tick = ++_leadTick;
+        var events = ImmutableArray.CreateBuilder<SessionEvent>(_leadEvents.Length);
+        foreach (var e in _leadEvents)
+        {
+            events.Add(e with { DueTicks = e.DueTicks + tick * 4_000_000, Order = e.Order + tick * 100 });
+        }
+
+        _leadQueue.Add(new PlaybackBatch(1, 0, events.MoveToImmutable(), [new ClockSignal(tick * 4_000_000 + 1_000_000, tick * 100 + 10, 0, 1, 0)]));
+        var n = 0;
+        while (n < 41 && _leadQueue.TryTake(long.MaxValue, out _))
+        {
+            n++;
+        }
+
+        return n;
     }
 
     [Benchmark(Description = "queue a 5-event batch and release it (per batch)")]

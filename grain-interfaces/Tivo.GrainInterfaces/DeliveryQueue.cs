@@ -8,7 +8,13 @@ namespace Tivo.GrainInterfaces;
 /// <typeparam name="TLocal">What the receiver queues of its own (e.g. pre-rendered replies).</typeparam>
 public sealed class DeliveryQueue<TLocal>
 {
-    private readonly PriorityQueue<Delivery<TLocal>, (long Release, long Order, long Local)> _queue = new();
+    // Items come mostly in release order (a session pushes its events in due order, each push after the last): those join a
+    // run taken first in, first out; the rest (a push's signals between its events, a late push, a reply) go to a heap, and the
+    // next item is the lesser of the two heads. A heap alone moved every event through its levels at each take: 4% of the
+    // gateway's samples with lead at 1,000 sessions (docs/performance.md).
+    private readonly Queue<(Delivery<TLocal> Element, (long Release, long Order, long Local) Priority)> _run = new();
+    private (long Release, long Order, long Local) _runLast;
+    private readonly PriorityQueue<Delivery<TLocal>, (long Release, long Order, long Local)> _heap = new();
     private long _epoch;
     private long _cutoff;
     private long _localSeq;
@@ -54,7 +60,7 @@ public sealed class DeliveryQueue<TLocal>
     public long Cutoff => _cutoff;
 
     /// <summary>Items waiting.</summary>
-    public int Count => _queue.Count;
+    public int Count => _run.Count + _heap.Count;
 
     /// <summary>
     /// Adds a batch. A batch of a newer epoch first voids what older epochs queued for after its
@@ -98,7 +104,7 @@ public sealed class DeliveryQueue<TLocal>
         {
             if ((accept is null || accept(e)) && !(e.DueTicks > dropAfter) && !(e.Seq > 0 && e.Seq < covered))
             {
-                _queue.Enqueue(new Delivery<TLocal>(batch.Epoch, e, null, default, false), (e.DueTicks, e.Order, 0));
+                Enqueue(new Delivery<TLocal>(batch.Epoch, e, null, default, false), (e.DueTicks, e.Order, 0));
             }
         }
 
@@ -106,7 +112,7 @@ public sealed class DeliveryQueue<TLocal>
         {
             if (!(s.ReleaseTicks > dropAfter))
             {
-                _queue.Enqueue(new Delivery<TLocal>(batch.Epoch, null, s, default, false), (s.ReleaseTicks, s.Order, 0));
+                Enqueue(new Delivery<TLocal>(batch.Epoch, null, s, default, false), (s.ReleaseTicks, s.Order, 0));
             }
         }
     }
@@ -114,42 +120,80 @@ public sealed class DeliveryQueue<TLocal>
     /// <summary>Drops the queued items <paramref name="drop"/> selects.</summary>
     private void Remove<TState>(Func<Delivery<TLocal>, long, TState, bool> drop, TState state)
     {
-        if (_queue.Count == 0)
+        if (_run.Any(i => drop(i.Element, i.Priority.Release, state)))
         {
-            return;
+            var keep = _run.Where(i => !drop(i.Element, i.Priority.Release, state)).ToList();
+            _run.Clear();
+            foreach (var item in keep)
+            {
+                _run.Enqueue(item); // still in order
+            }
         }
 
-        var keep = _queue.UnorderedItems.Where(i => !drop(i.Element, i.Priority.Release, state)).ToList();
-        if (keep.Count == _queue.Count)
+        if (_heap.UnorderedItems.Any(i => drop(i.Element, i.Priority.Release, state)))
         {
-            return;
+            var keep = _heap.UnorderedItems.Where(i => !drop(i.Element, i.Priority.Release, state)).ToList();
+            _heap.Clear();
+            foreach (var (element, priority) in keep)
+            {
+                _heap.Enqueue(element, priority);
+            }
+        }
+    }
+
+    private void Enqueue(Delivery<TLocal> element, (long Release, long Order, long Local) priority)
+    {
+        if (_run.Count == 0 || priority.CompareTo(_runLast) >= 0)
+        {
+            _run.Enqueue((element, priority));
+            _runLast = priority;
+        }
+        else
+        {
+            _heap.Enqueue(element, priority);
+        }
+    }
+
+    /// <summary>The next item (the lesser head of the run and the heap) and whether it heads the run.</summary>
+    private bool TryPeekNext(out Delivery<TLocal> element, out (long Release, long Order, long Local) priority, out bool inRun)
+    {
+        var fromRun = _run.TryPeek(out var head);
+        if (_heap.TryPeek(out element, out priority) && (!fromRun || priority.CompareTo(head.Priority) < 0))
+        {
+            inRun = false;
+            return true;
         }
 
-        _queue.Clear();
-        foreach (var (element, priority) in keep)
-        {
-            _queue.Enqueue(element, priority);
-        }
+        (element, priority, inRun) = fromRun ? (head.Element, head.Priority, true) : (default, default, false);
+        return fromRun;
     }
 
     /// <summary>Queues a receiver-made item (a reply to the client): released at once, ahead of anything the
     /// session queued, in the order such items were added.</summary>
     public void AddLocal(TLocal item) =>
-        _queue.Enqueue(new Delivery<TLocal>(_epoch, null, null, item, true), (long.MinValue, 0, ++_localSeq));
+        Enqueue(new Delivery<TLocal>(_epoch, null, null, item, true), (long.MinValue, 0, ++_localSeq));
 
     /// <summary>The release time of the next item that may be released, if any.</summary>
-    public long? NextRelease => _queue.TryPeek(out var item, out var priority) && (item.IsLocal || !SharedWaits) ? priority.Release : null;
+    public long? NextRelease => TryPeekNext(out var item, out var priority, out _) && (item.IsLocal || !SharedWaits) ? priority.Release : null;
 
     /// <summary>The next item without taking it.</summary>
-    public bool TryPeek(out Delivery<TLocal> item) => _queue.TryPeek(out item, out _);
+    public bool TryPeek(out Delivery<TLocal> item) => TryPeekNext(out item, out _, out _);
 
     /// <summary>Takes the next item if it is released at or before <paramref name="nowTicks"/> (while joining or holding,
     /// local items only).</summary>
     public bool TryTake(long nowTicks, out Delivery<TLocal> item)
     {
-        if (_queue.TryPeek(out item, out var priority) && priority.Release <= nowTicks && (item.IsLocal || !SharedWaits))
+        if (TryPeekNext(out item, out var priority, out var inRun) && priority.Release <= nowTicks && (item.IsLocal || !SharedWaits))
         {
-            _queue.Dequeue();
+            if (inRun)
+            {
+                _run.Dequeue();
+            }
+            else
+            {
+                _heap.Dequeue();
+            }
+
             return true;
         }
 
@@ -158,7 +202,11 @@ public sealed class DeliveryQueue<TLocal>
     }
 
     /// <summary>Drops everything waiting.</summary>
-    public void Clear() => _queue.Clear();
+    public void Clear()
+    {
+        _run.Clear();
+        _heap.Clear();
+    }
 }
 
 /// <summary>One item of a <see cref="DeliveryQueue{TLocal}"/>: an event, a signal or a local item.</summary>

@@ -26,14 +26,18 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     private readonly PlaybackOptions _options;
     private readonly TivoGrainMetrics _metrics;
 
-    /// <summary>How often a session checks whether its replay log must trim to its share of the silo's bound: a log trims at
-    /// every push, but one whose session does not push (paused, ended, left by its viewers) would keep more than its share.</summary>
+    /// <summary>How often a session that is not ticking checks whether its replay log must trim to its share of the silo's
+    /// bound: a log trims at every tick, but one whose session does not tick (paused, ended, left by its viewers) would keep
+    /// more than its share. The check runs only while the tick does not: the runtime's timer queue walks all its near timers
+    /// whenever one fires, and a second timer per playing session (firing at its own instant, off the ticks' grid) was a
+    /// fifth of those walks at 1,000 sessions (docs/performance.md).</summary>
     internal static readonly TimeSpan ReplayTrimInterval = TimeSpan.FromSeconds(5);
 
     private readonly IPlaybackSource _source;
     private readonly ParticipantSet _participants = new();
     private readonly SessionPlayer _player;
     private IGrainTimer? _timer;
+    private IGrainTimer? _trimTimer;
     private IGrainTimer? _graceTimer;
     private IGrainTimer? _resumeTimer;
     private readonly ResumeChoice _resume = new();
@@ -66,11 +70,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     {
         _metrics.SessionActivated();
         _sessions.Add(this.GetPrimaryKeyString());
-        if (_player.Log.SiloBounded)
-        {
-            this.RegisterGrainTimer(static (self, _) => { self._player.Log.TrimIfCrowded(self.Now); return Task.CompletedTask; }, this,
-                new GrainTimerCreationOptions(ReplayTrimInterval, ReplayTrimInterval) { KeepAlive = false });
-        }
+        StartTrimTimer();
         if (_record.Exists && _record.State is { Plan: { } plan, Clock: { Status: not SessionStatus.Idle } clock })
         {
             await RestoreAsync(plan, clock);
@@ -99,8 +99,8 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
             return;
         }
 
+        _handedOver = true; // first: a session leaving starts no trim timer
         StopTimer();
-        _handedOver = true;
         await _record.SaveAsync(_player, mark, _participants.Observers.Length);
         var successor = _sessions.Successor();
         LocalSessions.MoveOrDeactivate(this, successor);
@@ -386,7 +386,22 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         return ControlResult.Success(_player.Snapshot(Now));
     }
 
-    private void StartTimer() => _timer ??= Timer(static self => self.OnTickAsync(), _player.Cadence.FirstTick(), _player.Cadence.TickInterval);
+    private void StartTimer()
+    {
+        _timer ??= Timer(static self => self.OnTickAsync(), _player.Cadence.FirstTick(), _player.Cadence.TickInterval);
+        _trimTimer?.Dispose(); // the ticks trim the log now
+        _trimTimer = null;
+    }
+
+    /// <summary>While the session does not tick, checks its replay log against the silo's bound every <see cref="ReplayTrimInterval"/>.</summary>
+    private void StartTrimTimer()
+    {
+        if (_player.Log.SiloBounded && _timer is null && !_handedOver)
+        {
+            _trimTimer ??= this.RegisterGrainTimer(static (self, _) => { self._player.Log.TrimIfCrowded(self.Now); return Task.CompletedTask; }, this,
+                new GrainTimerCreationOptions(ReplayTrimInterval, ReplayTrimInterval) { KeepAlive = false });
+        }
+    }
 
     /// <summary>A grain timer (not interleaved, keeping the session active) calling <paramref name="callback"/>.</summary>
     private IGrainTimer Timer(Func<PlaybackGrain, Task> callback, TimeSpan due, TimeSpan? period = null) =>
@@ -421,5 +436,6 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     {
         _timer?.Dispose();
         _timer = null;
+        StartTrimTimer();
     }
 }

@@ -128,4 +128,66 @@ public sealed class DeliveryQueueTests
         queue.Add(new PlaybackBatch(3, long.MaxValue, [Event(4, 400), Event(5, 500), Event(6, 600)], [], ReplayedBelow: 100_000));
         Assert.Equal([4L, 5L, 6L, 7L, 8L], Drain(queue).Select(d => d.Seq));
     }
+
+    [Fact]
+    public void Everything_goes_out_in_release_order_however_the_pushes_interleave()
+    {
+        // The queue takes in-order pushes first in, first out and the rest from a heap; whatever the mix (a push's signals
+        // between its events, pushes arriving late or overlapping, replies, a control voiding what was queued), what comes
+        // out is every item still meant, by release time and then order, as one sorted list of them says.
+        var random = new Random(12);
+        var queue = new DeliveryQueue<string>();
+        var expected = new List<(long Release, long Order, string What)>();
+        long order = 0, epoch = 1, cutoff = 0;
+        var taken = new List<(long Release, long Order, string What)>();
+        for (var push = 0; push < 400; push++)
+        {
+            var from = push * 1_000L + random.Next(-3_000, 500); // overlapping, now and then behind the last
+            var events = Enumerable.Range(0, random.Next(0, 12)).Select(_ => from + random.Next(0, 1_500)).Order()
+                .Select(due => new SessionEvent("taxi", due, ++order, due, order, "{}")).ToArray();
+            var signals = Enumerable.Range(0, random.Next(0, 3)).Select(_ => from + random.Next(0, 1_500))
+                .Select(release => (SessionSignal)new ClockSignal(release, ++order, release, 1, 0)).ToArray();
+            if (random.Next(40) == 0)
+            {
+                (epoch, cutoff) = (epoch + 1, from); // a control: what is queued for after the cut is void
+                expected.RemoveAll(i => i.What.StartsWith("shared", StringComparison.Ordinal) && i.Release > cutoff);
+            }
+
+            queue.Add(new PlaybackBatch(epoch, cutoff, [.. events], [.. signals]));
+            expected.AddRange(events.Select(e => (e.DueTicks, e.Order, $"shared event {e.Seq}")));
+            expected.AddRange(signals.Select(s => (s.ReleaseTicks, s.Order, $"shared signal {s.Order}")));
+            if (random.Next(10) == 0)
+            {
+                queue.AddLocal($"reply {push}");
+                expected.Add((long.MinValue, push, $"reply {push}"));
+            }
+
+            // Some of what is due by now goes out between pushes.
+            var now = push * 1_000L - 2_000;
+            while (queue.TryTake(now, out var item))
+            {
+                taken.Add(Describe(item));
+            }
+
+            var due = expected.Where(i => i.Release <= now).OrderBy(i => i.Release).ThenBy(i => i.Order).ToList();
+            Assert.Equal(due.Select(i => i.What), taken.Select(i => i.What));
+            expected.RemoveAll(i => i.Release <= now);
+            taken.Clear();
+            Assert.Equal(expected.Count, queue.Count);
+        }
+
+        while (queue.TryTake(long.MaxValue, out var rest))
+        {
+            taken.Add(Describe(rest));
+        }
+
+        Assert.Equal(expected.OrderBy(i => i.Release).ThenBy(i => i.Order).Select(i => i.What), taken.Select(i => i.What));
+
+        static (long, long, string) Describe(Delivery<string> item) => item switch
+        {
+            { IsLocal: true } => (long.MinValue, 0, item.Local!),
+            { Event: { } e } => (e.DueTicks, e.Order, $"shared event {e.Seq}"),
+            _ => (item.Signal!.ReleaseTicks, item.Signal.Order, $"shared signal {item.Signal.Order}"),
+        };
+    }
 }
