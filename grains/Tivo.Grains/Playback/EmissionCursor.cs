@@ -117,7 +117,7 @@ internal sealed class EmissionCursor(TimeSpan lookahead, TimeSpan clockInterval)
     {
         if (!clock.Running)
         {
-            log.Trim(now); // a session buffering or held still ticks, and its log keeps to the silo's bound
+            log.Trim(now); // a buffering session still ticks, and its log keeps to the silo's bound
             return null;
         }
 
