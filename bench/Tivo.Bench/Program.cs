@@ -130,7 +130,7 @@ switch (args[0])
         return 1;
 }
 
-var summary = Summary.Build(results, deliveryRuns);
+var summary = Summary.Build(results, deliveryRuns, key => args[0] == "all" || args[0] == key || (args[0], key) is ("first-event", "firstEvent"));
 Console.WriteLine();
 Console.WriteLine(summary.Table);
 if (summary.Missing.Count > 0)
