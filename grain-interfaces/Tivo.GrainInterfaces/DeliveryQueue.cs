@@ -10,7 +10,7 @@ public sealed class DeliveryQueue<TLocal>
 {
     // Items come mostly in release order (a session pushes its events in due order, each push after the last): those join a
     // run taken first in, first out; the rest (a push's signals between its events, a late push, a reply) go to a heap, and the
-    // next item is the lesser of the two heads. A heap alone moved every event through its levels at each take: 4% of the
+    // next item is the lesser of the two heads. A heap alone moved every event through its levels at each take: 3–4% of the
     // gateway's samples with lead at 1,000 sessions (docs/performance.md).
     private readonly Queue<(Delivery<TLocal> Element, (long Release, long Order, long Local) Priority)> _run = new();
     private (long Release, long Order, long Local) _runLast;
@@ -128,6 +128,8 @@ public sealed class DeliveryQueue<TLocal>
             {
                 _run.Enqueue(item); // still in order
             }
+
+            _runLast = keep.Count > 0 ? keep[^1].Priority : default;
         }
 
         if (_heap.UnorderedItems.Any(i => drop(i.Element, i.Priority.Release, state)))
