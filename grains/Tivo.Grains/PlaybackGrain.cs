@@ -27,10 +27,10 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     private readonly TivoGrainMetrics _metrics;
 
     /// <summary>How often a session that is not ticking checks whether its replay log must trim to its share of the silo's
-    /// bound: a log trims at every tick, but one whose session does not tick (paused, ended, left by its viewers) would keep
-    /// more than its share. The check runs only while the tick does not: the runtime's timer queue walks all its near timers
-    /// whenever one fires, and a second timer per playing session (firing at its own instant, off the ticks' grid) was a
-    /// fifth of those walks at 1,000 sessions (docs/performance.md).</summary>
+    /// bound: a log trims at every tick, but one whose session does not tick (paused, stopped, ended) would keep more than its
+    /// share. The check has a timer only while the tick has none: a second timer per playing session, firing at its own
+    /// instant off the ticks' grid, made the runtime's timer queue walk its near timers once more each time (1,000 of the
+    /// gateway's 4,021 timers with lead at 1,000 sessions; docs/performance.md).</summary>
     internal static readonly TimeSpan ReplayTrimInterval = TimeSpan.FromSeconds(5);
 
     private readonly IPlaybackSource _source;
