@@ -16,10 +16,11 @@ internal static class BenchGateway
     public static Task IngestAsync(this GatewayProcess gateway, string channel, DateTime start, double intervalSeconds, int count) =>
         gateway.IngestLinesAsync(channel, SyntheticEvents.Lines(start, intervalSeconds, 0, count), 50_000);
 
-    /// <summary>Once the previous run's sessions are gone, runs <paramref name="drive"/> and adds to its row the gateway's own figures from /metrics over the run: the
-    /// bytes it allocated per delivered event, the p99 of how late it handed events to their sockets and how many events a
-    /// frame carried, and its garbage collections.</summary>
-    public static async Task<DeliveryRow> WithGatewayFiguresAsync(this GatewayProcess gateway, Func<Task<DeliveryRow>> drive)
+    /// <summary>Once the previous run's sessions are gone, runs <paramref name="drive"/> and adds to its row the gateway's own figures
+    /// from /metrics over the window the row counts (from the callback <paramref name="drive"/> is given, which its
+    /// <see cref="RowMeter"/> runs after the row's first second, to the end): the bytes it allocated per delivered event, the p99
+    /// of how late it handed events to their sockets and how many events a frame carried, and its garbage collections.</summary>
+    public static async Task<DeliveryRow> WithGatewayFiguresAsync(this GatewayProcess gateway, Func<Func<Task>, Task<DeliveryRow>> drive)
     {
         // The previous run's sessions are not this run's work: wait (at most a minute) until they ended and were released.
         if (await gateway.WaitNoSessionsAsync(TimeSpan.FromMinutes(1)) is var active and > 0)
@@ -29,8 +30,13 @@ internal static class BenchGateway
 
         const string Allocated = "dotnet_gc_heap_total_allocated_bytes_total", Lateness = "tivo_gateway_send_lateness_seconds",
             Events = "tivo_gateway_events_sent_total", Frames = "tivo_gateway_frames_sent_total";
-        var before = await gateway.Http.GetStringAsync("metrics");
-        var row = await drive();
+        string? before = null;
+        var row = await drive(async () => before = await gateway.Http.GetStringAsync("metrics"));
+        if (before is null)
+        {
+            throw new InvalidOperationException($"The {row.System} row never started counting.");
+        }
+
         var after = await gateway.Http.GetStringAsync("metrics");
         var (was, now) = (PrometheusText.Parse(before), PrometheusText.Parse(after));
         double Moved(string name) => now.GetValueOrDefault(name, double.NaN) - was.GetValueOrDefault(name, double.NaN);

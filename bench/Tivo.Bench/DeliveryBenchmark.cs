@@ -47,13 +47,13 @@ internal static class DeliveryBenchmark
                     var play = PlayMessage(speed, seconds);
                     for (var run = 1; run <= runs; run++)
                     {
-                        rows.Add(Print(await gateway.WithGatewayFiguresAsync(() => DriveAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play))));
+                        rows.Add(Print(await gateway.WithGatewayFiguresAsync(counting => DriveAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, counting))));
                         if (lead > 0)
                         {
                             // Lead mode: frames ahead of due. This driver counts an event arriving ahead as released on time (a
                             // perfect jitter buffer), one arriving after its due as late by that much; then the real JS client.
-                            rows.Add(Print(await gateway.WithGatewayFiguresAsync(() => DriveAsync("tivo-lead", gateway.WebSocketUri($"ws?channel={Channel(speed)}&lead={lead}"), gateway.Process, sessions, speed, seconds, play))));
-                            rows.Add(Print(await gateway.WithGatewayFiguresAsync(() => LeadClients.DriveAsync(gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, lead, jsClientsPerProcess))));
+                            rows.Add(Print(await gateway.WithGatewayFiguresAsync(counting => DriveAsync("tivo-lead", gateway.WebSocketUri($"ws?channel={Channel(speed)}&lead={lead}"), gateway.Process, sessions, speed, seconds, play, counting))));
+                            rows.Add(Print(await gateway.WithGatewayFiguresAsync(counting => LeadClients.DriveAsync(gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, lead, jsClientsPerProcess, counting))));
                         }
                     }
                 }
@@ -126,7 +126,7 @@ internal static class DeliveryBenchmark
 
     private static DeliveryRow Print(DeliveryRow r)
     {
-        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%{(r.ServerIdlePercent is { } idle ? $" (idle {idle:F0}%)" : "")}  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}{(r.ServerP99Ms is { } s ? $"  at the gateway p99 {s:F2} ms" : "")}{(r.EventsPerFrame is { } f ? $"  {f:F1} events/frame" : "")}{(r.GatewayGc is { } gc ? $"  GC {gc.Collections:F0}× {gc.PausedMs:F0} ms" : "")}{(r.Slowed is { Count: > 0 } slowed ? $"  {slowed}" : "")}");
+        Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%{(r.ServerIdlePercent is { } idle ? $" (idle {idle:F0}%)" : "")}{(r.ServerStartMs is { } start ? $" (start {start:F0} ms)" : "")}  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}{(r.ServerP99Ms is { } s ? $"  at the gateway p99 {s:F2} ms" : "")}{(r.EventsPerFrame is { } f ? $"  {f:F1} events/frame" : "")}{(r.GatewayGc is { } gc ? $"  GC {gc.Collections:F0}× {gc.PausedMs:F0} ms" : "")}{(r.Slowed is { Count: > 0 } slowed ? $"  {slowed}" : "")}");
         return r;
     }
 
@@ -135,7 +135,7 @@ internal static class DeliveryBenchmark
 
     /// <summary>Opens <paramref name="sessions"/> sockets, sends <paramref name="play"/> on each and records
     /// |arrival − due| of every event message (the first second is discarded as warm-up).</summary>
-    public static async Task<DeliveryRow> DriveAsync(string system, Uri uri, Process server, int sessions, double speed, int seconds, string play)
+    public static async Task<DeliveryRow> DriveAsync(string system, Uri uri, Process server, int sessions, double speed, int seconds, string play, Func<Task>? counting = null)
     {
         var errors = new List<double>[sessions];
         var achieved = new double?[sessions];
@@ -149,27 +149,30 @@ internal static class DeliveryBenchmark
 
         var idle = await CpuMeter.WaitQuietAsync(server, TimeSpan.FromSeconds(30));
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds + 1));
-        var cpu = CpuMeter.Start(server);
+        var meter = new RowMeter(server, counting);
         var bytes = Encoding.UTF8.GetBytes(play);
-        await Task.WhenAll(sockets.Select(async (s, i) => achieved[i] = await ReceiveAsync(s, bytes, errors[i], stop.Token)));
-        var measured = cpu.Stop();
+        await Task.WhenAll(sockets.Select(async (s, i) => achieved[i] = await ReceiveAsync(s, bytes, errors[i], meter.CountFrom, stop.Token)));
+        var (measured, startCpu) = await meter.StopAsync();
         foreach (var s in sockets)
         {
             s.Abort();
             s.Dispose();
         }
 
-        return DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e), measured) with { Slowed = SlowedSessions.From(achieved, speed), ServerIdlePercent = idle };
+        return DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e), measured) with
+        {
+            Slowed = SlowedSessions.From(achieved, speed), ServerIdlePercent = idle, ServerStartMs = startCpu.TotalMilliseconds,
+        };
     }
 
-    /// <summary>Plays on <paramref name="socket"/>, recording |arrival − due| of each event; returns the lowest <c>achievedSpeed</c>
-    /// a <c>state</c> reported after the first second (null if none: the session was never held).</summary>
-    private static async Task<double?> ReceiveAsync(ClientWebSocket socket, byte[] play, List<double> errors, CancellationToken cancellationToken)
+    /// <summary>Plays on <paramref name="socket"/>, recording |arrival − due| of each event that arrives from
+    /// <paramref name="countFrom"/> on (the row's first second, its plays' start, is left out); returns the lowest
+    /// <c>achievedSpeed</c> a <c>state</c> reported in that window (null if none: the session was never held).</summary>
+    private static async Task<double?> ReceiveAsync(ClientWebSocket socket, byte[] play, List<double> errors, DateTime countFrom, CancellationToken cancellationToken)
     {
         double? achieved = null;
         var buffer = new byte[1 << 16];
         await socket.SendAsync(play, WebSocketMessageType.Text, true, CancellationToken.None);
-        var skipUntil = DateTime.UtcNow.AddSeconds(1); // the first second warms caches and JIT
         try
         {
             while (true)
@@ -182,7 +185,7 @@ internal static class DeliveryBenchmark
                 }
 
                 var message = buffer.AsSpan(0, result.Count);
-                if (DateTime.UtcNow < skipUntil)
+                if (DateTime.UtcNow < countFrom)
                 {
                     continue;
                 }
@@ -305,12 +308,12 @@ internal static class DeliveryBenchmark
 internal sealed record DeliveryRow(string System, int Sessions, double Speed, int Events, double EventsPerSecond, double P50Ms, double P99Ms, double MaxMs,
     double ServerCpuPercent, double DriverCpuPercent, double ServerMicrosPerEvent)
 {
-    /// <summary>Bytes the gateway's managed heap allocated over the run per delivered event (Tivo rows; from the runtime's
-    /// <c>dotnet.gc.heap.total_allocated</c> metric, so it includes the plays' set-up and the sessions' ends).</summary>
+    /// <summary>Bytes the gateway's managed heap allocated per delivered event over the window the row counts (Tivo rows; from
+    /// the runtime's <c>dotnet.gc.heap.total_allocated</c> metric, so it includes what the sessions do beside their events).</summary>
     public double? GatewayBytesPerEvent { get; init; }
 
-    /// <summary>The server's own share of the lateness (Tivo rows): p99 of <c>tivo.gateway.send.lateness</c> over the run, from
-    /// the gateway's /metrics (the whole run, its first second included), in ms.</summary>
+    /// <summary>The server's own share of the lateness (Tivo rows): p99 of <c>tivo.gateway.send.lateness</c> over the window the
+    /// row counts, from the gateway's /metrics, in ms.</summary>
     public double? ServerP99Ms { get; init; }
 
     /// <summary>Events the gateway sent per WebSocket frame over the run (Tivo rows; <c>tivo.gateway.events.sent</c> ÷
@@ -324,6 +327,10 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     /// <summary>The gateway's garbage collections over the run and the time its threads were paused for them, in ms (Tivo
     /// rows; the runtime's <c>dotnet.gc.collections</c> and <c>dotnet.gc.pause.time</c>): a pause stops every send.</summary>
     public GcFigures? GatewayGc { get; init; }
+
+    /// <summary>The server's CPU in the row's first second, in ms: the plays' start (and the events of that second), which the
+    /// row's other figures leave out (<see cref="RowMeter"/>).</summary>
+    public double? ServerStartMs { get; init; }
 
     /// <summary>Sessions whose clock the server held to keep up (backpressure), and how fast they went.</summary>
     public SlowedSessions? Slowed { get; init; }
@@ -357,6 +364,54 @@ internal sealed record SlowedSessions(int Count, int Of, double MeanAchieved, do
 }
 
 internal readonly record struct CpuMeasurement(TimeSpan Wall, TimeSpan Server, TimeSpan Driver);
+
+/// <summary>
+/// A row's CPU over the window its events are counted in. A row leaves out the events of its first <see cref="WarmUp"/> (the
+/// plays' start: every session's first chunk and first push at one instant, code first reached then); its CPU and its
+/// rates leave out the same second, so a figure per event divides the CPU of the events it counts. Until 3 Dec 2026 the CPU
+/// ran from the play, and the CPU per event divided 11 s of CPU, the start included, by the events of the last 10 s. What
+/// the first second cost the server is kept apart (<see cref="DeliveryRow.ServerStartMs"/>).
+/// </summary>
+internal sealed class RowMeter
+{
+    public static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1);
+
+    private readonly CpuMeter _whole;
+    private readonly Task<CpuMeter> _counted;
+
+    /// <summary>Starts metering <paramref name="server"/> now, as the row's plays are sent; <paramref name="counting"/> runs
+    /// as the row starts counting (the gateway's own figures are read from then: <see cref="BenchGateway.WithGatewayFiguresAsync"/>).</summary>
+    public RowMeter(Process server, Func<Task>? counting = null)
+    {
+        _whole = CpuMeter.Start(server);
+        CountFrom = DateTime.UtcNow + WarmUp;
+        _counted = StartAfterWarmUpAsync(server, counting);
+    }
+
+    /// <summary>When the row starts counting events (UTC).</summary>
+    public DateTime CountFrom { get; }
+
+    private static async Task<CpuMeter> StartAfterWarmUpAsync(Process server, Func<Task>? counting)
+    {
+        await Task.Delay(WarmUp);
+        var meter = CpuMeter.Start(server);
+        if (counting is not null)
+        {
+            await counting();
+        }
+
+        return meter;
+    }
+
+    /// <summary>The CPU from <see cref="CountFrom"/> to now, and the server's CPU before it.</summary>
+    public async Task<(CpuMeasurement Counted, TimeSpan StartServer)> StopAsync()
+    {
+        var counted = await _counted;
+        var measured = counted.Stop();
+        var whole = _whole.Stop();
+        return (measured, whole.Server - measured.Server);
+    }
+}
 
 /// <summary>CPU time of a server process and of this driver over an interval.</summary>
 internal sealed class CpuMeter

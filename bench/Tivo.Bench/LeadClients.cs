@@ -15,7 +15,7 @@ internal static class LeadClients
 {
     public const int DefaultClientsPerProcess = 1000;
 
-    public static async Task<DeliveryRow> DriveAsync(Uri uri, Process server, int sessions, double speed, int seconds, string play, int lead, int clientsPerProcess = DefaultClientsPerProcess)
+    public static async Task<DeliveryRow> DriveAsync(Uri uri, Process server, int sessions, double speed, int seconds, string play, int lead, int clientsPerProcess = DefaultClientsPerProcess, Func<Task>? counting = null)
     {
         var peers = Path.Combine(DynaliteServer.RepositoryRoot(), "bench", "peers");
         var processes = new List<Process>();
@@ -36,7 +36,7 @@ internal static class LeadClients
             }
 
             var idle = await CpuMeter.WaitQuietAsync(server, TimeSpan.FromSeconds(30));
-            var cpu = CpuMeter.Start(server);
+            var meter = new RowMeter(server, counting); // the clients count from a second after their "go", as the meter does
             foreach (var process in processes)
             {
                 await process.StandardInput.WriteLineAsync("go");
@@ -44,7 +44,7 @@ internal static class LeadClients
             }
 
             var reports = await Task.WhenAll(processes.Select(p => p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(seconds + 60))));
-            var measured = cpu.Stop();
+            var (measured, startCpu) = await meter.StopAsync();
             var errors = new List<double>();
             var clientCpuMs = 0.0;
             var (gcCount, gcTotalMs, gcMaxMs) = (0, 0.0, 0.0);
@@ -62,7 +62,10 @@ internal static class LeadClients
             Console.WriteLine($"  tivo-lead-js   JS clients' garbage collection in the measured window: {gcCount} pauses, {gcTotalMs:F0} ms in all, longest {gcMaxMs:F1} ms");
 
             var driver = TimeSpan.FromMilliseconds(clientCpuMs);
-            return DeliveryRow.From("tivo-lead-js", sessions, speed, errors, measured with { Driver = driver }) with { ServerIdlePercent = idle };
+            return DeliveryRow.From("tivo-lead-js", sessions, speed, errors, measured with { Driver = driver }) with
+            {
+                ServerIdlePercent = idle, ServerStartMs = startCpu.TotalMilliseconds,
+            };
         }
         finally
         {

@@ -126,9 +126,9 @@ internal sealed class NatsPeer : IAsyncDisposable
 
         var errors = new List<double>[sessions];
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds + 1));
-        var cpu = CpuMeter.Start(Process);
-        await Task.WhenAll(consumers.Select((c, i) => ConsumeAsync(c, errors[i] = new List<double>(seconds * 110), stop.Token)));
-        var measured = cpu.Stop();
+        var meter = new RowMeter(Process);
+        await Task.WhenAll(consumers.Select((c, i) => ConsumeAsync(c, errors[i] = new List<double>(seconds * 110), meter.CountFrom, stop.Token)));
+        var (measured, _) = await meter.StopAsync();
         var row = DeliveryRow.From("nats-jetstream", sessions, 1, errors.SelectMany(e => e), measured);
         try
         {
@@ -148,11 +148,10 @@ internal sealed class NatsPeer : IAsyncDisposable
         return row;
     }
 
-    private static async Task ConsumeAsync(INatsJSConsumer consumer, List<double> errors, CancellationToken cancellationToken)
+    private static async Task ConsumeAsync(INatsJSConsumer consumer, List<double> errors, DateTime countFrom, CancellationToken cancellationToken)
     {
         double? firstArrival = null;
         DateTimeOffset firstStored = default;
-        var skipUntil = DateTime.UtcNow.AddSeconds(1);
         try
         {
             await foreach (var msg in consumer.ConsumeAsync<byte[]>(opts: new NatsJSConsumeOpts { MaxMsgs = 1000 }, cancellationToken: cancellationToken))
@@ -166,7 +165,7 @@ internal sealed class NatsPeer : IAsyncDisposable
                     continue;
                 }
 
-                if (DateTime.UtcNow >= skipUntil)
+                if (DateTime.UtcNow >= countFrom)
                 {
                     errors.Add(arrival - (firstArrival.Value + (stored - firstStored).TotalMilliseconds));
                 }

@@ -113,6 +113,11 @@ internal sealed class Summary
                 var cpuTarget = $"≤ {Limits(r with { Sessions = 1000 }).MicrosPerEvent} µs at 1,000 sessions{(r.System == "tivo" ? "" : " with lead")}" +
                     (naive is null ? "" : $"; naive peer {naive.ServerMicrosPerEvent:F1} µs");
                 s.Add($"{name}: server CPU per event", r.ServerMicrosPerEvent, $"{r.ServerMicrosPerEvent:F1} µs", tivo ? cpuTarget : "");
+                if (r.ServerStartMs is { } start)
+                {
+                    s.Add($"{name}: server CPU in the row's first second (the plays' start; the figures above leave it out)", start, $"{start:F0} ms", "");
+                }
+
                 if (r.GatewayBytesPerEvent is { } allocated)
                 {
                     s.Add($"{name}: gateway heap allocated per event", allocated, $"{allocated:F0} B", "");
