@@ -70,7 +70,6 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
     {
         _metrics.SessionActivated();
         _sessions.Add(this.GetPrimaryKeyString());
-        StartTrimTimer();
         if (_record.Exists && _record.State is { Plan: { } plan, Clock: { Status: not SessionStatus.Idle } clock })
         {
             await RestoreAsync(plan, clock);
@@ -79,6 +78,8 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
                 StartGracePeriod();
             }
         }
+
+        StartTrimTimer(); // a restored log that does not tick
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -393,14 +394,28 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
         _trimTimer = null;
     }
 
-    /// <summary>While the session does not tick, checks its replay log against the silo's bound every <see cref="ReplayTrimInterval"/>.</summary>
+    /// <summary>While the session does not tick and its replay log holds something, checks the log against the silo's bound
+    /// every <see cref="ReplayTrimInterval"/>. A session that never played (a viewer connected, nothing asked yet) has an empty
+    /// log and no timer: 1,000 idle sessions had made the runtime's timer queue fire 200 times a second for nothing.</summary>
     private void StartTrimTimer()
     {
-        if (_player.Log.SiloBounded && _timer is null && !_handedOver)
+        if (_player.Log.SiloBounded && _player.Log.Count > 0 && _timer is null && !_handedOver)
         {
-            _trimTimer ??= this.RegisterGrainTimer(static (self, _) => { self._player.Log.TrimIfCrowded(self.Now); return Task.CompletedTask; }, this,
+            _trimTimer ??= this.RegisterGrainTimer(static (self, _) => self.CheckReplayLog(), this,
                 new GrainTimerCreationOptions(ReplayTrimInterval, ReplayTrimInterval) { KeepAlive = false });
         }
+    }
+
+    private Task CheckReplayLog()
+    {
+        _player.Log.TrimIfCrowded(Now);
+        if (_player.Log.Count == 0)
+        {
+            _trimTimer?.Dispose(); // a cut emptied it: nothing left to trim until the session plays again
+            _trimTimer = null;
+        }
+
+        return Task.CompletedTask;
     }
 
     /// <summary>A grain timer (not interleaved, keeping the session active) calling <paramref name="callback"/>.</summary>

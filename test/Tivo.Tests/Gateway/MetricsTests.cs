@@ -77,6 +77,51 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public async Task An_idle_viewer_costs_its_connections_timers_and_its_session_none()
+    {
+        // A viewer connected and not playing: its socket's keep-alive and its membership renewal are timers, its session has
+        // nothing to do. Before, every session checked its empty replay log every 5 s: 1,000 idle viewers held 3,021 timers
+        // instead of 2,021, and the runtime's timer queue fired 200 more times a second.
+        const int Viewers = 40;
+        await using var gateway = await GatewayProcess.StartAsync();
+        var before = await SteadyTimersAsync(gateway, sessions: 0);
+        var sockets = new List<TestSocket>();
+        try
+        {
+            for (var i = 0; i < Viewers; i++)
+            {
+                sockets.Add(await TestSocket.ConnectAsync(gateway.WebSocketUri("ws")));
+            }
+
+            var added = await SteadyTimersAsync(gateway, sessions: Viewers) - before;
+            Assert.True(added <= 2 * Viewers + 4, $"{Viewers} idle viewers added {added} timers: at most 2 each (keep-alive, renewal) expected");
+            Assert.True(added >= Viewers, $"{Viewers} idle viewers added {added} timers: their keep-alives at least");
+        }
+        finally
+        {
+            foreach (var socket in sockets)
+            {
+                await socket.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>The runtime's timer count once <paramref name="sessions"/> are active and it read the same twice, a second apart.</summary>
+    private static async Task<double> SteadyTimersAsync(GatewayProcess gateway, int sessions)
+    {
+        var last = double.NaN;
+        await Eventually.WaitAsync(async () =>
+        {
+            await Task.Delay(1000); // the exporter serves a scrape from a short-lived cache
+            var m = await gateway.MetricsAsync();
+            var (previous, now) = (last, m.GetValueOrDefault("dotnet_timer_count", double.NaN));
+            last = now;
+            return m.GetValueOrDefault("tivo_sessions_active") == sessions && now == previous;
+        }, $"{sessions} sessions active and the timer count steady");
+        return last;
+    }
+
+    [Fact]
     public async Task The_sessions_replay_logs_stay_within_the_silos_bound_and_a_resume_past_it_says_so()
     {
         // Each session keeps its last events for clients resuming with lastSeq, up to its own bounds (20,000 events, 4 MiB):
