@@ -16,6 +16,10 @@ namespace Tivo.Gateway.Connections;
 internal sealed partial class SessionFanout : IPlaybackObserver
 {
     private readonly ConcurrentDictionary<string, (ConnectionOutbox Outbox, SessionMembership Membership)> _connections = new(StringComparer.Ordinal);
+
+    // What every push walks: the connections as an array, replaced (under _lock) when one comes or goes. ConcurrentDictionary's
+    // Values took all its locks and copied itself into a new list at each push (a plain session pushes every tick).
+    private (ConnectionOutbox Outbox, SessionMembership Membership)[] _all = [];
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
     private readonly IPlaybackGrain _session;
@@ -134,6 +138,7 @@ internal sealed partial class SessionFanout : IPlaybackObserver
         lock (_lock)
         {
             _connections[participantId] = (outbox, membership);
+            Volatile.Write(ref _all, [.. _connections.Values]);
             if (_stream.Missing > 0)
             {
                 outbox.Deliver(null, holdShared: true); // a hole is open: this connection waits for it too
@@ -141,12 +146,24 @@ internal sealed partial class SessionFanout : IPlaybackObserver
         }
     }
 
-    public bool Remove(string participantId) => _connections.TryRemove(participantId, out _);
+    public bool Remove(string participantId)
+    {
+        lock (_lock)
+        {
+            if (!_connections.TryRemove(participantId, out _))
+            {
+                return false;
+            }
+
+            Volatile.Write(ref _all, [.. _connections.Values]);
+            return true;
+        }
+    }
 
     /// <summary>Checks every connection's slow-consumer bounds (see <see cref="ConnectionOutbox.CheckSlowConsumer"/>).</summary>
     public void CheckSlowConsumers()
     {
-        foreach (var connection in _connections.Values)
+        foreach (var connection in Volatile.Read(ref _all))
         {
             connection.Outbox.CheckSlowConsumer();
         }
@@ -200,7 +217,7 @@ internal sealed partial class SessionFanout : IPlaybackObserver
     private void DeliverLocked(PlaybackBatch? batch)
     {
         var hold = _stream.Missing > 0;
-        foreach (var connection in _connections.Values)
+        foreach (var connection in _all)
         {
             connection.Outbox.Deliver(batch, hold);
         }
@@ -257,7 +274,7 @@ internal sealed partial class SessionFanout : IPlaybackObserver
     public async Task<bool> RejoinAsync(SiloAddress? on = null)
     {
         var mark = LastReceived;
-        var answered = await Task.WhenAll(_connections.Values.Select(c => c.Membership.RejoinAsync(mark, on)));
+        var answered = await Task.WhenAll(Volatile.Read(ref _all).Select(c => c.Membership.RejoinAsync(mark, on)));
         return answered.All(a => a);
     }
 

@@ -15,6 +15,7 @@ internal sealed class AchievedSpeedMeter
     public static readonly TimeSpan Window = TimeSpan.FromSeconds(5);
 
     private readonly Queue<(WallTime Wall, long Buffered)> _samples = new();
+    private (WallTime Wall, long Buffered) _last; // the newest sample (a Queue shows only its oldest: LINQ's Last() walked it all)
     private WallTime? _bufferingSince;
     private long _bufferedTotal;
 
@@ -72,7 +73,8 @@ internal sealed class AchievedSpeedMeter
     public void Sample(WallTime now)
     {
         var buffered = _bufferedTotal + HeldBy(now) + (_bufferingSince is { } since ? (now - since).Ticks : 0);
-        _samples.Enqueue((now, buffered));
+        _last = (now, buffered);
+        _samples.Enqueue(_last);
         while (_samples.Count > 2 && now - _samples.Peek().Wall > Window)
         {
             _samples.Dequeue();
@@ -93,7 +95,7 @@ internal sealed class AchievedSpeedMeter
         }
 
         var first = _samples.Peek();
-        var (lastWall, lastBuffered) = _samples.Last();
+        var (lastWall, lastBuffered) = _last;
         if (_holdUntil > lastWall)
         {
             // A hold still to come: the speed achieved by its end.

@@ -23,6 +23,9 @@ internal sealed partial class SessionPlayer
 
     private readonly string? _host;
 
+    /// <summary>The state an emission that reached the window's end reports (one delegate, not a closure per tick).</summary>
+    private readonly Func<SessionState> _endedState;
+
     public SessionPlayer(string sessionId, PlaybackOptions options, ChunkGrid grid, IPlaybackSource source, TimeProvider time,
         ParticipantSet participants, ILogger logger, Action<int> eventsPushed, string? host = null, ReplayBudget? replayBudget = null)
     {
@@ -38,6 +41,7 @@ internal sealed partial class SessionPlayer
         Cursor = new EmissionCursor(options.Lookahead, options.ClockInterval);
         Cadence = new SessionCadence(options);
         Buffer = new ReadAheadBuffer(grid, source);
+        _endedState = () => Report(SessionStatus.Ended, Plan!.WindowEnd, 0); // called only from Emit, with a plan
         Loader = new ReadAheadLoader(sessionId, Buffer, Clock, source, options, time, logger, () => Emit(Now),
             message => Broadcast(new ErrorSignal(Now.Ticks, Cursor.NextOrder(), ErrorCodes.StoreUnavailable, message)));
     }
@@ -344,7 +348,7 @@ internal sealed partial class SessionPlayer
     public void Emit(WallTime now)
     {
         Cursor.Lookahead = Cadence.LookaheadAt(now);
-        if (Plan is { } plan && Cursor.Emit(now, Clock, plan, Buffer, Log, () => Report(SessionStatus.Ended, plan.WindowEnd, 0)) is { } batch)
+        if (Plan is { } plan && Cursor.Emit(now, Clock, plan, Buffer, Log, _endedState) is { } batch)
         {
             Send(batch);
         }
