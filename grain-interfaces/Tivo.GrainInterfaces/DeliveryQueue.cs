@@ -94,9 +94,13 @@ public sealed class DeliveryQueue<TLocal>
         else if (_coveredBelow > 0)
         {
             covered = _coveredBelow;
-            if (batch.Events.Any(e => e.Seq >= covered))
+            foreach (var e in batch.Events) // a loop, not Any(): a lambda capturing `covered` was a closure at every add
             {
-                _coveredBelow = 0; // the shared stream has passed the join
+                if (e.Seq >= covered)
+                {
+                    _coveredBelow = 0; // the shared stream has passed the join
+                    break;
+                }
             }
         }
 

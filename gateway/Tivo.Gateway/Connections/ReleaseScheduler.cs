@@ -43,6 +43,7 @@ internal sealed partial class ReleaseScheduler : IDisposable
     private readonly Lock _lock = new();
     private readonly PriorityQueue<IReleaseWaiter, long> _queue = new();
     private readonly List<IReleaseWaiter> _due = [];
+    private readonly Stack<WakeBatch> _batches = new();
     private readonly ITimer? _timer;
     private readonly AutoResetEvent? _earlier;
     private readonly Thread? _thread;
@@ -133,8 +134,10 @@ internal sealed partial class ReleaseScheduler : IDisposable
         {
             // From the release thread, one thread-pool item wakes the batch: the connections' loops then continue on
             // that worker's local queue, instead of each wake-up rousing an idle worker of its own (which cost 50% more
-            // CPU per event at 100 sessions).
-            ThreadPool.UnsafeQueueUserWorkItem(static batch => WakeAll(batch), _due.ToArray(), preferLocal: false);
+            // CPU per event at 100 sessions). The items are reused: an array per firing was 2% of the gateway's allocations.
+            var batch = WakeBatch.Take(_batches);
+            batch.Waiters.AddRange(_due);
+            ThreadPool.UnsafeQueueUserWorkItem(batch, preferLocal: false);
         }
         else
         {
@@ -157,6 +160,37 @@ internal sealed partial class ReleaseScheduler : IDisposable
         for (var i = 0; i < waiters.Count; i++)
         {
             waiters[i].Wake();
+        }
+    }
+
+    /// <summary>The connections one firing of the release thread wakes, as a thread-pool item that goes back to
+    /// <paramref name="pool"/> once it ran.</summary>
+    private sealed class WakeBatch(Stack<WakeBatch> pool) : IThreadPoolWorkItem
+    {
+        public List<IReleaseWaiter> Waiters { get; } = [];
+
+        public static WakeBatch Take(Stack<WakeBatch> pool)
+        {
+            lock (pool)
+            {
+                return pool.TryPop(out var reused) ? reused : new WakeBatch(pool);
+            }
+        }
+
+        public void Execute()
+        {
+            try
+            {
+                WakeAll(Waiters);
+            }
+            finally
+            {
+                Waiters.Clear();
+                lock (pool)
+                {
+                    pool.Push(this);
+                }
+            }
         }
     }
 
