@@ -316,7 +316,7 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     /// row counts, from the gateway's /metrics, in ms.</summary>
     public double? ServerP99Ms { get; init; }
 
-    /// <summary>Events the gateway sent per WebSocket frame over the run (Tivo rows; <c>tivo.gateway.events.sent</c> ÷
+    /// <summary>Events the gateway sent per WebSocket frame over the window the row counts (Tivo rows; <c>tivo.gateway.events.sent</c> ÷
     /// <c>tivo.gateway.frames.sent</c>, replies and signals counted as frames): 1 or less without lead.</summary>
     public double? EventsPerFrame { get; init; }
 
@@ -324,7 +324,7 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     /// previous run's sessions were done): the share of <see cref="ServerCpuPercent"/> that is not the run's events.</summary>
     public double? ServerIdlePercent { get; init; }
 
-    /// <summary>The gateway's garbage collections over the run and the time its threads were paused for them, in ms (Tivo
+    /// <summary>The gateway's garbage collections over the window the row counts and the time its threads were paused for them, in ms (Tivo
     /// rows; the runtime's <c>dotnet.gc.collections</c> and <c>dotnet.gc.pause.time</c>): a pause stops every send.</summary>
     public GcFigures? GatewayGc { get; init; }
 
