@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using Tivo.GrainInterfaces;
 
@@ -15,10 +14,10 @@ namespace Tivo.Gateway.Connections;
 /// </summary>
 internal sealed partial class SessionFanout : IPlaybackObserver
 {
-    private readonly ConcurrentDictionary<string, (ConnectionOutbox Outbox, SessionMembership Membership)> _connections = new(StringComparer.Ordinal);
-
-    // What every push walks: the connections as an array, replaced (under _lock) when one comes or goes. ConcurrentDictionary's
-    // Values took all its locks and copied itself into a new list at each push (a plain session pushes every tick).
+    // The connections by participant, changed and read under _lock; and as an array, replaced when one comes or goes, which
+    // every push walks (a ConcurrentDictionary's Values took all its locks and copied itself into a new list at each push: a
+    // plain session pushes every tick) and the watchdog reads without the lock.
+    private readonly Dictionary<string, (ConnectionOutbox Outbox, SessionMembership Membership)> _connections = new(StringComparer.Ordinal);
     private (ConnectionOutbox Outbox, SessionMembership Membership)[] _all = [];
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
@@ -81,7 +80,7 @@ internal sealed partial class SessionFanout : IPlaybackObserver
     /// <summary>Events received from the session in batches for every participant.</summary>
     public long Events => Interlocked.Read(ref _events);
 
-    public int Count => _connections.Count;
+    public int Count => Volatile.Read(ref _all).Length;
 
     /// <summary>A join's answer: what the session had handed on when this gateway joined (see <see cref="SharedStreamTracker.Expect"/>);
     /// handled after the first push, it can show a hole, which is then filled.</summary>
@@ -150,7 +149,7 @@ internal sealed partial class SessionFanout : IPlaybackObserver
     {
         lock (_lock)
         {
-            if (!_connections.TryRemove(participantId, out _))
+            if (!_connections.Remove(participantId))
             {
                 return false;
             }

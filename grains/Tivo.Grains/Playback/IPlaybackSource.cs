@@ -26,6 +26,33 @@ internal interface IPlaybackSource
     Task WatchLive(string channel, string sessionId);
 }
 
+internal static class PlaybackSourceExtensions
+{
+    /// <summary>Each channel's last event before <paramref name="before"/> and not before <paramref name="windowStart"/>, as
+    /// snapshot events released at <paramref name="release"/>: what a chart of last-known values needs after a join or a
+    /// seek. A channel whose store is away is left out; the stream itself is unaffected.</summary>
+    public static async Task<List<SessionEvent>> LastValuesAsync(this IPlaybackSource source, IEnumerable<string> channels, StreamTime before,
+        StreamTime windowStart, WallTime release, Func<long> nextOrder)
+    {
+        var snapshot = new List<SessionEvent>();
+        foreach (var channel in channels)
+        {
+            try
+            {
+                if (await source.GetLatestBefore(channel, before.Ticks, windowStart.Ticks) is { } latest)
+                {
+                    snapshot.Add(new SessionEvent(channel, latest.Ticks, 0, release.Ticks, nextOrder(), latest.Data, Snapshot: true));
+                }
+            }
+            catch (StoreUnavailableGrainException)
+            {
+            }
+        }
+
+        return snapshot;
+    }
+}
+
 /// <summary>The cluster as a session sees it: the catalog grain and the channels' grains.</summary>
 internal sealed class GrainPlaybackSource(IGrainFactory grains) : IPlaybackSource
 {

@@ -130,7 +130,7 @@ internal sealed partial class SessionPlayer
         StartEpoch(cut);
         ResetBuffer(pass, to);
         Clock.Reanchor(cut, Plan!.PositionOf(to, pass), SessionStatus.Paused);
-        if (await LastValuesAsync(Plan.Channels, to, cut, Cursor.NextOrder) is { Count: > 0 } snapshot)
+        if (await _source.LastValuesAsync(Plan.Channels, to, Plan.WindowStart, cut, Cursor.NextOrder) is { Count: > 0 } snapshot)
         {
             Send(new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, [.. snapshot], []));
         }
@@ -401,36 +401,13 @@ internal sealed partial class SessionPlayer
         {
             var order = 0L;
             var wanted = channels.IsDefaultOrEmpty ? plan.Channels : [.. plan.Channels.Where(channels.Contains)];
-            events.AddRange(await LastValuesAsync(wanted, plan.StreamAt(Clock.PositionAt(Now)), Now, () => ++order));
+            events.AddRange(await _source.LastValuesAsync(wanted, plan.StreamAt(Clock.PositionAt(Now)), plan.WindowStart, Now, () => ++order));
             events.AddRange(Log.DueAfter(Now));
         }
 
         // The catch-up covers the shared stream below this seq (the gateway drops those copies).
         var covered = continuesAfter is null ? Cursor.NextSeq : Math.Max(next, events.Count > 0 ? events.Max(e => e.Seq) + 1 : 0);
         return new PlaybackBatch(Cursor.Epoch, Cursor.Cutoff.Ticks, events.ToImmutable(), signals.ToImmutable(), participantId, covered);
-    }
-
-    /// <summary>Each channel's last event before <paramref name="before"/> (within the window), as snapshot events released
-    /// at <paramref name="release"/>: what a chart of last-known values needs after a join or a seek. A channel whose
-    /// store is away is left out; the stream itself is unaffected.</summary>
-    public async Task<List<SessionEvent>> LastValuesAsync(IEnumerable<string> channels, StreamTime before, WallTime release, Func<long> nextOrder)
-    {
-        var snapshot = new List<SessionEvent>();
-        foreach (var channel in channels)
-        {
-            try
-            {
-                if (await _source.GetLatestBefore(channel, before.Ticks, Plan!.WindowStart.Ticks) is { } latest)
-                {
-                    snapshot.Add(new SessionEvent(channel, latest.Ticks, 0, release.Ticks, nextOrder(), latest.Data, Snapshot: true));
-                }
-            }
-            catch (StoreUnavailableGrainException)
-            {
-            }
-        }
-
-        return snapshot;
     }
 
     /// <summary>The session's state at <paramref name="now"/>.</summary>
