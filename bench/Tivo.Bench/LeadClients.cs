@@ -36,7 +36,7 @@ internal static class LeadClients
             }
 
             var idle = await CpuMeter.WaitQuietAsync(server, TimeSpan.FromSeconds(30));
-            var meter = new RowMeter(server, counting); // the clients count from a second after their "go", as the meter does
+            var meter = new RowMeter(server, counting); // the clients count from the same warm-up after their "go"
             foreach (var process in processes)
             {
                 await process.StandardInput.WriteLineAsync("go");
@@ -85,7 +85,7 @@ internal static class LeadClients
     {
         var info = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, WorkingDirectory = peers };
         info.ArgumentList.Add(Path.Combine(peers, "lead-clients.mjs"));
-        foreach (var (name, value) in new[] { ("--url", uri.ToString()), ("--sessions", $"{sessions}"), ("--seconds", $"{seconds}"), ("--lead", $"{lead}"), ("--play", play) })
+        foreach (var (name, value) in new[] { ("--url", uri.ToString()), ("--sessions", $"{sessions}"), ("--seconds", $"{seconds}"), ("--lead", $"{lead}"), ("--warm-up-ms", $"{RowMeter.WarmUp.TotalMilliseconds:0}"), ("--play", play) })
         {
             info.ArgumentList.Add(name);
             info.ArgumentList.Add(value);

@@ -1,9 +1,9 @@
 // Tivo's benchmark, lead mode measured where it ends: N sessions, each one TivoClient (clients/js/tivo.js) with
 // `lead`, in this one Node.js process. Records |release − due| of every event as the client hands it to its
-// listener (the first second discarded as warm-up) and prints one JSON line (after "connected", and "go" on stdin).
+// listener (the first --warm-up-ms, 1 s, discarded, as the driver's meter does) and prints one JSON line (after "connected", and "go" on stdin).
 // The driver may run several such processes and merge their reports (every error, so the driver takes the percentiles;
 // this process's CPU; its garbage-collection pauses in the measured window).
-//   node lead-clients.mjs --url ws://127.0.0.1:8080/ws?channel=X --sessions 1000 --seconds 10 --lead 100 --play '{"action":"play",…}'
+//   node lead-clients.mjs --url ws://127.0.0.1:8080/ws?channel=X --sessions 1000 --seconds 10 --lead 100 --warm-up-ms 1000 --play '{"action":"play",…}'
 import { PerformanceObserver } from "node:perf_hooks";
 import { WebSocket } from "ws";
 import { TivoClient } from "../../clients/js/tivo.js";
@@ -12,6 +12,7 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) 
 const sessions = Number(args.sessions ?? 1);
 const seconds = Number(args.seconds ?? 10);
 const lead = Number(args.lead ?? 100);
+const warmUpMs = Number(args["warm-up-ms"] ?? 1000);
 const play = JSON.parse(args.play);
 const url = new URL(args.url);
 const channel = url.searchParams.get("channel");
@@ -36,11 +37,11 @@ for (let i = 0; i < sessions; i++) {
 console.log("connected");
 await new Promise((r) => process.stdin.once("data", r));
 const started = clock();
-const warm = started + 1000;
+const warm = started + warmUpMs;
 measuringFrom = warm;
 // This process's CPU over the same window as the errors (the driver meters the server's from a second after "go" too).
 let cpu0 = process.cpuUsage();
-setTimeout(() => { cpu0 = process.cpuUsage(); }, 1000);
+setTimeout(() => { cpu0 = process.cpuUsage(); }, warmUpMs);
 for (const client of clients) {
   client.on("event", (e) => {
     const at = clock();
