@@ -8,7 +8,8 @@ namespace Tivo.Bench;
 /// <summary>
 /// End-to-end delivery: N WebSocket sessions, each playing its own session at ~100 events/s, against a
 /// gateway started as a separate process (embedded mode, Release), and the same against the naive peer
-/// (Node.js <c>ws</c>, one timer per event) and NATS JetStream (replay policy <c>original</c>, 1× only).
+/// (Node.js <c>ws</c>, one timer per event), the floor (<see cref="FloorServer"/>: one send per event, nothing else) and
+/// NATS JetStream (replay policy <c>original</c>, 1× only).
 /// Reports |arrival − due| percentiles, events/s delivered, and the CPU of server and driver separately.
 /// </summary>
 internal static class DeliveryBenchmark
@@ -65,19 +66,28 @@ internal static class DeliveryBenchmark
             return rows;
         }
 
-        await PeerAsync("naive-node-ws", async () =>
+        // The same driver against two WebSocket peers fed the same events: the naive design, and the floor (what one send
+        // per event costs on this machine with nothing else).
+        foreach (var (system, start, what) in new (string, Func<Task<PeerServer>>, string)[]
         {
-            await using var naive = await NaivePeer.StartAsync(speeds, seconds);
-            Console.WriteLine($"  server: naive Node.js ws peer pid {naive.Process.Id} (window loaded per play, one setTimeout per event)");
-            await WarmUpAsync(naive.Uri(Channel(speeds[0])), naive.Process, speeds[0], 0);
-            foreach (var speed in speeds)
+            ("naive-node-ws", () => PeerServer.StartNaiveAsync(speeds, seconds), "naive Node.js ws peer (window loaded per play, one setTimeout per event)"),
+            ("floor-sends", () => PeerServer.StartFloorAsync(speeds, seconds), "the floor (a thread per core, one blocking send per event, nothing else: bench/Tivo.Bench/FloorServer.cs)"),
+        })
+        {
+            await PeerAsync(system, async () =>
             {
-                foreach (var sessions in sessionCounts)
+                await using var peer = await start();
+                Console.WriteLine($"  server: {what}, pid {peer.Process.Id}");
+                await WarmUpAsync(peer.Uri(Channel(speeds[0])), peer.Process, speeds[0], 0);
+                foreach (var speed in speeds)
                 {
-                    rows.Add(Print(await DriveAsync("naive-node-ws", naive.Uri(Channel(speed)), naive.Process, sessions, speed, seconds, PlayMessage(speed, seconds))));
+                    foreach (var sessions in sessionCounts)
+                    {
+                        rows.Add(Print(await DriveAsync(system, peer.Uri(Channel(speed)), peer.Process, sessions, speed, seconds, PlayMessage(speed, seconds))));
+                    }
                 }
-            }
-        });
+            });
+        }
 
         await PeerAsync("nats-jetstream", async () =>
         {

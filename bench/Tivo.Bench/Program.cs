@@ -22,6 +22,11 @@ const string Usage = """
     common: --smoke (seconds-long runs that still produce every figure), --out FILE (JSON results)
     """;
 
+if (args is [FloorServer.Command, ..])
+{
+    return await FloorServer.RunAsync(args); // the floor peer's own process, started by the delivery benchmark
+}
+
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
     Console.WriteLine(Usage);

@@ -26,8 +26,17 @@ internal sealed class Summary
             (_, >= 2000) => $"p99 ≤ {Limits(r).P99Ms} ms (the clock slows instead)",
             _ => $"p99 ≤ {atThousand} ms at 1,000 sessions",
         };
-        var naive = rows.FirstOrDefault(p => p.System == "naive-node-ws" && p.Sessions == r.Sessions && p.Speed == r.Speed);
-        return naive is null ? target : $"{target}; naive peer {naive.P99Ms:F2} ms";
+        return target + Peers(r, rows, p => $"{p.P99Ms:F2} ms", floor: false);
+    }
+
+    /// <summary>The same row of the naive peer and, with <paramref name="floor"/>, of the floor (one send per event and nothing
+    /// else, <see cref="FloorServer"/>: a floor of CPU per event, not of lateness — it sleeps in whole milliseconds) from the
+    /// same run, as "; naive peer X; floor Y" (empty when the peers did not run).</summary>
+    private static string Peers(DeliveryRow r, List<DeliveryRow> rows, Func<DeliveryRow, string> figure, bool floor = true)
+    {
+        DeliveryRow? Of(string system) => rows.FirstOrDefault(p => p.System == system && p.Sessions == r.Sessions && p.Speed == r.Speed);
+        return (Of("naive-node-ws") is { } naive ? $"; naive peer {figure(naive)}" : "") +
+            (floor && Of("floor-sends") is { } bare ? $"; floor {figure(bare)}" : "");
     }
 
     /// <summary>The limits a Tivo delivery row is held to where the design or issue 12 sets one: p99 (ms) and the server's
@@ -109,9 +118,8 @@ internal sealed class Summary
 
                 s.Add($"{name}: events/s delivered (of {r.Sessions * DeliveryBenchmark.Rate:N0} offered)", r.EventsPerSecond, $"{r.EventsPerSecond:N0}", "");
                 s.Add($"{name}: CPU server / driver", r.ServerCpuPercent, $"{r.ServerCpuPercent:F0}% / {r.DriverCpuPercent:F0}%", "");
-                var naive = delivery.FirstOrDefault(p => p.System == "naive-node-ws" && p.Sessions == r.Sessions && p.Speed == r.Speed);
                 var cpuTarget = $"≤ {Limits(r with { Sessions = 1000 }).MicrosPerEvent} µs at 1,000 sessions{(r.System == "tivo" ? "" : " with lead")}" +
-                    (naive is null ? "" : $"; naive peer {naive.ServerMicrosPerEvent:F1} µs");
+                    Peers(r, delivery, p => $"{p.ServerMicrosPerEvent:F1} µs");
                 s.Add($"{name}: server CPU per event", r.ServerMicrosPerEvent, $"{r.ServerMicrosPerEvent:F1} µs", tivo ? cpuTarget : "");
                 if (r.ServerStartMs is { } start)
                 {
