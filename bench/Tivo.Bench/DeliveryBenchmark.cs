@@ -26,7 +26,7 @@ internal static class DeliveryBenchmark
 
     /// <summary>Runs the rows; with <paramref name="runs"/> above 1 each Tivo row (plain, lead, JS client) is run that many
     /// times in turn in the same gateway, so the summary gives each figure's range (the machine's load moves from run to run).</summary>
-    public static async Task<List<DeliveryRow>> RunAsync(int[] sessionCounts, double[] speeds, int seconds, bool peers, int lead, int jsClientsPerProcess = LeadClients.DefaultClientsPerProcess, int runs = 1)
+    public static async Task<DeliveryResults> RunAsync(int[] sessionCounts, double[] speeds, int seconds, bool peers, int lead, int jsClientsPerProcess = LeadClients.DefaultClientsPerProcess, int runs = 1)
     {
         var rows = new List<DeliveryRow>();
         // Sessions left by their participants end 2 s later (not the default 30 s), and every Tivo row waits for the previous
@@ -61,9 +61,10 @@ internal static class DeliveryBenchmark
             }
         }
 
+        var results = new DeliveryResults(rows, []);
         if (!peers)
         {
-            return rows;
+            return results;
         }
 
         // The same driver against two WebSocket peers fed the same events: the naive design, and the floor (what one send
@@ -74,7 +75,7 @@ internal static class DeliveryBenchmark
             ("floor-sends", () => PeerServer.StartFloorAsync(speeds, seconds), "the floor (a thread per core, one blocking send per event, nothing else: bench/Tivo.Bench/FloorServer.cs)"),
         })
         {
-            await PeerAsync(system, async () =>
+            await PeerAsync(system, results, async () =>
             {
                 await using var peer = await start();
                 Console.WriteLine($"  server: {what}, pid {peer.Process.Id}");
@@ -89,7 +90,7 @@ internal static class DeliveryBenchmark
             });
         }
 
-        await PeerAsync("nats-jetstream", async () =>
+        await PeerAsync("nats-jetstream", results, async () =>
         {
             await using var nats = await NatsPeer.StartAsync(seconds);
             Console.WriteLine($"  server: nats-server {nats.Version} pid {nats.Process.Id} (JetStream, file store, replay policy original)");
@@ -99,17 +100,13 @@ internal static class DeliveryBenchmark
             }
         });
 
-        return rows;
+        return results;
     }
-
-    /// <summary>Peers whose run failed, with why: their remaining rows are missing (the summary lists them as missing figures
-    /// and the benchmark exits 3), and the rows already measured, Tivo's among them, stand.</summary>
-    public static List<string> PeerFailures { get; } = [];
 
     /// <summary>Runs one peer's rows. A peer that fails (its server does not start, or stops answering under load) costs its
     /// own remaining rows, not the run: the NATS server once failed to answer the tidying after its 1,000-session row and the
-    /// benchmark died there, every figure of a 10-minute run lost.</summary>
-    private static async Task PeerAsync(string peer, Func<Task> run)
+    /// benchmark died there, every figure of a 10-minute run lost. The failure is kept in <paramref name="results"/>.</summary>
+    private static async Task PeerAsync(string peer, DeliveryResults results, Func<Task> run)
     {
         try
         {
@@ -118,7 +115,7 @@ internal static class DeliveryBenchmark
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             Console.Error.WriteLine($"  {peer}: failed, its remaining rows are missing: {ex.GetType().Name}: {ex.Message}");
-            PeerFailures.Add($"{peer} rows ({ex.GetType().Name}: {ex.Message})");
+            results.PeerFailures.Add($"{peer} rows ({ex.GetType().Name}: {ex.Message})");
         }
     }
 
@@ -471,3 +468,7 @@ internal sealed class CpuMeter
         return new CpuMeasurement(_wall.Elapsed, _server.TotalProcessorTime - _server0, Process.GetCurrentProcess().TotalProcessorTime - _driver0);
     }
 }
+
+/// <summary>The delivery rows, and the peers whose run failed, with why: their remaining rows are missing (the summary lists
+/// them as missing figures and the benchmark exits 3), and the rows already measured, Tivo's among them, stand.</summary>
+internal sealed record DeliveryResults(List<DeliveryRow> Rows, List<string> PeerFailures);

@@ -47,7 +47,7 @@ internal static class LeadClients
             var (measured, startCpu) = await meter.StopAsync();
             var errors = new List<double>();
             var clientCpuMs = 0.0;
-            var (gcCount, gcTotalMs, gcMaxMs) = (0, 0.0, 0.0);
+            var (gcCount, gcTotalMs, gcMaxMs, majorCount, majorMs) = (0, 0.0, 0.0, 0, 0.0);
             foreach (var report in reports)
             {
                 using var json = JsonDocument.Parse(report ?? throw new InvalidOperationException("A JS lead client process ended without a report."));
@@ -56,10 +56,11 @@ internal static class LeadClients
                 var gc = json.RootElement.GetProperty("gc");
                 (gcCount, gcTotalMs, gcMaxMs) = (gcCount + gc.GetProperty("count").GetInt32(), gcTotalMs + gc.GetProperty("totalMs").GetDouble(),
                     Math.Max(gcMaxMs, gc.GetProperty("maxMs").GetDouble()));
+                (majorCount, majorMs) = (majorCount + gc.GetProperty("majorCount").GetInt32(), majorMs + gc.GetProperty("majorMs").GetDouble());
             }
 
             // The release tail of many clients in one Node.js event loop is mostly its collector's pauses: say how many and how long.
-            Console.WriteLine($"  tivo-lead-js   JS clients' garbage collection in the measured window: {gcCount} pauses, {gcTotalMs:F0} ms in all, longest {gcMaxMs:F1} ms");
+            Console.WriteLine($"  tivo-lead-js   JS clients' garbage collection in the measured window: {gcCount} pauses, {gcTotalMs:F0} ms in all, longest {gcMaxMs:F1} ms; of them {majorCount} full (mark-compact), {majorMs:F0} ms");
 
             var driver = TimeSpan.FromMilliseconds(clientCpuMs);
             return DeliveryRow.From("tivo-lead-js", sessions, speed, errors, measured with { Driver = driver }) with

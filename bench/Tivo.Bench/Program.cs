@@ -53,14 +53,23 @@ var outPath = OptionText("--out", Path.Combine("artifacts", "bench", $"{args[0]}
 var results = new Dictionary<string, object>();
 var deliveryRuns = Option("--runs", smoke ? 2 : 1); // the smoke run takes two, so CI exercises the ranges too
 
-async Task Delivery() => results["delivery"] = await DeliveryBenchmark.RunAsync(
-    Numbers("--sessions", smoke ? [1, 10] : [1, 100, 1000]).Select(n => (int)n).ToArray(),
-    Numbers("--speeds", [1, 60]),
-    Option("--seconds", smoke ? 3 : 15),
-    peers: !args.Contains("--no-peers"),
-    lead: Option("--lead", 500),
-    jsClientsPerProcess: Option("--js-clients-per-process", LeadClients.DefaultClientsPerProcess),
-    runs: deliveryRuns);
+async Task Delivery()
+{
+    var delivery = await DeliveryBenchmark.RunAsync(
+        Numbers("--sessions", smoke ? [1, 10] : [1, 100, 1000]).Select(n => (int)n).ToArray(),
+        Numbers("--speeds", [1, 60]),
+        Option("--seconds", smoke ? 3 : 15),
+        peers: !args.Contains("--no-peers"),
+        lead: Option("--lead", 500),
+        jsClientsPerProcess: Option("--js-clients-per-process", LeadClients.DefaultClientsPerProcess),
+        runs: deliveryRuns);
+    results["delivery"] = delivery.Rows;
+    if (delivery.PeerFailures.Count > 0)
+    {
+        results["deliveryPeerFailures"] = delivery.PeerFailures;
+    }
+}
+
 async Task FirstEvent() => results["firstEvent"] = await FirstEventBenchmark.RunAsync(Option("--repetitions", smoke ? 2 : 5));
 async Task Sharing() => results["sharing"] = await SharingBenchmark.RunAsync(smoke ? [1, 10] : [1, 10, 100]);
 async Task Memory() => results["memory"] = await MemoryBenchmark.RunAsync(Option("--sessions", smoke ? 50 : 1000), smoke);

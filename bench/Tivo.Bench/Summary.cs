@@ -147,7 +147,10 @@ internal sealed class Summary
             s.Missing.Add("delivery");
         }
 
-        s.Missing.AddRange(DeliveryBenchmark.PeerFailures);
+        if (results.GetValueOrDefault("deliveryPeerFailures") is List<string> peerFailures)
+        {
+            s.Missing.AddRange(peerFailures);
+        }
 
         if (results.GetValueOrDefault("firstEvent") is List<FirstEventRow> first)
         {

@@ -4,7 +4,7 @@
 // The driver may run several such processes and merge their reports (every error, so the driver takes the percentiles;
 // this process's CPU; its garbage-collection pauses in the measured window).
 //   node lead-clients.mjs --url ws://127.0.0.1:8080/ws?channel=X --sessions 1000 --seconds 10 --lead 100 --warm-up-ms 1000 --play '{"action":"play",…}'
-import { PerformanceObserver } from "node:perf_hooks";
+import { PerformanceObserver, constants } from "node:perf_hooks";
 import { WebSocket } from "ws";
 import { TivoClient } from "../../clients/js/tivo.js";
 
@@ -25,7 +25,7 @@ const clients = [];
 const pauses = [];
 let measuringFrom = Infinity;
 new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) if (performance.timeOrigin + e.startTime >= measuringFrom) pauses.push(e.duration);
+  for (const e of list.getEntries()) if (performance.timeOrigin + e.startTime >= measuringFrom) pauses.push({ ms: e.duration, major: e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR });
 }).observe({ entryTypes: ["gc"] });
 for (let i = 0; i < sessions; i++) {
   const client = new TivoClient(base, { channels: [channel], lead, reconnect: false, WebSocket });
@@ -59,6 +59,9 @@ for (const client of clients) client.close();
 const report = JSON.stringify({
   errors: errors.map((e) => Math.round(Math.abs(e) * 100) / 100), early: errors.filter((e) => e < -1).length,
   wall, cpuMs: (used.user + used.system) / 1000,
-  gc: { count: pauses.length, totalMs: pauses.reduce((a, b) => a + b, 0), maxMs: pauses.length ? Math.max(...pauses) : 0 },
+  gc: {
+    count: pauses.length, totalMs: pauses.reduce((a, p) => a + p.ms, 0), maxMs: pauses.reduce((a, p) => Math.max(a, p.ms), 0),
+    majorCount: pauses.filter((p) => p.major).length, majorMs: pauses.filter((p) => p.major).reduce((a, p) => a + p.ms, 0),
+  },
 });
 process.stdout.write(report + "\n", () => process.exit(0)); // a pipe is written asynchronously: exit once it is out
