@@ -334,9 +334,11 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                 var lead = Volatile.Read(ref _leadTicks);
                 ahead.Clear();
                 long now; // read once per turn: what is due, and how late it goes (the metric), both as of the take
+                long half; // half the send window a saturated gateway opens (SendPressure): plain messages go up to this early or late
                 lock (_lock)
                 {
                     now = _time.GetUtcNow().UtcTicks;
+                    half = lead > 0 ? 0 : _scheduler.Pressure.WindowAt(now) / 2;
                     if (Volatile.Read(ref _controlsInFlight) > 0 && _queue.TryPeek(out var peeked) && !peeked.IsLocal)
                     {
                         // While this connection's control is in flight only replies go out: what the session pushed
@@ -371,7 +373,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                             (wakeAt, dueAt) = (first - sendAhead, first);
                         }
                     }
-                    else if (_queue.TryTake(now + tolerance, out next))
+                    else if (_queue.TryTake(now + tolerance + half, out next))
                     {
                         hasNext = true;
                     }
@@ -381,7 +383,9 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
                     }
                     else if (_queue.NextRelease is { } release)
                     {
-                        (wakeAt, dueAt) = (release, release); // the scheduler wakes it up to ReleaseScheduler.Coalesce early, with others due
+                        // The scheduler wakes it up to ReleaseScheduler.Coalesce early, with others due; under pressure half the
+                        // window late, to send what is due up to half the window later in the same turn.
+                        (wakeAt, dueAt) = (release + half, release + half);
                     }
                 }
 
@@ -422,9 +426,10 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
                 await _wake.WaitAsync();
                 cancellationToken.ThrowIfCancellationRequested();
-                if (wakeAt is not null && Late is { } late && _time.GetUtcNow().UtcTicks - dueAt is var lag and > 0)
+                if (wakeAt is not null && _time.GetUtcNow() is var woken && woken.UtcTicks - dueAt is var lag and > 0)
                 {
-                    late(lag);
+                    _scheduler.Pressure.Observe(lag, woken.UtcTicks);
+                    Late?.Invoke(lag);
                 }
             }
         }

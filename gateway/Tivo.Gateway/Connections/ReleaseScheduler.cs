@@ -51,9 +51,12 @@ internal sealed partial class ReleaseScheduler : IDisposable
     private bool _firing;
     private volatile bool _disposed;
 
-    public ReleaseScheduler(TimeProvider time)
+    /// <summary>A release clock on <paramref name="time"/>; a saturated gateway opens a send window up to
+    /// <paramref name="pressureWindow"/> (<see cref="Pressure"/>; default: none).</summary>
+    public ReleaseScheduler(TimeProvider time, TimeSpan pressureWindow = default)
     {
         _time = time;
+        Pressure = new SendPressure(pressureWindow.Ticks);
         if (ReferenceEquals(time, TimeProvider.System))
         {
             _earlier = new AutoResetEvent(false);
@@ -65,6 +68,9 @@ internal sealed partial class ReleaseScheduler : IDisposable
             _timer = time.CreateTimer(static s => ((ReleaseScheduler)s!).Fire(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         }
     }
+
+    /// <summary>Whether the gateway's send loops keep up with their releases, and the send window that buys them time.</summary>
+    public SendPressure Pressure { get; }
 
     /// <summary>Waiters registered and not yet woken.</summary>
     public int Pending

@@ -24,7 +24,7 @@ public static partial class GatewayServiceCollectionExtensions
         services.AddTivoOrleansOptions();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<SessionFanoutRegistry>();
-        services.AddSingleton<ReleaseScheduler>();
+        services.AddSingleton(sp => new ReleaseScheduler(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<GatewayOptions>>().Value.PressureWindow));
         services.AddSingleton<PlaybackConnectionFactory>();
         services.AddSingleton<GatewayMetrics>();
         services.ActivateSingleton<GatewayMetrics>(); // its series (at zero) from the first scrape, not at first use

@@ -68,6 +68,11 @@ public sealed class GatewayOptions
     /// within <see cref="Connections.ReleaseScheduler.Coalesce"/> (1 ms) of each other together.</summary>
     public TimeSpan ReleaseTolerance { get; set; } = TimeSpan.FromMilliseconds(1);
 
+    /// <summary>The widest send window a saturated gateway opens for plain connections (<see cref="Connections.SendPressure"/>):
+    /// each message then goes up to half of it early or late, and a wake-up and send carry several. <c>00:00:00</c> turns
+    /// it off.</summary>
+    public TimeSpan PressureWindow { get; set; } = TimeSpan.FromMilliseconds(20);
+
     /// <summary>The 2016 prototype's endpoint, off by default.</summary>
     public PrototypeOptions Prototype { get; set; } = new();
 }
@@ -114,6 +119,11 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (o.ControlTimeout < TimeSpan.FromSeconds(1))
         {
             errors.Add($"Tivo:Gateway:ControlTimeout is {o.ControlTimeout}; use at least 00:00:01.");
+        }
+
+        if (o.PressureWindow < TimeSpan.Zero || o.PressureWindow > TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"Tivo:Gateway:PressureWindow ({o.PressureWindow}) must be 0 (off) to 00:00:01.");
         }
 
         if (o.LateReportThreshold < TimeSpan.Zero || o.LateReportInterval < TimeSpan.FromMilliseconds(50))

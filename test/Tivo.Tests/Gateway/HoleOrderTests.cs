@@ -103,7 +103,7 @@ public sealed class HoleOrderTests : IAsyncDisposable
             return _replayed.Task;
         };
 
-        var (server, client) = await SocketPairAsync();
+        var (server, client) = await LoopbackWebSockets.PairAsync();
         _client = client;
         var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         _disposables.Add(services);
@@ -145,19 +145,6 @@ public sealed class HoleOrderTests : IAsyncDisposable
         }
 
         return seqs;
-    }
-
-    private static async Task<(WebSocket Server, WebSocket Client)> SocketPairAsync()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var connecting = new TcpClient();
-        var connect = connecting.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
-        var accepted = await listener.AcceptTcpClientAsync();
-        await connect;
-        listener.Stop();
-        return (WebSocket.CreateFromStream(accepted.GetStream(), new WebSocketCreationOptions { IsServer = true }),
-            WebSocket.CreateFromStream(connecting.GetStream(), new WebSocketCreationOptions()));
     }
 
     public async ValueTask DisposeAsync()
