@@ -42,7 +42,11 @@ internal sealed class SendPressure(long maxWindowTicks)
             return;
         }
 
-        Volatile.Write(ref _lastLate, nowTicks);
+        if (nowTicks - Volatile.Read(ref _lastLate) >= TimeSpan.TicksPerMillisecond)
+        {
+            Volatile.Write(ref _lastLate, nowTicks); // once a millisecond at most: a saturated gateway has thousands of late loops a second
+        }
+
         var changed = Volatile.Read(ref _lastChange);
         var window = Volatile.Read(ref _window);
         if (nowTicks - changed < StepUpEvery.Ticks || window >= maxWindowTicks || Interlocked.CompareExchange(ref _lastChange, nowTicks, changed) != changed)
