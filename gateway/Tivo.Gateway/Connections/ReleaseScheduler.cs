@@ -72,6 +72,9 @@ internal sealed partial class ReleaseScheduler : IDisposable
     /// <summary>Whether the gateway's send loops keep up with their releases, and the send window that buys them time.</summary>
     public SendPressure Pressure { get; }
 
+    /// <summary>The send window now (zero while the gateway keeps up).</summary>
+    public TimeSpan SendWindow => TimeSpan.FromTicks(Pressure.WindowAt(_time.GetUtcNow().UtcTicks));
+
     /// <summary>Waiters registered and not yet woken.</summary>
     public int Pending
     {

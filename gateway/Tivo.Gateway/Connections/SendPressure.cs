@@ -57,8 +57,8 @@ internal sealed class SendPressure(long maxWindowTicks)
         Volatile.Write(ref _window, Math.Min(maxWindowTicks, window == 0 ? Step.Ticks : window * 2));
     }
 
-    /// <summary>The window at <paramref name="nowTicks"/> (UTC ticks): halved first if the gateway kept up since it last
-    /// changed.</summary>
+    /// <summary>The window at <paramref name="nowTicks"/> (UTC ticks): halved first for every <see cref="StepDownAfter"/> the
+    /// gateway kept up since it last changed (a gateway idle for a while has none left).</summary>
     public long WindowAt(long nowTicks)
     {
         var window = Volatile.Read(ref _window);
@@ -68,12 +68,14 @@ internal sealed class SendPressure(long maxWindowTicks)
         }
 
         var changed = Volatile.Read(ref _lastChange);
-        if (nowTicks - Math.Max(changed, Volatile.Read(ref _lastLate)) < StepDownAfter.Ticks || Interlocked.CompareExchange(ref _lastChange, nowTicks, changed) != changed)
+        var quiet = nowTicks - Math.Max(changed, Volatile.Read(ref _lastLate));
+        if (quiet < StepDownAfter.Ticks || Interlocked.CompareExchange(ref _lastChange, nowTicks, changed) != changed)
         {
             return window;
         }
 
-        var narrower = window / 2 < Step.Ticks ? 0 : window / 2;
+        var narrower = window >> (int)Math.Min(62, quiet / StepDownAfter.Ticks);
+        narrower = narrower < Step.Ticks ? 0 : narrower;
         Volatile.Write(ref _window, narrower);
         return narrower;
     }

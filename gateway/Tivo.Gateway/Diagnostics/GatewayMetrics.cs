@@ -19,9 +19,16 @@ internal sealed class GatewayMetrics
     private readonly Counter<long> _slowConsumers;
     private readonly Histogram<double> _lateness;
 
-    public GatewayMetrics(IMeterFactory meters)
+    /// <summary>The gateway's instruments on <paramref name="meters"/>; with <paramref name="scheduler"/>, its send window too.</summary>
+    public GatewayMetrics(IMeterFactory meters, Connections.ReleaseScheduler? scheduler = null)
     {
         var meter = meters.Create(MeterName);
+        if (scheduler is not null)
+        {
+            meter.CreateObservableGauge("tivo.gateway.send.window", () => scheduler.SendWindow.TotalSeconds, "s",
+                "The send window a saturated gateway opened for plain connections (0 while it keeps up): each of their events goes up to half of it before or after its due.");
+        }
+
         _connections = meter.CreateUpDownCounter<long>("tivo.gateway.connections", "{connection}", "Open WebSocket connections.");
         _eventsSent = meter.CreateCounter<long>("tivo.gateway.events.sent", "{event}", "Event messages written to sockets.");
         _framesSent = meter.CreateCounter<long>("tivo.gateway.frames.sent", "{frame}",

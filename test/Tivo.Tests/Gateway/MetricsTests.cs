@@ -32,6 +32,7 @@ public sealed class MetricsTests
                 "tivo_cache_hits_total", "tivo_cache_misses_total"],
             name => Assert.True(before.ContainsKey(name), $"{name} in /metrics before anything used it"));
         Assert.Equal(CacheLimit, before["tivo_cache_limit_bytes"]);
+        Assert.Equal(0, before["tivo_gateway_send_window_seconds"]); // a gateway that keeps up sends every message at its due
         Assert.Equal(0, before.GetValueOrDefault("tivo_gateway_connections"));
         Assert.Equal(0, before.GetValueOrDefault("tivo_sessions_active"));
         Assert.Equal(0, before.GetValueOrDefault("tivo_gateway_events_sent_total"));

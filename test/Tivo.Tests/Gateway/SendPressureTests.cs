@@ -43,6 +43,12 @@ public sealed class SendPressureTests
         Assert.Equal(10 * Ms, pressure.WindowAt(kept + (1500 * Ms)));
         Assert.Equal(5 * Ms, pressure.WindowAt(kept + (2000 * Ms)));
         Assert.Equal(0, pressure.WindowAt(kept + (3000 * Ms))); // below the first step: closed
+
+        pressure.Observe(Late, kept + (10_000 * Ms));
+        pressure.Observe(Late, kept + (10_250 * Ms));
+        pressure.Observe(Late, kept + (10_500 * Ms));
+        Assert.Equal(20 * Ms, pressure.WindowAt(kept + (10_500 * Ms)));
+        Assert.Equal(0, pressure.WindowAt(kept + (60_000 * Ms))); // a gateway quiet for a long while: closed at the first look
     }
 
     [Fact]
