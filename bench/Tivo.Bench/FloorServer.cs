@@ -42,8 +42,8 @@ internal static class FloorServer
                     port = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
                     break;
                 case "--channel":
-                    var (name, file) = (args[i + 1][..args[i + 1].IndexOf('=')], args[i + 1][(args[i + 1].IndexOf('=') + 1)..]);
-                    channels[name] = (await File.ReadAllLinesAsync(file)).Where(l => l.Length > 0).Select(l => Load(name, l)).ToArray();
+                    var nameAndFile = args[i + 1].Split('=', 2); // NAME=FILE
+                    channels[nameAndFile[0]] = (await File.ReadAllLinesAsync(nameAndFile[1])).Where(l => l.Length > 0).Select(l => Load(nameAndFile[0], l)).ToArray();
                     break;
             }
         }

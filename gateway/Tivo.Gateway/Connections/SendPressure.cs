@@ -30,9 +30,6 @@ internal sealed class SendPressure(long maxWindowTicks)
     private long _lastLate = long.MinValue / 2;
     private long _lastChange = long.MinValue / 2;
 
-    /// <summary>The window's current width (ticks).</summary>
-    public long Window => Volatile.Read(ref _window);
-
     /// <summary>A send loop ran <paramref name="lagTicks"/> after the release it asked for, at <paramref name="nowTicks"/>
     /// (UTC ticks).</summary>
     public void Observe(long lagTicks, long nowTicks)
