@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
+using System.Net.WebSockets;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using Tivo.Gateway;
 using Tivo.Gateway.Connections;
 using Tivo.Gateway.Diagnostics;
@@ -66,61 +68,148 @@ public sealed class SendPressureTests
     [Fact]
     public async Task Under_pressure_a_plain_connection_sends_together_what_is_due_within_the_window_none_of_it_more_than_half_the_window_off()
     {
-        using var scheduler = new ReleaseScheduler(TimeProvider.System, TimeSpan.FromMilliseconds(400));
-        var start = DateTime.UtcNow.Ticks;
+        await using var connection = await Connection.StartAsync(TimeSpan.FromMilliseconds(400));
         for (var step = 0; step < 8; step++)
         {
-            // Loops ran late for two seconds (dated ahead of now, so the window stays open through the test): 5 → 400 ms.
-            scheduler.Pressure.Observe(Late, start + (2000 * Ms) - ((7 - step) * 250 * Ms));
+            // Loops ran late for two seconds (dated ahead, so the window stays open through the test): 5 → 400 ms.
+            connection.Scheduler.Pressure.Observe(Late, connection.Start + (2000 * Ms) - ((7 - step) * 250 * Ms));
         }
 
-        Assert.Equal(400 * Ms, scheduler.Pressure.WindowAt(start));
-        var arrivals = await DeliverAsync(scheduler, start, [300, 380, 900]);
+        connection.Deliver(150, 300, 380, 900);
+        Assert.Equal(new long[] { 1 }, await connection.SentAsync(1)); // due 150 ms ahead, within half the window: at once
 
-        Assert.True(Math.Abs(arrivals[1] - arrivals[0]) < 40, $"the events due 80 ms apart went together: {string.Join(", ", arrivals)} ms");
-        Assert.All(new[] { 300.0, 380, 900 }.Zip(arrivals), p => Assert.True(p.Second >= p.First - 201, $"due at {p.First} ms, sent at {p.Second:F0} ms: more than half the window early"));
+        connection.AdvanceTo(499);
+        await connection.NothingMoreAsync(); // 300 and 380 wait for half the window after the first of them is due
+        connection.AdvanceTo(500);
+        Assert.Equal(new long[] { 1, 2, 3 }, await connection.SentAsync(3)); // together: 200 and 120 ms late, none more than 200
+        connection.AdvanceTo(1099);
+        await connection.NothingMoreAsync(); // 900 is beyond the window of that turn
+        connection.AdvanceTo(1100);
+        Assert.Equal(new long[] { 1, 2, 3, 4 }, await connection.SentAsync(4));
     }
 
     [Fact]
     public async Task Without_pressure_each_message_goes_at_its_due()
     {
-        using var scheduler = new ReleaseScheduler(TimeProvider.System, TimeSpan.FromMilliseconds(400));
-        var start = DateTime.UtcNow.Ticks;
-        var arrivals = await DeliverAsync(scheduler, start, [300, 380, 900]);
-        Assert.All(new[] { 300.0, 380, 900 }.Zip(arrivals), p => Assert.True(p.Second >= p.First - 2, $"due at {p.First} ms, sent at {p.Second:F0} ms"));
+        await using var connection = await Connection.StartAsync(TimeSpan.FromMilliseconds(400));
+        connection.Deliver(150, 300, 380, 900);
+        await connection.NothingMoreAsync();
+        connection.AdvanceTo(150);
+        Assert.Equal(new long[] { 1 }, await connection.SentAsync(1));
+        connection.AdvanceTo(299);
+        await connection.NothingMoreAsync();
+        connection.AdvanceTo(300);
+        Assert.Equal(new long[] { 1, 2 }, await connection.SentAsync(2));
     }
 
-    /// <summary>One connection's real outbox and send loop over a real WebSocket: events due <paramref name="dueMs"/> after
-    /// <paramref name="start"/>; returns when each arrived (ms after it).</summary>
-    private static async Task<double[]> DeliverAsync(ReleaseScheduler scheduler, long start, int[] dueMs)
+    /// <summary>One connection's real outbox and send loop over a real WebSocket, on a fake clock the test moves: what the
+    /// client received, in order, as the clock reaches each point.</summary>
+    private sealed class Connection : IAsyncDisposable
     {
-        var (server, client) = await LoopbackWebSockets.PairAsync();
-        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        using var stop = new CancellationTokenSource();
-        var outbox = new ConnectionOutbox(server, new GatewayOptions(), TimeProvider.System, scheduler,
-            new GatewayMetrics(services.GetRequiredService<IMeterFactory>()), WireFormat.V1, _ => true);
-        var sendLoop = outbox.SendLoopAsync(stop.Token);
-        var events = dueMs.Select((ms, i) => new SessionEvent("c", i * TimeSpan.TicksPerSecond, i + 1, start + (ms * Ms), i + 1, $$"""{"n":{{i}}}"""));
-        outbox.Deliver(new PlaybackBatch(1, 0, [.. events], []));
+        private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        private readonly CancellationTokenSource _stop = new();
+        private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        private readonly List<long> _received = [];
+        private readonly SemaphoreSlim _arrived = new(0);
+        private WebSocket _server = null!;
+        private WebSocket _client = null!;
+        private ConnectionOutbox _outbox = null!;
+        private Task _sendLoop = Task.CompletedTask;
+        private Task _receiveLoop = Task.CompletedTask;
 
-        var arrivals = new List<double>();
-        var buffer = new byte[64 * 1024];
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while (arrivals.Count < dueMs.Length)
+        private long _elapsed;
+
+        public ReleaseScheduler Scheduler { get; private set; } = null!;
+
+        /// <summary>The fake clock's start (UTC ticks): dues and <see cref="AdvanceTo"/> count from it.</summary>
+        public long Start => _time.GetUtcNow().UtcTicks - _elapsed;
+
+        public static async Task<Connection> StartAsync(TimeSpan pressureWindow)
         {
-            var result = await client.ReceiveAsync(buffer, timeout.Token);
-            var at = (DateTime.UtcNow.Ticks - start) / (double)Ms;
-            using var message = JsonDocument.Parse(buffer.AsMemory(0, result.Count));
-            if (message.RootElement.GetProperty("type").GetString() == "event")
+            var c = new Connection();
+            c.Scheduler = new ReleaseScheduler(c._time, pressureWindow);
+            (c._server, c._client) = await LoopbackWebSockets.PairAsync();
+            c._outbox = new ConnectionOutbox(c._server, new GatewayOptions(), c._time, c.Scheduler,
+                new GatewayMetrics(c._services.GetRequiredService<IMeterFactory>()), WireFormat.V1, _ => true);
+            c._sendLoop = c._outbox.SendLoopAsync(c._stop.Token);
+            c._receiveLoop = c.ReceiveAsync();
+            return c;
+        }
+
+        /// <summary>Events due these many ms after the start, seq 1, 2, …</summary>
+        public void Deliver(params int[] dueMs) => _outbox.Deliver(new PlaybackBatch(1, 0,
+            [.. dueMs.Select((ms, i) => new SessionEvent("c", i * TimeSpan.TicksPerSecond, i + 1, Start + (ms * Ms), i + 1, $$"""{"n":{{i}}}"""))], []));
+
+        public void AdvanceTo(int ms)
+        {
+            var to = ms * Ms;
+            _time.Advance(TimeSpan.FromTicks(to - _elapsed));
+            _elapsed = to;
+        }
+
+        /// <summary>The seqs received once there are <paramref name="count"/>.</summary>
+        public async Task<long[]> SentAsync(int count)
+        {
+            while (Received().Length < count)
             {
-                arrivals.Add(at);
+                Assert.True(await _arrived.WaitAsync(TimeSpan.FromSeconds(10)), $"{count} events sent (received: {string.Join(", ", Received())})");
+            }
+
+            return Received();
+        }
+
+        /// <summary>Nothing more arrives in a moment (a send the clock did not allow would have come by then).</summary>
+        public async Task NothingMoreAsync()
+        {
+            var before = Received();
+            await Task.Delay(200);
+            Assert.Equal(before, Received());
+        }
+
+        private long[] Received()
+        {
+            lock (_received)
+            {
+                return [.. _received];
             }
         }
 
-        await stop.CancelAsync();
-        await sendLoop.WaitAsync(TimeSpan.FromSeconds(5));
-        client.Dispose();
-        server.Dispose();
-        return [.. arrivals];
+        private async Task ReceiveAsync()
+        {
+            var buffer = new byte[64 * 1024];
+            try
+            {
+                while (true)
+                {
+                    var result = await _client.ReceiveAsync(buffer, _stop.Token);
+                    using var message = JsonDocument.Parse(buffer.AsMemory(0, result.Count));
+                    if (message.RootElement.GetProperty("type").GetString() == "event")
+                    {
+                        lock (_received)
+                        {
+                            _received.Add(message.RootElement.GetProperty("seq").GetInt64());
+                        }
+
+                        _arrived.Release();
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _sendLoop.WaitAsync(TimeSpan.FromSeconds(5));
+            await _receiveLoop.WaitAsync(TimeSpan.FromSeconds(5));
+            _client.Dispose();
+            _server.Dispose();
+            Scheduler.Dispose();
+            _services.Dispose();
+            _stop.Dispose();
+            _arrived.Dispose();
+        }
     }
 }
