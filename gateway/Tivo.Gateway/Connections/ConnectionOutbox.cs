@@ -479,25 +479,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
             return buffer.WrittenMemory;
         }
 
-        switch (item.Signal)
-        {
-            case ClockSignal clock:
-                _format.WriteClock(buffer, clock.PlayheadTicks, clock.Speed, clock.Iteration);
-                break;
-            case LoopSignal loop:
-                _format.WriteLoop(buffer, loop.Iteration);
-                break;
-            case ErrorSignal error:
-                _format.WriteError(buffer, null, error.Code, error.Message);
-                break;
-            case GapSignal gap:
-                _format.WriteGap(buffer, gap.FromSeq, gap.ToSeq, gap.Message);
-                break;
-            case StateSignal state:
-                _format.WriteState(buffer, state.State);
-                break;
-        }
-
+        _format.WriteSignal(buffer, item.Signal!);
         return buffer.WrittenMemory;
     }
 }

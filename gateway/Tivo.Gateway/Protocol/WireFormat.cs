@@ -32,6 +32,29 @@ internal abstract class WireFormat
 
     public abstract void WriteGap(IBufferWriter<byte> buffer, long fromSeq, long toSeq, string message);
 
+    /// <summary>A signal the session pushed (clock, loop, error, gap, state), as its own message.</summary>
+    public void WriteSignal(IBufferWriter<byte> buffer, SessionSignal signal)
+    {
+        switch (signal)
+        {
+            case ClockSignal clock:
+                WriteClock(buffer, clock.PlayheadTicks, clock.Speed, clock.Iteration);
+                break;
+            case LoopSignal loop:
+                WriteLoop(buffer, loop.Iteration);
+                break;
+            case ErrorSignal error:
+                WriteError(buffer, null, error.Code, error.Message);
+                break;
+            case GapSignal gap:
+                WriteGap(buffer, gap.FromSeq, gap.ToSeq, gap.Message);
+                break;
+            case StateSignal state:
+                WriteState(buffer, state.State);
+                break;
+        }
+    }
+
     /// <summary>Whether the format has lead mode's frames (<see cref="WriteBatch"/>, <see cref="WriteRecall"/>).</summary>
     public virtual bool SupportsLead => false;
 

@@ -66,6 +66,19 @@ public sealed class SendPressureTests
     }
 
     [Fact]
+    public void A_pressure_window_below_zero_or_over_a_second_is_refused_naming_the_setting()
+    {
+        foreach (var bad in new[] { TimeSpan.FromMilliseconds(-1), TimeSpan.FromSeconds(2) })
+        {
+            var result = new GatewayOptionsValidator().Validate(null, new GatewayOptions { PressureWindow = bad });
+            Assert.True(result.Failed, $"{bad} refused");
+            Assert.Contains("Tivo:Gateway:PressureWindow", result.FailureMessage, StringComparison.Ordinal);
+        }
+
+        Assert.True(new GatewayOptionsValidator().Validate(null, new GatewayOptions { PressureWindow = TimeSpan.Zero }).Succeeded); // off
+    }
+
+    [Fact]
     public async Task Under_pressure_a_plain_connection_sends_together_what_is_due_within_the_window_none_of_it_more_than_half_the_window_off()
     {
         await using var connection = await Connection.StartAsync(TimeSpan.FromMilliseconds(400));
