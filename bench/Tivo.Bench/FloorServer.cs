@@ -3,9 +3,11 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace Tivo.Bench;
 
@@ -13,11 +15,12 @@ namespace Tivo.Bench;
 /// The floor of plain delivery on this machine: what one WebSocket frame per event costs a server that does nothing
 /// else. Run as its own process (<c>Tivo.Bench floor-peer --port P --channel NAME=FILE…</c>, started by
 /// <see cref="PeerServer.StartFloorAsync"/>) and driven by the same driver as Tivo and the naive peer. It answers the
-/// WebSocket handshake by hand; on <c>play</c> each event of the window becomes due as the naive peer's do (the play's
-/// arrival + stream offset ÷ speed), and a thread per core, each sleeping to the next due of its plays, writes each event's
-/// frame into one buffer and hands it to the kernel with one blocking <c>send</c>. No store, no grains, no queues, no pipes, no thread hop per
-/// event, nothing allocated per event: the kernel's send path (on loopback it also runs the receiver's TCP processing)
-/// and one timer wake-up per millisecond are what is left. No server that sends a frame per event goes below it here.
+/// WebSocket handshake by hand and reads the client's frames with the runtime's <see cref="System.Net.WebSockets.WebSocket"/>;
+/// on <c>play</c> each event of the window becomes due as the naive peer's do (the play's arrival + stream offset ÷ speed),
+/// and a thread per core, each sleeping to the next due of its plays, writes each event's frame into one buffer and hands
+/// it to the kernel with one blocking <c>send</c>. No store, no grains, no queues, no pipes, no thread hop per event,
+/// nothing allocated per event: the kernel's send path (on loopback it also runs the receiver's TCP processing) and one
+/// timer wake-up per millisecond are what is left. No server that sends a frame per event goes below it here.
 /// </summary>
 internal static class FloorServer
 {
@@ -98,20 +101,24 @@ internal static class FloorServer
 
             var accept = Convert.ToBase64String(SHA1.HashData([.. Encoding.ASCII.GetBytes(key), .. WebSocketGuid]));
             await socket.SendAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"));
-            while (await ReadFrameAsync(socket, buffer) is { } frame)
+            // The runtime's WebSocket reads the client's frames; the senders write each event's frame to the socket themselves.
+            // This WebSocket never writes: no keep-alive, and the driver aborts its sockets rather than closing them.
+            using var webSocket = WebSocket.CreateFromStream(new NetworkStream(socket), new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
+            while (true)
             {
-                if (frame.Opcode == 8)
+                var received = await webSocket.ReceiveAsync(buffer, CancellationToken.None);
+                if (received.MessageType == WebSocketMessageType.Close)
                 {
                     break;
                 }
 
-                if (frame.Opcode == 1 && Play.From(socket, events, frame.Payload) is { } play)
+                if (received.EndOfMessage && Play.From(socket, events, buffer.AsMemory(0, received.Count)) is { } play)
                 {
                     sender.Add(play);
                 }
             }
         }
-        catch (Exception ex) when (ex is SocketException or IOException or JsonException or FormatException or ObjectDisposedException)
+        catch (Exception ex) when (ex is SocketException or IOException or WebSocketException or JsonException or FormatException or ObjectDisposedException)
         {
         }
         finally
@@ -148,73 +155,11 @@ internal static class FloorServer
     private static string? Query(string request, string name)
     {
         var target = request[..request.IndexOf('\n')].Split(' ')[1];
-        var query = target.Contains('?') ? target[(target.IndexOf('?') + 1)..] : "";
-        return query.Split('&').Select(p => p.Split('=', 2)).Where(p => p.Length == 2 && p[0] == name).Select(p => Uri.UnescapeDataString(p[1])).FirstOrDefault();
+        return QueryHelpers.ParseQuery(target.Contains('?') ? target[target.IndexOf('?')..] : "").TryGetValue(name, out var value) ? value.ToString() : null;
     }
 
     private static string? Header(string request, string name) =>
         request.Split("\r\n").Select(l => l.Split(':', 2)).Where(p => p.Length == 2 && p[0].Trim().Equals(name, StringComparison.OrdinalIgnoreCase)).Select(p => p[1].Trim()).FirstOrDefault();
-
-    /// <summary>One client frame (clients mask theirs), unmasked; null when the client is gone.</summary>
-    private static async Task<(int Opcode, byte[] Payload)?> ReadFrameAsync(Socket socket, byte[] buffer)
-    {
-        if (!await ReadExactlyAsync(socket, buffer.AsMemory(0, 2)))
-        {
-            return null;
-        }
-
-        var opcode = buffer[0] & 0x0F;
-        long length = buffer[1] & 0x7F;
-        if (length >= 126)
-        {
-            var extra = length == 126 ? 2 : 8;
-            if (!await ReadExactlyAsync(socket, buffer.AsMemory(0, extra)))
-            {
-                return null;
-            }
-
-            length = 0;
-            for (var i = 0; i < extra; i++)
-            {
-                length = (length << 8) | buffer[i];
-            }
-        }
-
-        if (length > 1 << 20 || !await ReadExactlyAsync(socket, buffer.AsMemory(0, 4)))
-        {
-            return null;
-        }
-
-        var mask = buffer[..4];
-        var payload = new byte[length];
-        if (!await ReadExactlyAsync(socket, payload))
-        {
-            return null;
-        }
-
-        for (var i = 0; i < payload.Length; i++)
-        {
-            payload[i] ^= mask[i % 4];
-        }
-
-        return (opcode, payload);
-    }
-
-    private static async Task<bool> ReadExactlyAsync(Socket socket, Memory<byte> into)
-    {
-        while (into.Length > 0)
-        {
-            var n = await socket.ReceiveAsync(into);
-            if (n == 0)
-            {
-                return false;
-            }
-
-            into = into[n..];
-        }
-
-        return true;
-    }
 
     private static double NowMs() => (DateTime.UtcNow - DateTime.UnixEpoch).TotalMilliseconds;
 
@@ -226,7 +171,7 @@ internal static class FloorServer
 
         public double NextDue => t0 + ((events[_next].Ms - startMs) / speed);
 
-        public static Play? From(Socket socket, Event[] events, byte[] payload)
+        public static Play? From(Socket socket, Event[] events, ReadOnlyMemory<byte> payload)
         {
             using var json = JsonDocument.Parse(payload);
             var root = json.RootElement;
