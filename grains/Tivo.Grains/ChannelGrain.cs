@@ -16,7 +16,7 @@ namespace Tivo.Grains;
 /// Reentrant so that waiting for one query never blocks requests for other chunks.
 /// </summary>
 [Reentrant]
-public sealed partial class ChannelGrain : Grain, IChannelGrain
+public sealed partial class ChannelGrain : Grain, IChannelGrain, IIncomingGrainCallFilter
 {
     private readonly IEventStore _store;
     private readonly ChunkCache _cache;
@@ -44,6 +44,9 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
     }
 
     private string Channel => this.GetPrimaryKeyString();
+
+    /// <summary>A store failure leaves this grain as <see cref="StoreUnavailableGrainException"/>.</summary>
+    Task IIncomingGrainCallFilter.Invoke(IIncomingGrainCallContext context) => StoreFailures.TranslateAsync(context, _logger);
 
     /// <summary>Most chunks one call may ask for.</summary>
     public const int MaxChunksPerCall = 1024;
@@ -288,8 +291,12 @@ public sealed partial class ChannelGrain : Grain, IChannelGrain
 /// written through this silo (so an ingest shows in <c>GET /channels</c> at once; writes through other
 /// silos, or straight into the store, show within the two seconds).</summary>
 [StatelessWorker]
-public sealed class CatalogGrain(IEventStore store, TimeProvider time, ChunkCache cache) : Grain, ICatalogGrain
+public sealed class CatalogGrain(IEventStore store, TimeProvider time, ChunkCache cache, ILogger<CatalogGrain> logger)
+    : Grain, ICatalogGrain, IIncomingGrainCallFilter
 {
+    /// <summary>A store failure leaves this grain as <see cref="StoreUnavailableGrainException"/>.</summary>
+    Task IIncomingGrainCallFilter.Invoke(IIncomingGrainCallContext context) => StoreFailures.TranslateAsync(context, logger);
+
     private static readonly TimeSpan Freshness = TimeSpan.FromSeconds(2);
     private ImmutableArray<ChannelSummary> _channels;
     private DateTimeOffset _fetchedAt;

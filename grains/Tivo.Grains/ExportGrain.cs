@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Tivo.Events;
 using Tivo.GrainInterfaces;
 using Tivo.Stores;
@@ -8,7 +9,7 @@ namespace Tivo.Grains;
 /// One export: reads the store directly, in time order, and hands rows on as the caller asks for them (Orleans
 /// streams an <see cref="IAsyncEnumerable{T}"/> result in batches), so memory stays constant for any window.
 /// </summary>
-public sealed class ExportGrain(IEventStore store) : Grain, IExportGrain
+public sealed class ExportGrain(IEventStore store, ILogger<ExportGrain> logger) : Grain, IExportGrain
 {
     public async IAsyncEnumerable<ChunkEvent> Read(ExportRequest request)
     {
@@ -17,7 +18,7 @@ public sealed class ExportGrain(IEventStore store) : Grain, IExportGrain
         var skip = request.SkipAtAfter;
         var sent = 0L;
         await using var rows = store.ReadAsync(request.Channel, from, request.ToTicks, cancellationToken).GetAsyncEnumerator(cancellationToken);
-        while (sent < request.Limit && await MoveNextAsync(rows))
+        while (sent < request.Limit && await MoveNextAsync(rows, logger, this.GetGrainId()))
         {
             var row = rows.Current;
             if (row.Ticks == request.AfterTicks && skip > 0)
@@ -34,7 +35,9 @@ public sealed class ExportGrain(IEventStore store) : Grain, IExportGrain
         DeactivateOnIdle();
     }
 
-    private static async ValueTask<bool> MoveNextAsync(IAsyncEnumerator<StoredEvent> rows)
+    /// <summary>The next row; a store failure leaves as <see cref="StoreUnavailableGrainException"/> (no call filter sees an
+    /// enumeration's failures: they come after the call has returned).</summary>
+    private static async ValueTask<bool> MoveNextAsync(IAsyncEnumerator<StoredEvent> rows, ILogger logger, GrainId grain)
     {
         try
         {
@@ -42,7 +45,7 @@ public sealed class ExportGrain(IEventStore store) : Grain, IExportGrain
         }
         catch (StoreUnavailableException ex)
         {
-            throw new StoreUnavailableGrainException(ex.Message);
+            throw StoreFailures.Translated(ex, logger, grain.ToString(), nameof(Read));
         }
     }
 }

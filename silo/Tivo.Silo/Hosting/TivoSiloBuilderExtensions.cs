@@ -130,8 +130,8 @@ public static class TivoSiloBuilderExtensions
     public static IServiceCollection AddTivoGrainServices(this IServiceCollection services, IConfiguration configuration)
     {
         services.TryAddSingleton(TimeProvider.System);
-        // Store failures leave the silo as StoreUnavailableGrainException (what AddIncomingGrainCallFilter registers).
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IIncomingGrainCallFilter, StoreFailureGrainCallFilter>());
+        // No silo-wide grain call filter: the grains that call a store translate its failures themselves (StoreFailures), so
+        // other grain calls, timer ticks and the gateway's observer pushes go without an invoker object each.
         services.AddOptions<PlaybackOptions>().BindConfiguration(PlaybackOptions.SectionName).ValidateOnStart();
         services.AddOptions<CacheOptions>().BindConfiguration(CacheOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PlaybackOptions>, PlaybackOptionsValidator>());

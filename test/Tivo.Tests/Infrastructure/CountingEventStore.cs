@@ -8,7 +8,7 @@ namespace Tivo.Tests.Infrastructure;
 /// <summary>
 /// Wraps a real store and counts the window reads it receives, keyed by (channel, from), so tests
 /// can check that N sessions cost one store query per chunk. Reads can be held at a gate to force
-/// concurrent requests for the same chunk.
+/// concurrent requests for the same chunk, or fail as an unreachable store does (<see cref="Unavailable"/>).
 /// </summary>
 internal sealed class CountingEventStore(IEventStore inner) : IEventStore
 {
@@ -27,10 +27,22 @@ internal sealed class CountingEventStore(IEventStore inner) : IEventStore
         gate?.TrySetResult();
     }
 
+    /// <summary>While set, every read and listing fails with <see cref="StoreUnavailableException"/> naming it.</summary>
+    public string? Unavailable { get; set; }
+
+    private void ThrowIfUnavailable()
+    {
+        if (Unavailable is { } reason)
+        {
+            throw new StoreUnavailableException(reason);
+        }
+    }
+
     public bool SupportsAppend => inner.SupportsAppend;
 
     public async IAsyncEnumerable<StoredEvent> ReadAsync(string channel, long fromTicks, long toTicks, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        ThrowIfUnavailable();
         _ranges.Enqueue((channel, fromTicks, toTicks));
         if (_gate is { } gate)
         {
@@ -43,10 +55,17 @@ internal sealed class CountingEventStore(IEventStore inner) : IEventStore
         }
     }
 
-    public Task<IReadOnlyList<ChannelExtent>> ListChannelsAsync(CancellationToken cancellationToken) => inner.ListChannelsAsync(cancellationToken);
+    public Task<IReadOnlyList<ChannelExtent>> ListChannelsAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfUnavailable();
+        return inner.ListChannelsAsync(cancellationToken);
+    }
 
-    public Task<IReadOnlyList<SecondCount>> CountPerSecondAsync(string channel, long fromSecond, long toSecond, CancellationToken cancellationToken) =>
-        inner.CountPerSecondAsync(channel, fromSecond, toSecond, cancellationToken);
+    public Task<IReadOnlyList<SecondCount>> CountPerSecondAsync(string channel, long fromSecond, long toSecond, CancellationToken cancellationToken)
+    {
+        ThrowIfUnavailable();
+        return inner.CountPerSecondAsync(channel, fromSecond, toSecond, cancellationToken);
+    }
 
     public Task AppendAsync(string channel, IReadOnlyList<StoredEvent> events, CancellationToken cancellationToken) =>
         inner.AppendAsync(channel, events, cancellationToken);
