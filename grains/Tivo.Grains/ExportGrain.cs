@@ -18,7 +18,7 @@ public sealed class ExportGrain(IEventStore store, ILogger<ExportGrain> logger) 
         var skip = request.SkipAtAfter;
         var sent = 0L;
         await using var rows = store.ReadAsync(request.Channel, from, request.ToTicks, cancellationToken).GetAsyncEnumerator(cancellationToken);
-        while (sent < request.Limit && await MoveNextAsync(rows, logger, this.GetGrainId()))
+        while (sent < request.Limit && await MoveNextAsync(rows))
         {
             var row = rows.Current;
             if (row.Ticks == request.AfterTicks && skip > 0)
@@ -37,7 +37,7 @@ public sealed class ExportGrain(IEventStore store, ILogger<ExportGrain> logger) 
 
     /// <summary>The next row; a store failure leaves as <see cref="StoreUnavailableGrainException"/> (no call filter sees an
     /// enumeration's failures: they come after the call has returned).</summary>
-    private static async ValueTask<bool> MoveNextAsync(IAsyncEnumerator<StoredEvent> rows, ILogger logger, GrainId grain)
+    private async ValueTask<bool> MoveNextAsync(IAsyncEnumerator<StoredEvent> rows)
     {
         try
         {
@@ -45,7 +45,7 @@ public sealed class ExportGrain(IEventStore store, ILogger<ExportGrain> logger) 
         }
         catch (StoreUnavailableException ex)
         {
-            throw StoreFailures.Translated(ex, logger, grain.ToString(), nameof(Read));
+            throw StoreFailures.Translated(ex, logger, this.GetGrainId().ToString(), nameof(Read)); // the id only when it fails, not per row
         }
     }
 }
