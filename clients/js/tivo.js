@@ -39,9 +39,11 @@ export class TivoClient {
     this._closed = false;
     this._clock = null;
     this._attempt = 0;
-    // Lead mode's jitter buffer: messages received ahead of their due, in due order; the page's release clock wakes this client for the earliest.
-    this._held = [];
-    this._heldFrom = 0; // _held[_heldFrom..] wait; released ones are stepped over, not spliced out (no garbage per release)
+    // Lead mode's jitter buffer, in due order: messages received ahead of their due, parsed, and the parts of frames not
+    // parsed yet (kept as their bytes until their earliest message falls due). The page's release clock wakes this client
+    // for the earliest of both.
+    this._held = new HeldQueue();
+    this._parts = new HeldQueue();
     this._holdKey = null; // when the release clock is to wake this client (this clock's ms; null: not asked)
     this._skew = null; // server clock − this clock (ms), estimated from batch frames
   }
@@ -90,15 +92,15 @@ export class TivoClient {
 
   /** Messages received ahead of their due and not yet handed to listeners (lead mode). */
   get held() {
-    return this._held.length - this._heldFrom;
+    return this._held.messages + this._parts.messages;
   }
 
   /** Closes the connection for good (no reconnect); pending controls reject; what was held ahead is dropped. */
   close() {
     this._closed = true;
     this._holdKey = null;
-    this._held = [];
-    this._heldFrom = 0;
+    this._held.clear();
+    this._parts.clear();
     this._rejectAll(new TivoError("closed", "The connection was closed by the client."));
     this._ws?.close(1000, "bye");
   }
@@ -129,9 +131,12 @@ export class TivoClient {
     this._ws = ws;
     ws.onopen = () => this._emit("open", {});
     ws.onmessage = (m) => {
+      const text = typeof m.data === "string" ? m.data : utf8Decoder.decode(m.data);
+      // A lead frame with its layout is held as bytes, each part parsed when it falls due.
+      if (text.startsWith(BATCH_PREFIX) && this._holdBatch(text)) return;
       let msg;
       try {
-        msg = JSON.parse(typeof m.data === "string" ? m.data : new TextDecoder().decode(m.data));
+        msg = JSON.parse(text);
       } catch {
         return;
       }
@@ -174,20 +179,21 @@ export class TivoClient {
 
   _handle(msg) {
     switch (msg.type) {
-      case "batch": {
-        // Lead mode: messages sent ahead of their due. The largest (server clock − arrival) seen on this connection
-        // estimates the clocks' offset minus the shortest transit, so a client clock that is off does not shift releases.
-        const skew = msg.now - now();
-        this._skew = this._skew === null ? skew : Math.max(this._skew, skew);
+      case "batch":
+        // Lead mode, a frame without a layout (a gateway before it): held parsed.
+        this._observeServerNow(msg.now);
         for (const m of msg.messages ?? []) this._hold(m);
         return;
-      }
-      case "recall":
-        // A control cut the course at `after`: what is held due after it will not happen.
-        this._held = this._held.slice(this._heldFrom).filter((m) => !(m.due > msg.after));
-        this._heldFrom = 0;
+      case "recall": {
+        // A control cut the course at `after`: what is held due after it will not happen. Parts that begin by then are
+        // parsed now (their later messages are dropped with the rest); those that begin after go whole.
+        const { _parts: parts } = this;
+        while (parts.size > 0 && parts.headDue() <= msg.after) this._openPart();
+        parts.dropAfter(msg.after);
+        this._held.dropAfter(msg.after);
         this._arm(true);
         return;
+      }
       case "hello":
         this._skew = null; // a new connection (perhaps another gateway): estimate again
         this.session = msg.session;
@@ -226,22 +232,74 @@ export class TivoClient {
     this._emit(msg.type, msg);
   }
 
-  /** Holds a message sent ahead until its due (its seq counts as received at once: a reconnect resumes after it). */
-  _hold(m) {
-    if (m.type === "event" && !m.snapshot && typeof m.seq === "number") this.lastSeq = Math.max(this.lastSeq ?? 0, m.seq);
-    const held = this._held;
-    let i = held.length;
-    while (i > this._heldFrom && held[i - 1].due > m.due) i--;
-    if (i === held.length) held.push(m); // the usual case: frames come in due order
-    else held.splice(i, 0, m);
+  /** A batch frame's `now` (the gateway's clock as it wrote the frame). The largest (server clock − arrival) seen on this
+   * connection estimates the clocks' offset minus the shortest transit, so a client clock that is off does not shift releases. */
+  _observeServerNow(serverNow) {
+    const skew = serverNow - now();
+    if (!(skew === skew)) return; // NaN: the frame had no usable `now`
+    this._skew = this._skew === null ? skew : Math.max(this._skew, skew);
+  }
+
+  /**
+   * Holds a lead frame that ends with its `layout` as its UTF-8 bytes, by parts: each part (the frame's messages due within
+   * 64 ms of its first) is parsed when its earliest message falls due. Only the frame's head (`now`) and its layout are
+   * parsed on arrival. False when the frame has no layout (the caller parses it whole).
+   */
+  _holdBatch(text) {
+    const at = text.lastIndexOf(LAYOUT_KEY);
+    if (at < 0 || text.charCodeAt(text.length - 1) !== 0x7d) return false;
+    let layout;
+    try {
+      layout = JSON.parse(text.slice(at + LAYOUT_KEY.length, text.length - 1));
+    } catch {
+      return false;
+    }
+    const parts = layout?.parts;
+    if (!Array.isArray(parts)) return false;
+    const { slab, from } = frameBytes.write(text);
+    const length = slab.used - from;
+    // A layout that does not fit the frame (not this server's) is not trusted: the frame is parsed whole instead.
+    const fits = (p) => Array.isArray(p) && Number.isInteger(p[1]) && Number.isInteger(p[2]) && p[1] >= 0 && p[1] < p[2] && p[2] <= length;
+    if (!parts.every(fits)) {
+      slab.used = from;
+      return false;
+    }
+    this._observeServerNow(Number(text.slice(NOW_AT, text.indexOf(",", NOW_AT))));
+    if (typeof layout.lastSeq === "number") this.lastSeq = Math.max(this.lastSeq ?? 0, layout.lastSeq);
+    for (const part of parts) {
+      this._parts.add(typeof part[0] === "number" ? part[0] : -Infinity, slab, from + part[1], from + part[2], part[3] > 0 ? part[3] : 1);
+    }
     this._arm(false);
+    return true;
+  }
+
+  /** Parses the earliest held part and holds its messages (they are due from its due on). */
+  _openPart() {
+    const messages = this._parts.take();
+    if (messages === null) return;
+    for (let i = 0; i < messages.length; i++) this._hold(messages[i], false);
+  }
+
+  /** Holds a message sent ahead until its due (its seq counts as received at once: a reconnect resumes after it). */
+  _hold(m, arm = true) {
+    if (m === null || typeof m !== "object") return;
+    if (m.type === "event" && !m.snapshot && typeof m.seq === "number") this.lastSeq = Math.max(this.lastSeq ?? 0, m.seq);
+    this._held.add(typeof m.due === "number" ? m.due : -Infinity, m, -1, -1);
+    if (arm) this._arm(false);
+  }
+
+  /** The earliest due held, parsed or not (null: nothing held). */
+  _headDue() {
+    const a = this._held.headDue();
+    const b = this._parts.headDue();
+    return a === null ? b : b === null || a <= b ? a : b;
   }
 
   /** Asks the release clock to wake this client for the earliest held message (again when `reset`, e.g. after a recall). */
   _arm(reset) {
-    const head = this._held[this._heldFrom];
+    const head = this._headDue();
     // Timers fire at whole milliseconds, late rather than early: aim one earlier and release what is due within RELEASE_EARLY_MS.
-    const key = head ? head.due - (this._skew ?? 0) - 1 : null;
+    const key = head !== null ? head - (this._skew ?? 0) - 1 : null;
     if (!reset && this._holdKey !== null && this._holdKey <= (key ?? Infinity)) return;
     this._holdKey = key; // a wake-up already asked for at another time is stale now
     if (key !== null) releaseClock.wakeAt(this, key);
@@ -250,19 +308,11 @@ export class TivoClient {
   _releaseHeld() {
     this._holdKey = null;
     const until = this._serverNow() + RELEASE_EARLY_MS;
-    // Each message leaves the buffer before its listeners run: one that closes the client (emptying it) ends the loop.
-    while (this._heldFrom < this._held.length && this._held[this._heldFrom].due <= until) {
-      const m = this._held[this._heldFrom];
-      this._held[this._heldFrom++] = undefined;
-      this._handle(m);
-    }
-    const held = this._held;
-    if (this._heldFrom === held.length) {
-      held.length = 0;
-      this._heldFrom = 0;
-    } else if (this._heldFrom >= 1024 && this._heldFrom * 2 >= held.length) {
-      this._held = held.slice(this._heldFrom); // amortized: the released prefix is dropped once it is half the buffer
-      this._heldFrom = 0;
+    const { _held: held, _parts: parts } = this;
+    // A part falling due is parsed into held messages first. Each message leaves the buffer before its listeners run: one that closes the client (emptying it) ends the loop.
+    for (let head = this._headDue(); head !== null && head <= until; head = this._headDue()) {
+      if (parts.headDue() === head) this._openPart();
+      else this._handle(held.take());
     }
     this._arm(false);
   }
@@ -324,6 +374,205 @@ const DEFAULT_LEAD_MS = 500;
 
 /** How early a held message may be released (timers fire at whole milliseconds). */
 const RELEASE_EARLY_MS = 0.5;
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/** How the gateway begins a lead frame (`{"type":"batch","now":…,"messages":[…],"layout":{…}}`), and its last field. */
+const BATCH_PREFIX = '{"type":"batch",';
+const LAYOUT_KEY = ',"layout":';
+const NOW_AT = BATCH_PREFIX.length + '"now":'.length;
+
+/**
+ * One of the jitter buffer's queues, in due order: parsed messages (`source` the message, `start` −1), or parts of frames
+ * held as bytes (`source` the slab, [start, end) the part's bytes in it; `take` parses the part and returns its messages).
+ * Columns in typed arrays and one array of sources; the released prefix is stepped over and reclaimed in bulk, so holding
+ * and releasing make no garbage but the parsed messages.
+ */
+class HeldQueue {
+  constructor() {
+    this.clear();
+  }
+
+  clear() {
+    if (this.sources) for (let i = this.from; i < this.to; i++) forget(this.sources[i], this.starts[i]);
+    this.dues = new Float64Array(64);
+    this.starts = new Int32Array(64);
+    this.ends = new Int32Array(64);
+    this.counts = new Int32Array(64);
+    this.sources = new Array(64).fill(null);
+    this.from = 0;
+    this.to = 0;
+    this.count = 0; // messages held
+  }
+
+  get size() {
+    return this.to - this.from;
+  }
+
+  /** Messages held: a part counts those its layout gives. */
+  get messages() {
+    return this.count;
+  }
+
+  /** The earliest held due, or null. */
+  headDue() {
+    return this.from < this.to ? this.dues[this.from] : null;
+  }
+
+  /** Holds one entry in due order (after any held at the same due: frames come in due order, so the usual case appends). */
+  add(due, source, start, end, count = 1) {
+    if (this.to === this.dues.length) this._makeRoom();
+    let i = this.to;
+    while (i > this.from && this.dues[i - 1] > due) i--;
+    if (i < this.to) {
+      // A refill due earlier than what is held (rare): the later ones move up one.
+      this.dues.copyWithin(i + 1, i, this.to);
+      this.starts.copyWithin(i + 1, i, this.to);
+      this.ends.copyWithin(i + 1, i, this.to);
+      this.counts.copyWithin(i + 1, i, this.to);
+      this.sources.copyWithin(i + 1, i, this.to);
+    }
+    if (start >= 0) source.held++;
+    this.dues[i] = due;
+    this.starts[i] = start;
+    this.ends[i] = end;
+    this.counts[i] = count;
+    this.sources[i] = source;
+    this.to++;
+    this.count += count;
+  }
+
+  /** Removes the earliest entry: a parsed message, or a part's messages (an array; null when its bytes are not JSON). */
+  take() {
+    const i = this.from++;
+    const source = this.sources[i];
+    this.count -= this.counts[i];
+    this.sources[i] = null; // a frame's bytes go once its last part is taken
+    if (this.from === this.to) this.from = this.to = 0;
+    const start = this.starts[i];
+    if (start < 0) return source;
+    source.held--;
+    try {
+      return JSON.parse("[" + source.text(start, this.ends[i]) + "]");
+    } catch {
+      return null;
+    }
+  }
+
+  /** Drops what is held due after `after` (a recall). */
+  dropAfter(after) {
+    let to = this.to;
+    while (to > this.from && this.dues[to - 1] > after) {
+      to--;
+      this.count -= this.counts[to];
+      forget(this.sources[to], this.starts[to]);
+      this.sources[to] = null;
+    }
+    this.to = to;
+    if (this.from === this.to) this.from = this.to = 0;
+  }
+
+  /** Room for one more at the end: the released prefix moved out when it is at least half, else twice the columns. */
+  _makeRoom() {
+    const { from, to } = this;
+    if (from * 2 >= to) {
+      this.dues.copyWithin(0, from, to);
+      this.starts.copyWithin(0, from, to);
+      this.ends.copyWithin(0, from, to);
+      this.counts.copyWithin(0, from, to);
+      this.sources.copyWithin(0, from, to);
+      this.sources.fill(null, to - from, to);
+      this.from = 0;
+      this.to = to - from;
+      return;
+    }
+    const grow = (column, Type) => {
+      const bigger = new Type(column.length * 2);
+      bigger.set(column);
+      return bigger;
+    };
+    this.dues = grow(this.dues, Float64Array);
+    this.starts = grow(this.starts, Int32Array);
+    this.ends = grow(this.ends, Int32Array);
+    this.counts = grow(this.counts, Int32Array);
+    this.sources = this.sources.concat(new Array(this.sources.length).fill(null));
+  }
+}
+
+/** A held part's slab forgets it (parsed messages have none). */
+function forget(source, start) {
+  if (start >= 0) source.held--;
+}
+
+/**
+ * Where lead frames' bytes are kept while their parts are held: slabs of 1 MiB, each counting the parts it holds; a slab
+ * whose count is 0 is written again from its start. Bytes, not strings or parsed messages: they live outside the JS heap,
+ * so the engine's young collections do not copy them. With 1,000 clients in one Node.js process at lead 500 ms, the
+ * parsed messages held survived those collections, which copied 3–6 MB each (docs/performance.md). One slab for many
+ * frames, not a buffer per frame: a buffer per frame was memory outside the heap that the engine counted, and it ran a full
+ * collection about every second for it.
+ */
+const frameBytes = {
+  slabSize: 1 << 20,
+  current: null,
+  spare: [],
+
+  /** Writes `text` (a frame) as UTF-8 into a slab; returns the slab and where the frame begins in it. */
+  write(text) {
+    const most = text.length * 3; // UTF-8 takes at most 3 bytes per UTF-16 unit
+    if (most > this.slabSize) {
+      const slab = new Slab(most);
+      slab.used = slab.write(text, 0);
+      return { slab, from: 0 };
+    }
+    let slab = this.current;
+    if (slab !== null && slab.held === 0) slab.used = 0; // nothing held in it: written again from the start
+    if (slab === null || slab.used + most > slab.bytes.length) slab = this.current = this._next();
+    const from = slab.used;
+    slab.used = from + slab.write(text, from);
+    return { slab, from };
+  },
+
+  /** The next slab to write: one left behind earlier whose parts have all been taken since, or a new one. At most two idle
+   * slabs are kept besides (the rest go to the collector), so a burst does not keep its peak for good. */
+  _next() {
+    let found = null;
+    let idle = 0;
+    this.spare = this.spare.filter((slab) => {
+      if (slab.held > 0) return true;
+      if (found === null) {
+        found = slab;
+        return false;
+      }
+      return ++idle <= 2;
+    });
+    if (this.current !== null) this.spare.push(this.current);
+    if (found === null) return new Slab(this.slabSize);
+    found.used = 0;
+    return found;
+  },
+};
+
+/** In Node.js slabs are Buffers, which encode and decode a range without a view object; elsewhere Uint8Arrays. */
+const NODE_BUFFERS = typeof Buffer === "function" && typeof Buffer.allocUnsafeSlow === "function";
+
+class Slab {
+  constructor(size) {
+    this.bytes = NODE_BUFFERS ? Buffer.allocUnsafeSlow(size) : new Uint8Array(size);
+    this.used = 0;
+    this.held = 0; // parts held in it
+  }
+
+  /** Writes `text` as UTF-8 at `at` (room for 3 bytes per UTF-16 unit is there); returns the bytes written. */
+  write(text, at) {
+    return NODE_BUFFERS ? this.bytes.write(text, at, "utf8") : utf8Encoder.encodeInto(text, this.bytes.subarray(at)).written;
+  }
+
+  text(from, to) {
+    return NODE_BUFFERS ? this.bytes.toString("utf8", from, to) : utf8Decoder.decode(this.bytes.subarray(from, to));
+  }
+}
 
 /**
  * One release timer for every client of the page (or Node.js process): a min-heap of (local wake-up time, client).
