@@ -255,7 +255,9 @@ export class TivoClient {
       return false;
     }
     const parts = layout?.parts;
-    if (!Array.isArray(parts)) return false;
+    // The gateway writes `now` first after the type; a frame written otherwise is parsed whole (no clock estimate lost).
+    const serverNow = Number(text.slice(NOW_AT, text.indexOf(",", NOW_AT)));
+    if (!Array.isArray(parts) || !text.startsWith('"now":', BATCH_PREFIX.length) || !Number.isFinite(serverNow)) return false;
     const { slab, from } = frameBytes.write(text);
     const length = slab.used - from;
     // A layout that does not fit the frame (not this server's) is not trusted: the frame is parsed whole instead.
@@ -264,7 +266,7 @@ export class TivoClient {
       slab.used = from;
       return false;
     }
-    this._observeServerNow(Number(text.slice(NOW_AT, text.indexOf(",", NOW_AT))));
+    this._observeServerNow(serverNow);
     if (typeof layout.lastSeq === "number") this.lastSeq = Math.max(this.lastSeq ?? 0, layout.lastSeq);
     for (const part of parts) {
       this._parts.add(typeof part[0] === "number" ? part[0] : -Infinity, slab, from + part[1], from + part[2], part[3] > 0 ? part[3] : 1);

@@ -154,6 +154,19 @@ test("a layout that does not fit its frame is not trusted: the frame is parsed w
   client.close();
 });
 
+test("a frame with its layout but its fields in another order is parsed whole, its clock still read", async () => {
+  const { client, socket } = await connected();
+  const released = record(client);
+  const t = clock();
+  const server = t + 10_000; // the server's clock 10 s ahead: releasing by this one's would hold the event 10 s
+  const good = batchText({ now: server, messages: [event(1, server + 20)] });
+  socket.onmessage({ data: good.replace(`{"type":"batch","now":${server},`, `{"type":"batch","v":1,"now":${server},`) });
+  assert.equal(client.held, 1);
+  await sleep(80);
+  assert.deepEqual(released.map((r) => r.m.seq), [1]);
+  client.close();
+});
+
 test("a frame without a layout (a gateway before it) is held parsed and released the same way", async () => {
   const { client, socket } = await connected();
   const released = record(client);
