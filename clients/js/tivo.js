@@ -92,7 +92,7 @@ export class TivoClient {
 
   /** Messages received ahead of their due and not yet handed to listeners (lead mode). */
   get held() {
-    return this._held.messages + this._parts.messages;
+    return this._held.count + this._parts.count;
   }
 
   /** Closes the connection for good (no reconnect); pending controls reject; what was held ahead is dropped. */
@@ -188,7 +188,7 @@ export class TivoClient {
         // A control cut the course at `after`: what is held due after it will not happen. Parts that begin by then are
         // parsed now (their later messages are dropped with the rest); those that begin after go whole.
         const { _parts: parts } = this;
-        while (parts.size > 0 && parts.headDue() <= msg.after) this._openPart();
+        for (let due = parts.headDue(); due !== null && due <= msg.after; due = parts.headDue()) this._openPart();
         parts.dropAfter(msg.after);
         this._held.dropAfter(msg.after);
         this._arm(true);
@@ -405,16 +405,7 @@ class HeldQueue {
     this.sources = new Array(64).fill(null);
     this.from = 0;
     this.to = 0;
-    this.count = 0; // messages held
-  }
-
-  get size() {
-    return this.to - this.from;
-  }
-
-  /** Messages held: a part counts those its layout gives. */
-  get messages() {
-    return this.count;
+    this.count = 0; // messages held (a part counts those its layout gives)
   }
 
   /** The earliest held due, or null. */
@@ -454,7 +445,7 @@ class HeldQueue {
     if (this.from === this.to) this.from = this.to = 0;
     const start = this.starts[i];
     if (start < 0) return source;
-    source.held--;
+    forget(source, start);
     try {
       return JSON.parse("[" + source.text(start, this.ends[i]) + "]");
     } catch {

@@ -216,4 +216,8 @@ public sealed class DeliveryQueue<TLocal>
 }
 
 /// <summary>One item of a <see cref="DeliveryQueue{TLocal}"/>: an event, a signal or a local item.</summary>
-public readonly record struct Delivery<TLocal>(long Epoch, SessionEvent? Event, SessionSignal? Signal, TLocal? Local, bool IsLocal);
+public readonly record struct Delivery<TLocal>(long Epoch, SessionEvent? Event, SessionSignal? Signal, TLocal? Local, bool IsLocal)
+{
+    /// <summary>When an event or a signal is released: the event's due, the signal's release time (not for a local item).</summary>
+    public long ReleaseTicks => Event?.DueTicks ?? Signal!.ReleaseTicks;
+}

@@ -364,7 +364,7 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
 
                             if (ahead.Count > 0)
                             {
-                                _sentAheadUntil = Math.Max(_sentAheadUntil, ReleaseOf(ahead[^1]));
+                                _sentAheadUntil = Math.Max(_sentAheadUntil, ahead[^1].ReleaseTicks);
                                 _sendAheadTicks = lead / 4 + Random.Shared.NextInt64(lead / 4 + 1);
                             }
                         }
@@ -448,8 +448,6 @@ internal sealed class ConnectionOutbox : IReleaseWaiter
     /// <summary>A lead frame takes no more events once their payloads reach this many characters (so large payloads do not
     /// make frames of many megabytes).</summary>
     internal const int MaxBatchChars = 256 * 1024;
-
-    private static long ReleaseOf(Delivery<ReadOnlyMemory<byte>> item) => item.Event?.DueTicks ?? item.Signal!.ReleaseTicks;
 
     private ReadOnlyMemory<byte> RenderAhead(List<Delivery<ReadOnlyMemory<byte>>> items, ArrayBufferWriter<byte> buffer, long now)
     {

@@ -178,7 +178,7 @@ internal static class ServerMessageWriter
         for (var i = 0; i < items.Count; i++)
         {
             var item = items[i];
-            var due = item.Event?.DueTicks ?? item.Signal!.ReleaseTicks;
+            var due = item.ReleaseTicks;
             var from = w.BytesCommitted + w.BytesPending + (i > 0 ? 1 : 0); // the writer puts a comma before all but the first
             WriteBatchItem(w, item);
             var to = w.BytesCommitted + w.BytesPending;
