@@ -130,10 +130,11 @@ export class TivoClient {
     const ws = new WS(this._endpoint());
     this._ws = ws;
     ws.onopen = () => this._emit("open", {});
-    ws.onmessage = (m) => {
-      const text = typeof m.data === "string" ? m.data : utf8Decoder.decode(m.data);
+    const onFrame = (data) => {
+      const frame = typeof data === "string" || isNodeBuffer(data) ? data : utf8Decoder.decode(data);
       // A lead frame with its layout is held as bytes, each part parsed when it falls due.
-      if (text.startsWith(BATCH_PREFIX) && this._holdBatch(text)) return;
+      if (isBatchFrame(frame) && this._holdBatch(frame)) return;
+      const text = typeof frame === "string" ? frame : frame.toString("utf8");
       let msg;
       try {
         msg = JSON.parse(text);
@@ -147,6 +148,10 @@ export class TivoClient {
       }
       this._handle(msg);
     };
+    // The `ws` package (Node.js) hands a frame over as the Buffer it received; its `onmessage` would make a string of every
+    // text frame first, which a lead frame held as bytes does not need (a frame's worth of garbage per frame).
+    if (typeof ws.on === "function" && ws.binaryType === "nodebuffer") ws.on("message", onFrame);
+    else ws.onmessage = (m) => onFrame(m.data);
     ws.onerror = () => {
       if (!settled) {
         settled = true;
@@ -245,20 +250,25 @@ export class TivoClient {
    * 64 ms of its first) is parsed when its earliest message falls due. Only the frame's head (`now`) and its layout are
    * parsed on arrival. False when the frame has no layout (the caller parses it whole).
    */
-  _holdBatch(text) {
-    const at = text.lastIndexOf(LAYOUT_KEY);
-    if (at < 0 || text.charCodeAt(text.length - 1) !== 0x7d) return false;
+  _holdBatch(frame) {
+    // `frame` is the frame's text, or its UTF-8 bytes (a Node.js Buffer): its head and layout are ASCII, so their places are
+    // the same in both.
+    const bytes = typeof frame !== "string";
+    const slice = (from, to) => (bytes ? frame.toString("utf8", from, to) : frame.slice(from, to));
+    const last = frame.length - 1;
+    const at = frame.lastIndexOf(LAYOUT_KEY);
+    if (at < 0 || (bytes ? frame[last] : frame.charCodeAt(last)) !== 0x7d) return false;
     let layout;
     try {
-      layout = JSON.parse(text.slice(at + LAYOUT_KEY.length, text.length - 1));
+      layout = JSON.parse(slice(at + LAYOUT_KEY.length, last));
     } catch {
       return false;
     }
     const parts = layout?.parts;
     // The gateway writes `now` first after the type; a frame written otherwise is parsed whole (no clock estimate lost).
-    const serverNow = Number(text.slice(NOW_AT, text.indexOf(",", NOW_AT)));
-    if (!Array.isArray(parts) || !text.startsWith('"now":', BATCH_PREFIX.length) || !Number.isFinite(serverNow)) return false;
-    const { slab, from } = frameBytes.write(text);
+    const serverNow = Number(slice(NOW_AT, frame.indexOf(",", NOW_AT)));
+    if (!Array.isArray(parts) || slice(BATCH_PREFIX.length, NOW_AT) !== '"now":' || !Number.isFinite(serverNow)) return false;
+    const { slab, from } = frameBytes.write(frame);
     const length = slab.used - from;
     // A layout that does not fit the frame (not this server's) is not trusted: the frame is parsed whole instead.
     const fits = (p) => Array.isArray(p) && Number.isInteger(p[1]) && Number.isInteger(p[2]) && p[1] >= 0 && p[1] < p[2] && p[2] <= length;
@@ -385,6 +395,17 @@ const BATCH_PREFIX = '{"type":"batch",';
 const LAYOUT_KEY = ',"layout":';
 const NOW_AT = BATCH_PREFIX.length + '"now":'.length;
 
+/** A Node.js Buffer (what the `ws` package hands over). */
+const isNodeBuffer = (data) => typeof Buffer === "function" && Buffer.isBuffer(data);
+
+/** Whether a frame (text, or a Buffer of its bytes) begins as a lead frame does. */
+function isBatchFrame(frame) {
+  if (typeof frame === "string") return frame.startsWith(BATCH_PREFIX);
+  if (frame.length < BATCH_PREFIX.length) return false;
+  for (let i = 0; i < BATCH_PREFIX.length; i++) if (frame[i] !== BATCH_PREFIX.charCodeAt(i)) return false;
+  return true;
+}
+
 /**
  * One of the jitter buffer's queues, in due order: parsed messages (`source` the message, `start` −1), or parts of frames
  * held as bytes (`source` the slab, [start, end) the part's bytes in it; `take` parses the part and returns its messages).
@@ -447,7 +468,7 @@ class HeldQueue {
     if (start < 0) return source;
     forget(source, start);
     try {
-      return JSON.parse("[" + source.text(start, this.ends[i]) + "]");
+      return JSON.parse(source.array(start, this.ends[i]));
     } catch {
       return null;
     }
@@ -511,19 +532,19 @@ const frameBytes = {
   current: null,
   spare: [],
 
-  /** Writes `text` (a frame) as UTF-8 into a slab; returns the slab and where the frame begins in it. */
-  write(text) {
-    const most = text.length * 3; // UTF-8 takes at most 3 bytes per UTF-16 unit
+  /** Writes a frame (its text, or its UTF-8 bytes) into a slab; returns the slab and where the frame begins in it. */
+  write(frame) {
+    const most = typeof frame === "string" ? frame.length * 3 : frame.length; // UTF-8 takes at most 3 bytes per UTF-16 unit
     if (most > this.slabSize) {
       const slab = new Slab(most);
-      slab.used = slab.write(text, 0);
+      slab.used = slab.write(frame, 0);
       return { slab, from: 0 };
     }
     let slab = this.current;
     if (slab !== null && slab.held === 0) slab.used = 0; // nothing held in it: written again from the start
     if (slab === null || slab.used + most > slab.bytes.length) slab = this.current = this._next();
     const from = slab.used;
-    slab.used = from + slab.write(text, from);
+    slab.used = from + slab.write(frame, from);
     return { slab, from };
   },
 
@@ -557,13 +578,37 @@ class Slab {
     this.held = 0; // parts held in it
   }
 
-  /** Writes `text` as UTF-8 at `at` (room for 3 bytes per UTF-16 unit is there); returns the bytes written. */
-  write(text, at) {
-    return NODE_BUFFERS ? this.bytes.write(text, at, "utf8") : utf8Encoder.encodeInto(text, this.bytes.subarray(at)).written;
+  /** Writes a frame at `at` (text as UTF-8, with room for 3 bytes per UTF-16 unit; bytes as they are); returns the bytes written. */
+  write(frame, at) {
+    if (typeof frame !== "string") {
+      this.bytes.set(frame, at);
+      return frame.length;
+    }
+    return NODE_BUFFERS ? this.bytes.write(frame, at, "utf8") : utf8Encoder.encodeInto(frame, this.bytes.subarray(at)).written;
   }
 
   text(from, to) {
     return NODE_BUFFERS ? this.bytes.toString("utf8", from, to) : utf8Decoder.decode(this.bytes.subarray(from, to));
+  }
+
+  /**
+   * The bytes [from, to) (messages separated by commas) as the text of a JSON array. The bytes either side of a part are
+   * its frame's (a `[`, `,` or `]`): they are set to the brackets for the decode and put back, so the array is decoded
+   * as one string. `"[" + text + "]"` made the part's text twice: once decoded, once flattened with the brackets.
+   */
+  array(from, to) {
+    const { bytes } = this;
+    if (from === 0 || to >= bytes.length) return "[" + this.text(from, to) + "]";
+    const before = bytes[from - 1];
+    const after = bytes[to];
+    bytes[from - 1] = 0x5b; // [
+    bytes[to] = 0x5d; // ]
+    try {
+      return this.text(from - 1, to + 1);
+    } finally {
+      bytes[from - 1] = before;
+      bytes[to] = after;
+    }
   }
 }
 

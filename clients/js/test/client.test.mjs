@@ -152,3 +152,35 @@ test("lead mode (the default): the stream comes in batched frames, each event is
   assert.equal(client.held, 0, "what was held past the cut was recalled");
   client.close();
 });
+
+test("over the ws package (Node.js) lead frames are held from the Buffers it receives, never made into strings whole, and every event comes out whole, in order, at its due", async () => {
+  const { WebSocket: NodeWebSocket } = await import("ws");
+  // ws's `onmessage` makes a string of every text frame (`data.toString()`); held as bytes, a lead frame needs none.
+  const framesAsStrings = [];
+  const realToString = Buffer.prototype.toString;
+  Buffer.prototype.toString = function (...args) {
+    if (args.length <= 1 && this.length > 16 && realToString.call(this, "latin1", 0, 16) === '{"type":"batch",') framesAsStrings.push(this.length);
+    return realToString.apply(this, args);
+  };
+  const client = new TivoClient(gateway.ws, { channels: ["alerts"], WebSocket: NodeWebSocket });
+  const released = [];
+  try {
+    await client.connect();
+    client.on("event", (e) => released.push({ seq: e.seq, due: e.due, data: e.data, at: performance.timeOrigin + performance.now() }));
+    await client.play({ start: "2016-01-15T00:00:00Z", end: "2016-01-16T00:00:00Z", duration: 6 });
+    await nextOf(client, "event", () => released.length >= 150);
+    await client.pause();
+    await untilState(client, (s) => s.status === "paused");
+  } finally {
+    Buffer.prototype.toString = realToString;
+    client.close();
+  }
+  assert.deepEqual(framesAsStrings, [], "no lead frame was decoded whole");
+  assert.ok(released.length >= 150);
+  assert.deepEqual(released.map((r) => r.seq), [...released.map((r) => r.seq)].sort((a, b) => a - b), "in order");
+  assert.equal(new Set(released.map((r) => r.seq)).size, released.length, "each once");
+  for (const r of released) {
+    assert.ok(r.at >= r.due - 0.5, `seq ${r.seq} released ${(r.due - r.at).toFixed(2)} ms before its due`);
+    assert.equal(typeof r.data, "object", `seq ${r.seq}'s payload arrives parsed`);
+  }
+});

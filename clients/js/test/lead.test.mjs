@@ -22,7 +22,23 @@ class ScriptedSocket {
   send(text) { this.sent.push(JSON.parse(text)); }
   close() { this.readyState = 3; }
   /** A batch goes with its layout, as the gateway writes it, unless `layout: false` (a gateway before layouts). */
-  push(message, { layout = true } = {}) { this.onmessage({ data: message.type === "batch" && layout ? batchText(message) : JSON.stringify(message) }); }
+  push(message, { layout = true } = {}) { this.deliver(message.type === "batch" && layout ? batchText(message) : JSON.stringify(message)); }
+  /** One text frame, as a browser's WebSocket hands it over. */
+  deliver(text) { this.onmessage({ data: text }); }
+}
+
+/** A socket shaped as the `ws` package's (Node.js): frames handed to `on("message")` listeners as Buffers of their bytes. */
+class BufferSocket extends ScriptedSocket {
+  binaryType = "nodebuffer";
+  listeners = [];
+  on(type, listener) {
+    if (type === "message") this.listeners.push(listener);
+    return this;
+  }
+  deliver(text) {
+    assert.equal(this.onmessage, undefined, "frames are taken as the Buffers `ws` hands over, not through onmessage");
+    for (const listener of this.listeners) listener(Buffer.from(text), false);
+  }
 }
 
 /** A batch frame as the gateway writes it: its messages, then its layout — the highest event seq, and parts (messages due
@@ -115,104 +131,107 @@ test("a recall that cuts inside a part releases its messages up to the cut and d
   client.close();
 });
 
-test("a frame's messages are parsed part by part as they fall due, not on arrival: what is held is bytes", async () => {
-  const { client, socket } = await connected();
-  const released = record(client);
-  const t = clock();
-  const parsed = [];
-  const realParse = JSON.parse;
-  JSON.parse = (text, ...rest) => {
-    parsed.push({ text: String(text), at: clock() });
-    return realParse(text, ...rest);
-  };
-  try {
-    socket.push({ type: "batch", now: t, messages: [event(1, t + 30), event(2, t + 35), event(3, t + 100)].map((m) => ({ ...m, data: { marker: `payload-${m.seq}` } })) });
-    assert.ok(!parsed.some((p) => p.text.includes("payload-")), "no message was parsed on arrival");
+// Each as a browser hands frames over (text), and as the `ws` package does in Node.js (Buffers of the frame's bytes).
+for (const [kind, WebSocket] of [["text frames", ScriptedSocket], ["Buffers, as ws", BufferSocket]]) {
+  test(`a frame's messages are parsed part by part as they fall due, not on arrival: what is held is bytes (${kind})`, async () => {
+    const { client, socket } = await connected({ WebSocket });
+    const released = record(client);
+    const t = clock();
+    const parsed = [];
+    const realParse = JSON.parse;
+    JSON.parse = (text, ...rest) => {
+      parsed.push({ text: String(text), at: clock() });
+      return realParse(text, ...rest);
+    };
+    try {
+      socket.push({ type: "batch", now: t, messages: [event(1, t + 30), event(2, t + 35), event(3, t + 100)].map((m) => ({ ...m, data: { marker: `payload-${m.seq}` } })) });
+      assert.ok(!parsed.some((p) => p.text.includes("payload-")), "no message was parsed on arrival");
+      await sleep(150);
+    } finally {
+      JSON.parse = realParse;
+    }
+    assert.deepEqual(released.map((r) => r.m.seq), [1, 2, 3]);
+    const parts = parsed.filter((p) => p.text.includes("payload-"));
+    assert.equal(parts.length, 2, "one parse per part: seqs 1 and 2 (5 ms apart), then seq 3");
+    assert.ok(parts[0].text.includes("payload-2") && !parts[0].text.includes("payload-3"));
+    assert.ok(parts[0].at >= t + 30 - 1.5 && parts[1].at >= t + 100 - 1.5, "each part parsed when it fell due");
+    client.close();
+  });
+
+  test(`a layout that does not fit its frame is not trusted: the frame is parsed whole (${kind})`, async () => {
+    const { client, socket } = await connected({ WebSocket });
+    const released = record(client);
+    const t = clock();
+    const good = batchText({ now: t, messages: [event(1, t + 20), event(2, t + 30)] });
+    const bad = good.replace(/"parts":\[\[([0-9.]+),(\d+),(\d+),2\]\]/, (_, due, from) => `"parts":[[${due},${from},999999,2]]`);
+    assert.notEqual(bad, good);
+    socket.deliver(bad);
+    assert.equal(client.held, 2);
+    await sleep(80);
+    assert.deepEqual(released.map((r) => r.m.seq), [1, 2]);
+    client.close();
+  });
+
+  test(`a frame with its layout but its fields in another order is parsed whole, its clock still read (${kind})`, async () => {
+    const { client, socket } = await connected({ WebSocket });
+    const released = record(client);
+    const t = clock();
+    const server = t + 10_000; // the server's clock 10 s ahead: releasing by this one's would hold the event 10 s
+    const good = batchText({ now: server, messages: [event(1, server + 20)] });
+    socket.deliver(good.replace(`{"type":"batch","now":${server},`, `{"type":"batch","v":1,"now":${server},`));
+    assert.equal(client.held, 1);
+    await sleep(80);
+    assert.deepEqual(released.map((r) => r.m.seq), [1]);
+    client.close();
+  });
+
+  test(`a frame without a layout (a gateway before it) is held parsed and released the same way (${kind})`, async () => {
+    const { client, socket } = await connected({ WebSocket });
+    const released = record(client);
+    const t = clock();
+    socket.push({ type: "batch", now: t, messages: [event(1, t + 30), event(2, t + 40)] }, { layout: false });
+    socket.push({ type: "batch", now: t, messages: [event(3, t + 35)] }); // with a layout: merged by due with the parsed ones
+    assert.equal(client.held, 3);
+    assert.equal(client.lastSeq, 3);
+    await sleep(120);
+    assert.deepEqual(released.map((r) => r.m.seq), [1, 3, 2]);
+    for (const r of released) assert.ok(r.at >= r.m.due - 0.5, `seq ${r.m.seq} released ${(r.m.due - r.at).toFixed(2)} ms early`);
+    client.close();
+  });
+
+  test(`payloads of any characters and shapes come through a frame's byte layout whole (${kind})`, async () => {
+    const { client, socket } = await connected({ WebSocket });
+    const released = record(client);
+    const t = clock();
+    const payloads = [
+      { city: "Zürich", price: "€ 5", mood: "😀", cjk: "東京" },
+      { note: 'quotes " and braces } ] { [ and a backslash \\', nested: [[{ a: [] }], {}] },
+      { x: 1, layout: { parts: [[0, 0, 1, 1]] } }, // a key the frame's own layout has: the frame's is the last one
+      "a string", 42, null, [],
+    ];
+    socket.push({ type: "batch", now: t, messages: payloads.map((data, k) => ({ ...event(k + 1, t + 10 + k * 7), data })) });
+    await sleep(120);
+    assert.deepEqual(released.map((r) => r.m.data), payloads);
+    client.close();
+  });
+
+  test(`frames of more bytes than a slab holds, many in flight, come out whole and in order (${kind})`, async () => {
+    const { client, socket } = await connected({ WebSocket });
+    const released = record(client);
+    const t = clock();
+    const filler = "x".repeat(2000);
+    let seq = 0;
+    for (let f = 0; f < 60; f++) {
+      socket.push({ type: "batch", now: clock(), messages: Array.from({ length: 10 }, () => ({ ...event(++seq, t + 20 + seq * 0.1), data: { seq, filler } })) });
+    }
+    assert.equal(client.held, 600); // 1.2 MB of frames: more than one 1-MiB slab
     await sleep(150);
-  } finally {
-    JSON.parse = realParse;
-  }
-  assert.deepEqual(released.map((r) => r.m.seq), [1, 2, 3]);
-  const parts = parsed.filter((p) => p.text.includes("payload-"));
-  assert.equal(parts.length, 2, "one parse per part: seqs 1 and 2 (5 ms apart), then seq 3");
-  assert.ok(parts[0].text.includes("payload-2") && !parts[0].text.includes("payload-3"));
-  assert.ok(parts[0].at >= t + 30 - 1.5 && parts[1].at >= t + 100 - 1.5, "each part parsed when it fell due");
-  client.close();
-});
-
-test("a layout that does not fit its frame is not trusted: the frame is parsed whole", async () => {
-  const { client, socket } = await connected();
-  const released = record(client);
-  const t = clock();
-  const good = batchText({ now: t, messages: [event(1, t + 20), event(2, t + 30)] });
-  const bad = good.replace(/"parts":\[\[([0-9.]+),(\d+),(\d+),2\]\]/, (_, due, from) => `"parts":[[${due},${from},999999,2]]`);
-  assert.notEqual(bad, good);
-  socket.onmessage({ data: bad });
-  assert.equal(client.held, 2);
-  await sleep(80);
-  assert.deepEqual(released.map((r) => r.m.seq), [1, 2]);
-  client.close();
-});
-
-test("a frame with its layout but its fields in another order is parsed whole, its clock still read", async () => {
-  const { client, socket } = await connected();
-  const released = record(client);
-  const t = clock();
-  const server = t + 10_000; // the server's clock 10 s ahead: releasing by this one's would hold the event 10 s
-  const good = batchText({ now: server, messages: [event(1, server + 20)] });
-  socket.onmessage({ data: good.replace(`{"type":"batch","now":${server},`, `{"type":"batch","v":1,"now":${server},`) });
-  assert.equal(client.held, 1);
-  await sleep(80);
-  assert.deepEqual(released.map((r) => r.m.seq), [1]);
-  client.close();
-});
-
-test("a frame without a layout (a gateway before it) is held parsed and released the same way", async () => {
-  const { client, socket } = await connected();
-  const released = record(client);
-  const t = clock();
-  socket.push({ type: "batch", now: t, messages: [event(1, t + 30), event(2, t + 40)] }, { layout: false });
-  socket.push({ type: "batch", now: t, messages: [event(3, t + 35)] }); // with a layout: merged by due with the parsed ones
-  assert.equal(client.held, 3);
-  assert.equal(client.lastSeq, 3);
-  await sleep(120);
-  assert.deepEqual(released.map((r) => r.m.seq), [1, 3, 2]);
-  for (const r of released) assert.ok(r.at >= r.m.due - 0.5, `seq ${r.m.seq} released ${(r.m.due - r.at).toFixed(2)} ms early`);
-  client.close();
-});
-
-test("payloads of any characters and shapes come through a frame's byte layout whole", async () => {
-  const { client, socket } = await connected();
-  const released = record(client);
-  const t = clock();
-  const payloads = [
-    { city: "Zürich", price: "€ 5", mood: "😀", cjk: "東京" },
-    { note: 'quotes " and braces } ] { [ and a backslash \\', nested: [[{ a: [] }], {}] },
-    { x: 1, layout: { parts: [[0, 0, 1, 1]] } }, // a key the frame's own layout has: the frame's is the last one
-    "a string", 42, null, [],
-  ];
-  socket.push({ type: "batch", now: t, messages: payloads.map((data, k) => ({ ...event(k + 1, t + 10 + k * 7), data })) });
-  await sleep(120);
-  assert.deepEqual(released.map((r) => r.m.data), payloads);
-  client.close();
-});
-
-test("frames of more bytes than a slab holds, many in flight, come out whole and in order", async () => {
-  const { client, socket } = await connected();
-  const released = record(client);
-  const t = clock();
-  const filler = "x".repeat(2000);
-  let seq = 0;
-  for (let f = 0; f < 60; f++) {
-    socket.push({ type: "batch", now: clock(), messages: Array.from({ length: 10 }, () => ({ ...event(++seq, t + 20 + seq * 0.1), data: { seq, filler } })) });
-  }
-  assert.equal(client.held, 600); // 1.2 MB of frames: more than one 1-MiB slab
-  await sleep(150);
-  assert.equal(released.length, 600);
-  assert.deepEqual(released.map((r) => r.m.data.seq), Array.from({ length: 600 }, (_, k) => k + 1));
-  assert.ok(released.every((r) => r.m.data.filler === filler));
-  client.close();
-});
+    assert.equal(released.length, 600);
+    assert.deepEqual(released.map((r) => r.m.data.seq), Array.from({ length: 600 }, (_, k) => k + 1));
+    assert.ok(released.every((r) => r.m.data.filler === filler));
+    client.close();
+  });
+}
 
 test("releases by the server's clock, not this one's", async () => {
   const { client, socket } = await connected();
