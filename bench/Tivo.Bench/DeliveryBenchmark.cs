@@ -134,6 +134,11 @@ internal static class DeliveryBenchmark
     private static DeliveryRow Print(DeliveryRow r)
     {
         Console.WriteLine($"  {r.System,-14} {r.Sessions,5} sessions × speed {r.Speed,3}: p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,8:F2} ms  max {r.MaxMs,8:F2} ms  {r.EventsPerSecond,9:N0} ev/s  server CPU {r.ServerCpuPercent,4:F0}%{(r.ServerIdlePercent is { } idle ? $" (idle {idle:F0}%)" : "")}{(r.ServerStartMs is { } start ? $" (start {start:F0} ms)" : "")}  driver CPU {r.DriverCpuPercent,4:F0}%  {r.ServerMicrosPerEvent,7:F1} µs/event{(r.GatewayBytesPerEvent is { } b ? $"  {b,5:F0} B allocated/event" : "")}{(r.ServerP99Ms is { } s ? $"  at the gateway p99 {s:F2} ms" : "")}{(r.EventsPerFrame is { } f ? $"  {f:F1} events/frame" : "")}{(r.GatewayGc is { } gc ? $"  GC {gc.Collections:F0}× {gc.PausedMs:F0} ms" : "")}{(r.Slowed is { Count: > 0 } slowed ? $"  {slowed}" : "")}");
+        if (r.P99BySecondMs is { Length: > 1 } bySecond && r.Sessions >= 100)
+        {
+            Console.WriteLine($"  {"",-14} p99 by second of the counted window: {string.Join(", ", bySecond.Select(ms => ms?.ToString("F1", CultureInfo.InvariantCulture) ?? "–"))} ms");
+        }
+
         return r;
     }
 
@@ -144,14 +149,14 @@ internal static class DeliveryBenchmark
     /// |arrival − due| of every event message (the first second is discarded as warm-up).</summary>
     public static async Task<DeliveryRow> DriveAsync(string system, Uri uri, Process server, int sessions, double speed, int seconds, string play, Func<Task>? counting = null)
     {
-        var errors = new List<double>[sessions];
+        var errors = new ErrorLog[sessions];
         var achieved = new double?[sessions];
         var sockets = new ClientWebSocket[sessions];
         for (var i = 0; i < sessions; i++)
         {
             sockets[i] = new ClientWebSocket();
             await sockets[i].ConnectAsync(uri, CancellationToken.None);
-            errors[i] = new List<double>(seconds * (Rate + 10));
+            errors[i] = new ErrorLog(seconds * (Rate + 10));
         }
 
         var idle = await CpuMeter.WaitQuietAsync(server, TimeSpan.FromSeconds(30));
@@ -166,17 +171,19 @@ internal static class DeliveryBenchmark
             s.Dispose();
         }
 
-        return DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e), measured) with
+        return DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e.Errors), measured) with
         {
             Slowed = SlowedSessions.From(achieved, speed), ServerIdlePercent = idle, ServerStartMs = startCpu.TotalMilliseconds,
+            P99BySecondMs = ErrorLog.P99BySecond(errors),
         };
     }
 
     /// <summary>Plays on <paramref name="socket"/>, recording |arrival − due| of each event that arrives from
     /// <paramref name="countFrom"/> on (the row's first second, its plays' start, is left out); returns the lowest
     /// <c>achievedSpeed</c> a <c>state</c> reported in that window (null if none: the session was never held).</summary>
-    private static async Task<double?> ReceiveAsync(ClientWebSocket socket, byte[] play, List<double> errors, DateTime countFrom, CancellationToken cancellationToken)
+    private static async Task<double?> ReceiveAsync(ClientWebSocket socket, byte[] play, ErrorLog errors, DateTime countFrom, CancellationToken cancellationToken)
     {
+        var countFromMs = (countFrom - DateTime.UnixEpoch).TotalMilliseconds;
         double? achieved = null;
         var buffer = new byte[1 << 16];
         await socket.SendAsync(play, WebSocketMessageType.Text, true, CancellationToken.None);
@@ -199,7 +206,7 @@ internal static class DeliveryBenchmark
 
                 if (DueOf(message) is { } due)
                 {
-                    errors.Add(arrival - due);
+                    errors.Add(arrival - due, arrival - countFromMs);
                     continue;
                 }
 
@@ -212,7 +219,7 @@ internal static class DeliveryBenchmark
                 {
                     foreach (var ahead in DuesOfBatch(message))
                     {
-                        errors.Add(Math.Max(0, arrival - ahead)); // held until its due by the client: late only if it came after it
+                        errors.Add(Math.Max(0, arrival - ahead), arrival - countFromMs); // held until its due by the client: late only if it came after it
                     }
                 }
             }
@@ -342,6 +349,10 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     /// <summary>Sessions whose clock the server held to keep up (backpressure), and how fast they went.</summary>
     public SlowedSessions? Slowed { get; init; }
 
+    /// <summary>p99 of |arrival − due| of the events that arrived in each second of the counted window, in order (rows the driver's
+    /// own sockets measure): whether lateness settles as the sessions are held, or was the start's.</summary>
+    public double?[]? P99BySecondMs { get; init; }
+
     public static DeliveryRow From(string system, int sessions, double speed, IEnumerable<double> signedErrors, CpuMeasurement cpu)
     {
         var all = signedErrors.Select(Math.Abs).Order().ToArray();
@@ -350,6 +361,45 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
         return new DeliveryRow(system, sessions, speed, all.Length, all.Length / elapsed, Q(0.5), Q(0.99), all.Length == 0 ? double.NaN : all[^1],
             cpu.Server.TotalMilliseconds / 10 / elapsed, cpu.Driver.TotalMilliseconds / 10 / elapsed,
             all.Length == 0 ? double.NaN : cpu.Server.TotalMilliseconds * 1000 / all.Length);
+    }
+}
+
+/// <summary>One session's errors (arrival − due, ms), each with the second of the counted window it arrived in.</summary>
+internal sealed class ErrorLog(int capacity)
+{
+    public List<double> Errors { get; } = new(capacity);
+
+    private readonly List<int> _seconds = new(capacity);
+
+    public void Add(double error, double sinceCountFromMs)
+    {
+        Errors.Add(error);
+        _seconds.Add((int)Math.Max(0, sinceCountFromMs / 1000));
+    }
+
+    /// <summary>p99 of |error| of all the logs' events, by the second they arrived in (a second with no event: null).</summary>
+    public static double?[] P99BySecond(IReadOnlyList<ErrorLog> logs)
+    {
+        var bySecond = new List<List<double>>();
+        foreach (var log in logs)
+        {
+            for (var i = 0; i < log.Errors.Count; i++)
+            {
+                var second = log._seconds[i];
+                while (bySecond.Count <= second)
+                {
+                    bySecond.Add(new List<double>());
+                }
+
+                bySecond[second].Add(Math.Abs(log.Errors[i]));
+            }
+        }
+
+        return bySecond.Select(errors =>
+        {
+            errors.Sort();
+            return errors.Count == 0 ? (double?)null : errors[Math.Min(errors.Count - 1, (int)(0.99 * errors.Count))];
+        }).ToArray();
     }
 }
 
