@@ -32,12 +32,16 @@ const recordError = (e) => {
   }
   errors[errorCount++] = e;
 };
+// When each release later than the 4-ms target happened, to find the stalls of the whole process (many clients late together).
+const LATE_MS = 4;
+let lateAt = new Float64Array(errors.length);
+let lateCount = 0;
 const clients = [];
 // Garbage-collection pauses of this process in the measured window: the release tail of many clients in one event loop.
 const pauses = [];
 let measuringFrom = Infinity;
 new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) if (performance.timeOrigin + e.startTime >= measuringFrom) pauses.push({ ms: e.duration, major: e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR });
+  for (const e of list.getEntries()) if (performance.timeOrigin + e.startTime >= measuringFrom) pauses.push({ ms: e.duration, major: e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR, start: performance.timeOrigin + e.startTime });
 }).observe({ entryTypes: ["gc"] });
 for (let i = 0; i < sessions; i++) {
   const client = new TivoClient(base, { channels: [channel], lead, reconnect: false, WebSocket });
@@ -57,7 +61,17 @@ setTimeout(() => { cpu0 = process.cpuUsage(); }, warmUpMs);
 for (const client of clients) {
   client.on("event", (e) => {
     const at = clock();
-    if (at >= warm) recordError(at - e.due);
+    if (at >= warm) {
+      recordError(at - e.due);
+      if (at - e.due > LATE_MS) {
+        if (lateCount === lateAt.length) {
+          const bigger = new Float64Array(lateAt.length * 2);
+          bigger.set(lateAt);
+          lateAt = bigger;
+        }
+        lateAt[lateCount++] = at;
+      }
+    }
   });
   const { action, ...options } = play;
   client.play(options).catch((e) => console.error(`play failed: ${e.message}`));
@@ -65,12 +79,39 @@ for (const client of clients) {
 
 await new Promise((r) => setTimeout(r, (seconds + 1) * 1000));
 const wall = (clock() - warm) / 1000;
+
+/** The releases later than LATE_MS: how many came in stalls of the whole process — spans of 10 ms in which a tenth or more of
+ * the releases expected then were late (each client late on its own would not make one) — and how many of those stalls had
+ * a collection of this process start in them or up to 40 ms before. */
+function stalls() {
+  const SPAN_MS = 10;
+  const perSpan = errorCount / ((wall * 1000) / SPAN_MS);
+  const threshold = Math.max(5, perSpan / 10);
+  const spans = new Map();
+  for (let i = 0; i < lateCount; i++) {
+    const k = Math.floor((lateAt[i] - warm) / SPAN_MS);
+    spans.set(k, (spans.get(k) ?? 0) + 1);
+  }
+  const stalled = [...spans].filter(([, n]) => n >= threshold).sort((a, b) => a[0] - b[0]);
+  const runs = [];
+  for (const [k, n] of stalled) {
+    const last = runs.at(-1);
+    if (last && k - last.to <= 2) Object.assign(last, { to: k, late: last.late + n });
+    else runs.push({ from: k, to: k, late: n });
+  }
+  const withGc = runs.filter((r) => {
+    const from = warm + r.from * SPAN_MS - 40;
+    const to = warm + (r.to + 1) * SPAN_MS;
+    return pauses.some((p) => p.start >= from && p.start <= to);
+  }).length;
+  return { count: lateCount, inStalls: runs.reduce((a, r) => a + r.late, 0), stalls: runs.length, stallsWithGc: withGc };
+}
 const used = process.cpuUsage(cpu0);
 for (const client of clients) client.close();
 // Every error (ms, two decimals): the driver merges the reports of several processes before taking percentiles.
 const report = JSON.stringify({
   errors: Array.from(errors.subarray(0, errorCount), (e) => Math.round(Math.abs(e) * 100) / 100), early: errors.subarray(0, errorCount).filter((e) => e < -1).length,
-  wall, cpuMs: (used.user + used.system) / 1000,
+  wall, cpuMs: (used.user + used.system) / 1000, late: stalls(),
   gc: {
     count: pauses.length, totalMs: pauses.reduce((a, p) => a + p.ms, 0), maxMs: pauses.reduce((a, p) => Math.max(a, p.ms), 0),
     majorCount: pauses.filter((p) => p.major).length, majorMs: pauses.filter((p) => p.major).reduce((a, p) => a + p.ms, 0),
