@@ -2,7 +2,8 @@
 // `lead`, in this one Node.js process. Records |release − due| of every event as the client hands it to its
 // listener (the first --warm-up-ms, 1 s, discarded, as the driver's meter does) and prints one JSON line (after "connected", and "go" on stdin).
 // The driver may run several such processes and merge their reports (every error, so the driver takes the percentiles;
-// this process's CPU; its garbage-collection pauses in the measured window).
+// this process's CPU; its garbage-collection pauses in the measured window; its releases later than 4 ms, and how many of them
+// came in stalls of the whole process).
 //   node lead-clients.mjs --url ws://127.0.0.1:8080/ws?channel=X --sessions 1000 --seconds 10 --lead 100 --warm-up-ms 1000 --play '{"action":"play",…}'
 import { PerformanceObserver, constants } from "node:perf_hooks";
 import { WebSocket } from "ws";
