@@ -48,7 +48,7 @@ internal static class LeadClients
             var errors = new List<double>();
             var clientCpuMs = 0.0;
             var (gcCount, gcTotalMs, gcMaxMs, majorCount, majorMs) = (0, 0.0, 0.0, 0, 0.0);
-            var (late, lateInStalls, stalls, stallsWithGc) = (0, 0, 0, 0);
+            var (late, lateInStalls, stalls, stallsWithGc, shiftedWithGc) = (0, 0, 0, 0, 0);
             foreach (var report in reports)
             {
                 using var json = JsonDocument.Parse(report ?? throw new InvalidOperationException("A JS lead client process ended without a report."));
@@ -61,13 +61,14 @@ internal static class LeadClients
                 var lateJson = json.RootElement.GetProperty("late");
                 (late, lateInStalls) = (late + lateJson.GetProperty("count").GetInt32(), lateInStalls + lateJson.GetProperty("inStalls").GetInt32());
                 (stalls, stallsWithGc) = (stalls + lateJson.GetProperty("stalls").GetInt32(), stallsWithGc + lateJson.GetProperty("stallsWithGc").GetInt32());
+                shiftedWithGc += lateJson.GetProperty("shiftedWithGc").GetInt32();
             }
 
             // The release tail of many clients in one Node.js event loop is mostly its collector's pauses: say how many and how long.
             Console.WriteLine($"  tivo-lead-js   JS clients' garbage collection in the measured window: {gcCount} pauses, {gcTotalMs:F0} ms in all, longest {gcMaxMs:F1} ms; of them {majorCount} full (mark-compact), {majorMs:F0} ms");
 
             // Where the late releases are: spread over the clients, or in stalls of their whole process (docs/performance.md).
-            Console.WriteLine($"  tivo-lead-js   JS clients' releases more than 4 ms late: {late:N0} of {errors.Count:N0} ({Percent(late, errors.Count)}); {Percent(lateInStalls, late)} of them in {stalls} {(stalls == 1 ? "stall" : "stalls")} of the whole process (10-ms spans in which a tenth of the releases or more were late), {stallsWithGc} of those with a collection of the process starting in them or up to 40 ms before");
+            Console.WriteLine($"  tivo-lead-js   JS clients' releases more than 4 ms late: {late:N0} of {errors.Count:N0} ({Percent(late, errors.Count)}); {Percent(lateInStalls, late)} of them in {stalls} {(stalls == 1 ? "stall" : "stalls")} of the whole process (10-ms spans in which a tenth of the releases or more were late), {stallsWithGc} of those with a collection of the process starting in them or up to 40 ms before (the same spans 250 ms later: {shiftedWithGc}, what chance gives)");
 
             var driver = TimeSpan.FromMilliseconds(clientCpuMs);
             return DeliveryRow.From("tivo-lead-js", sessions, speed, errors, measured with { Driver = driver }) with

@@ -389,7 +389,7 @@ public sealed class PlaybackGrain : Grain, IPlaybackGrain
 
     private void StartTimer()
     {
-        _timer ??= Timer(static self => self.OnTickAsync(), _player.Cadence.FirstTick(), _player.Cadence.TickInterval);
+        _timer ??= Timer(static self => self.OnTickAsync(), _player.Cadence.FirstTick(Environment.TickCount64), _player.Cadence.TickInterval);
         _trimTimer?.Dispose(); // the ticks trim the log now
         _trimTimer = null;
     }

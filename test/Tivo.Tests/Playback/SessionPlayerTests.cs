@@ -94,7 +94,7 @@ public sealed class SessionPlayerTests
     public async Task Sessions_started_together_take_their_first_tick_at_spread_points_of_the_period()
     {
         await StartAsync(speed: 0.5, leadMs: 500);
-        var firsts = Enumerable.Range(0, 200).Select(_ => _player.Cadence.FirstTick()).Order().ToList();
+        var firsts = Enumerable.Range(0, 200).Select(_ => _player.Cadence.FirstTick(1_000_000)).Order().ToList();
         Assert.All(firsts, f => Assert.InRange(f, TimeSpan.FromTicks(1), _player.Cadence.TickInterval)); // the first push covers a whole period
         Assert.True(firsts[150] - firsts[50] >= TimeSpan.FromMilliseconds(60), $"spread over the 400 ms period: quartiles {firsts[50]} and {firsts[150]}");
     }
@@ -105,12 +105,37 @@ public sealed class SessionPlayerTests
         // So the runtime's timer queue fires many sessions' ticks at once instead of on nearly every millisecond.
         await StartAsync(speed: 0.5, leadMs: 500);
         var grid = (long)SessionCadence.TickGrid.TotalMilliseconds;
-        foreach (var nowMs in Enumerable.Range(0, 50).Select(i => 1_000_003L + (i * 37)))
+        var period = (long)_player.Cadence.TickInterval.TotalMilliseconds;
+        var tick = 1_000_003L + (long)_player.Cadence.FirstTick(1_000_003).TotalMilliseconds;
+        for (var i = 0; i < 50; i++)
         {
-            var next = _player.Cadence.NextTickIn(nowMs);
-            Assert.Equal(0, (nowMs + (long)next.TotalMilliseconds) % grid);
-            Assert.InRange(next, _player.Cadence.TickInterval, _player.Cadence.TickInterval + SessionCadence.TickGrid - TimeSpan.FromMilliseconds(1));
+            var next = tick + (long)_player.Cadence.NextTickIn(tick).TotalMilliseconds;
+            Assert.Equal(0, next % grid);
+            Assert.Equal(period, next - tick);
+            tick = next;
         }
+    }
+
+    [Fact]
+    public async Task A_tick_that_runs_late_does_not_move_the_ticks_after_it()
+    {
+        // Sessions held up by the same busy moment tick late together; scheduled a period after that, they stayed together
+        // from then on, and their frames went out in bursts. Each keeps to its own point of the period instead.
+        await StartAsync(speed: 0.5, leadMs: 500);
+        var period = (long)_player.Cadence.TickInterval.TotalMilliseconds;
+        var first = 1_000_000L + (long)_player.Cadence.FirstTick(1_000_000).TotalMilliseconds;
+        foreach (var late in new long[] { 0, 1, 7, 90, period / 2 - 1 })
+        {
+            var firedAt = first + (3 * period) + late;
+            Assert.Equal(first + (4 * period), firedAt + (long)_player.Cadence.NextTickIn(firedAt).TotalMilliseconds);
+        }
+
+        // Later than half a period: the next point after it, never a tick sooner than half a period on.
+        var veryLate = first + (3 * period) + (period * 3 / 4);
+        Assert.Equal(first + (5 * period), veryLate + (long)_player.Cadence.NextTickIn(veryLate).TotalMilliseconds);
+        // A timer that fires a little early does not tick twice.
+        var early = first + (3 * period) - 2;
+        Assert.Equal(first + (4 * period), early + (long)_player.Cadence.NextTickIn(early).TotalMilliseconds);
     }
 
     [Fact]
