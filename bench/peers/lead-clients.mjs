@@ -20,23 +20,32 @@ const channel = url.searchParams.get("channel");
 const base = `${url.protocol}//${url.host}`;
 const clock = () => performance.timeOrigin + performance.now();
 
-// Every error, in one buffer sized for the run up front (the benchmark's 100 events/s per session and a tenth more; doubled
+// Numbers kept in one buffer sized for the run up front (the benchmark's 100 events/s per session and a tenth more; doubled
 // if a run delivers more), so the meter allocates nothing per event in the process it measures (an array grown as it went
 // reallocated its store a dozen times, about 20 MB in all; no change in the figures was seen from this alone).
-let errors = new Float64Array(Math.max(1024, Math.ceil(sessions * 110 * (seconds + 1))));
-let errorCount = 0;
-const recordError = (e) => {
-  if (errorCount === errors.length) {
-    const bigger = new Float64Array(errors.length * 2);
-    bigger.set(errors);
-    errors = bigger;
+class Samples {
+  values = new Float64Array(Math.max(1024, Math.ceil(sessions * 110 * (seconds + 1))));
+  count = 0;
+
+  push(value) {
+    if (this.count === this.values.length) {
+      const bigger = new Float64Array(this.values.length * 2);
+      bigger.set(this.values);
+      this.values = bigger;
+    }
+    this.values[this.count++] = value;
   }
-  errors[errorCount++] = e;
-};
-// When each release later than the 4-ms target happened, to find the stalls of the whole process (many clients late together).
+
+  all() {
+    return this.values.subarray(0, this.count);
+  }
+}
+
+// Every error; and when each release later than the 4-ms target happened, to find the stalls of the whole process (many
+// clients late together).
+const errors = new Samples();
 const LATE_MS = 4;
-let lateAt = new Float64Array(errors.length);
-let lateCount = 0;
+const lateAt = new Samples();
 const clients = [];
 // Garbage-collection pauses of this process in the measured window: the release tail of many clients in one event loop.
 const pauses = [];
@@ -63,15 +72,8 @@ for (const client of clients) {
   client.on("event", (e) => {
     const at = clock();
     if (at >= warm) {
-      recordError(at - e.due);
-      if (at - e.due > LATE_MS) {
-        if (lateCount === lateAt.length) {
-          const bigger = new Float64Array(lateAt.length * 2);
-          bigger.set(lateAt);
-          lateAt = bigger;
-        }
-        lateAt[lateCount++] = at;
-      }
+      errors.push(at - e.due);
+      if (at - e.due > LATE_MS) lateAt.push(at);
     }
   });
   const { action, ...options } = play;
@@ -86,11 +88,11 @@ const wall = (clock() - warm) / 1000;
  * a collection of this process start in them or up to 40 ms before. */
 function stalls() {
   const SPAN_MS = 10;
-  const perSpan = errorCount / ((wall * 1000) / SPAN_MS);
+  const perSpan = errors.count / ((wall * 1000) / SPAN_MS);
   const threshold = Math.max(5, perSpan / 10);
   const spans = new Map();
-  for (let i = 0; i < lateCount; i++) {
-    const k = Math.floor((lateAt[i] - warm) / SPAN_MS);
+  for (const at of lateAt.all()) {
+    const k = Math.floor((at - warm) / SPAN_MS);
     spans.set(k, (spans.get(k) ?? 0) + 1);
   }
   const stalled = [...spans].filter(([, n]) => n >= threshold).sort((a, b) => a[0] - b[0]);
@@ -106,13 +108,13 @@ function stalls() {
     const to = warm + (r.to + 1) * SPAN_MS + shiftMs;
     return pauses.some((p) => p.start >= from && p.start <= to);
   }).length;
-  return { count: lateCount, inStalls: runs.reduce((a, r) => a + r.late, 0), stalls: runs.length, stallsWithGc: withGc(0), shiftedWithGc: withGc(250) };
+  return { count: lateAt.count, inStalls: runs.reduce((a, r) => a + r.late, 0), stalls: runs.length, stallsWithGc: withGc(0), shiftedWithGc: withGc(250) };
 }
 const used = process.cpuUsage(cpu0);
 for (const client of clients) client.close();
 // Every error (ms, two decimals): the driver merges the reports of several processes before taking percentiles.
 const report = JSON.stringify({
-  errors: Array.from(errors.subarray(0, errorCount), (e) => Math.round(Math.abs(e) * 100) / 100), early: errors.subarray(0, errorCount).filter((e) => e < -1).length,
+  errors: Array.from(errors.all(), (e) => Math.round(Math.abs(e) * 100) / 100), early: errors.all().filter((e) => e < -1).length,
   wall, cpuMs: (used.user + used.system) / 1000, late: stalls(),
   gc: {
     count: pauses.length, totalMs: pauses.reduce((a, p) => a + p.ms, 0), maxMs: pauses.reduce((a, p) => Math.max(a, p.ms), 0),

@@ -35,20 +35,20 @@ internal sealed class SessionCadence(PlaybackOptions options)
     /// tick. The session's later ticks keep to that point of the period (<see cref="NextTickIn"/>).</summary>
     public TimeSpan FirstTick(long nowMs)
     {
-        var grid = (long)TickGrid.TotalMilliseconds;
-        var at = nowMs + 1 + Random.Shared.NextInt64((long)TickInterval.TotalMilliseconds);
-        _firstTickMs = (at + grid - 1) / grid * grid;
+        _firstTickMs = RoundUp(nowMs + 1 + Random.Shared.NextInt64((long)TickInterval.TotalMilliseconds), GridMs);
         return TimeSpan.FromMilliseconds(_firstTickMs - nowMs);
     }
 
     /// <summary>When the first tick was (<see cref="Environment.TickCount64"/> ms): the session's ticks are this plus whole periods.</summary>
     private long _firstTickMs;
 
-    /// <summary>Every session's ticks after its first fall on this grid of the runtime's millisecond clock: the runtime's
+    /// <summary>Every session's ticks fall on this grid of the runtime's millisecond clock: the runtime's
     /// timer queue walks all its near timers whenever one fires, and 1,000 sessions' ticks spread over the period fired on
     /// nearly every millisecond; on a grid they fire together, still spread over the period (with lead at 1,000 sessions the
     /// walks went from 7.6–9.6% of the gateway's samples to 4.0–5.9%).</summary>
     public static readonly TimeSpan TickGrid = TimeSpan.FromMilliseconds(5);
+
+    private static readonly long GridMs = (long)TickGrid.TotalMilliseconds;
 
     /// <summary>When the next tick comes, from <paramref name="nowMs"/> (<see cref="Environment.TickCount64"/>, the clock of
     /// the runtime's timers): the session's next point of the period (its first tick plus whole periods, rounded up to
@@ -58,13 +58,14 @@ internal sealed class SessionCadence(PlaybackOptions options)
     /// bursts the JS clients then took in stalls of their whole process (docs/performance.md).</summary>
     public TimeSpan NextTickIn(long nowMs)
     {
-        var grid = (long)TickGrid.TotalMilliseconds;
         var period = Math.Max(1, (long)Math.Ceiling(TickInterval.TotalMilliseconds));
         var earliest = nowMs + ((period + 1) / 2);
-        var periods = earliest <= _firstTickMs ? 0 : (earliest - _firstTickMs + period - 1) / period;
-        var at = _firstTickMs + (periods * period);
-        return TimeSpan.FromMilliseconds((at + grid - 1) / grid * grid - nowMs);
+        var at = _firstTickMs + (earliest <= _firstTickMs ? 0 : RoundUp(earliest - _firstTickMs, period));
+        return TimeSpan.FromMilliseconds(RoundUp(at, GridMs) - nowMs);
     }
+
+    /// <summary><paramref name="ms"/> rounded up to a whole number of <paramref name="step"/>s (both positive).</summary>
+    private static long RoundUp(long ms, long step) => (ms + step - 1) / step * step;
 
     /// <summary>Takes the cadence of <paramref name="plan"/> (its play's lead).</summary>
     public void Adopt(SessionPlan plan)
