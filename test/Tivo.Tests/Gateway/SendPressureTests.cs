@@ -91,13 +91,13 @@ public sealed class SendPressureTests
         connection.Deliver(150, 300, 380, 900);
         Assert.Equal(new long[] { 1 }, await connection.SentAsync(1)); // due 150 ms ahead, within half the window: at once
 
-        connection.AdvanceTo(499);
+        await connection.AdvanceToAsync(499);
         await connection.NothingMoreAsync(); // 300 and 380 wait for half the window after the first of them is due
-        connection.AdvanceTo(500);
+        await connection.AdvanceToAsync(500);
         Assert.Equal(new long[] { 1, 2, 3 }, await connection.SentAsync(3)); // together: 200 and 120 ms late, none more than 200
-        connection.AdvanceTo(1099);
+        await connection.AdvanceToAsync(1099);
         await connection.NothingMoreAsync(); // 900 is beyond the window of that turn
-        connection.AdvanceTo(1100);
+        await connection.AdvanceToAsync(1100);
         Assert.Equal(new long[] { 1, 2, 3, 4 }, await connection.SentAsync(4));
     }
 
@@ -107,11 +107,11 @@ public sealed class SendPressureTests
         await using var connection = await Connection.StartAsync(TimeSpan.FromMilliseconds(400));
         connection.Deliver(150, 300, 380, 900);
         await connection.NothingMoreAsync();
-        connection.AdvanceTo(150);
+        await connection.AdvanceToAsync(150);
         Assert.Equal(new long[] { 1 }, await connection.SentAsync(1));
-        connection.AdvanceTo(299);
+        await connection.AdvanceToAsync(299);
         await connection.NothingMoreAsync();
-        connection.AdvanceTo(300);
+        await connection.AdvanceToAsync(300);
         Assert.Equal(new long[] { 1, 2 }, await connection.SentAsync(2));
     }
 
@@ -153,8 +153,16 @@ public sealed class SendPressureTests
         public void Deliver(params int[] dueMs) => _outbox.Deliver(new PlaybackBatch(1, 0,
             [.. dueMs.Select((ms, i) => new SessionEvent("c", i * TimeSpan.TicksPerSecond, i + 1, Start + (ms * Ms), i + 1, $$"""{"n":{{i}}}"""))], []));
 
-        public void AdvanceTo(int ms)
+        /// <summary>Moves the clock once the send loop has parked for its next release: a turn still running when the clock
+        /// jumps would read the new time and, by the release tolerance (1 ms), could send then what was due just after it.</summary>
+        public async Task AdvanceToAsync(int ms)
         {
+            for (var waited = 0; Scheduler.Pending == 0; waited++)
+            {
+                Assert.True(waited < 10_000, "the send loop parked for its next release");
+                await Task.Delay(1);
+            }
+
             var to = ms * Ms;
             _time.Advance(TimeSpan.FromTicks(to - _elapsed));
             _elapsed = to;
