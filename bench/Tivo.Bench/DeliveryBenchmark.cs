@@ -26,7 +26,7 @@ internal static class DeliveryBenchmark
 
     /// <summary>Runs the rows; with <paramref name="runs"/> above 1 each Tivo row (plain, lead, JS client) is run that many
     /// times in turn in the same gateway, so the summary gives each figure's range (the machine's load moves from run to run).</summary>
-    public static async Task<DeliveryResults> RunAsync(int[] sessionCounts, double[] speeds, int seconds, bool peers, int lead, int jsClientsPerProcess = LeadClients.DefaultClientsPerProcess, int runs = 1)
+    public static async Task<DeliveryResults> RunAsync(int[] sessionCounts, double[] speeds, int seconds, bool peers, int lead, JsClientProcesses? jsClients = null, int runs = 1)
     {
         var rows = new List<DeliveryRow>();
         // Sessions left by their participants end 2 s later (not the default 30 s), and every Tivo row waits for the previous
@@ -54,7 +54,7 @@ internal static class DeliveryBenchmark
                             // Lead mode: frames ahead of due. This driver counts an event arriving ahead as released on time (a
                             // perfect jitter buffer), one arriving after its due as late by that much; then the real JS client.
                             rows.Add(Print(await gateway.WithGatewayFiguresAsync(counting => DriveAsync("tivo-lead", gateway.WebSocketUri($"ws?channel={Channel(speed)}&lead={lead}"), gateway.Process, sessions, speed, seconds, play, counting))));
-                            rows.Add(Print(await gateway.WithGatewayFiguresAsync(counting => LeadClients.DriveAsync(gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, lead, jsClientsPerProcess, counting))));
+                            rows.Add(Print(await gateway.WithGatewayFiguresAsync(counting => LeadClients.DriveAsync(gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, lead, jsClients ?? new JsClientProcesses(), counting))));
                         }
                     }
                 }

@@ -8,7 +8,7 @@ using Tivo.Bench;
 const string Usage = """
     usage: Tivo.Bench <benchmark> [options]
       all           every end-to-end benchmark below except stores and micro, one table, one JSON file
-      delivery      |arrival - due| and events/s at 1/100/1,000 sessions, speed 1 and 60, with peers  [--sessions 1,100,1000] [--speeds 1,60] [--seconds 15] [--no-peers] [--lead 500 (0: no lead rows)] [--js-clients-per-process 1000] [--runs 1 (each Tivo row that many times: ranges; 2 with --smoke)]
+      delivery      |arrival - due| and events/s at 1/100/1,000 sessions, speed 1 and 60, with peers  [--sessions 1,100,1000] [--speeds 1,60] [--seconds 15] [--no-peers] [--lead 500 (0: no lead rows)] [--js-clients-per-process 1000] [--js-node-options "--initial-old-space-size=128" ("": none)] [--runs 1 (each Tivo row that many times: ranges; 2 with --smoke)]
       first-event   play -> first event: warm, cold embedded, cold PostgreSQL                            [--repetitions 5]
       sharing       store queries per chunk when 1, 10, 100 sessions play the same window
       memory        heap per idle session, per playing session, per connection; cache bound under a sweep [--sessions 1000]
@@ -61,7 +61,9 @@ async Task Delivery()
         Option("--seconds", smoke ? 3 : 15),
         peers: !args.Contains("--no-peers"),
         lead: Option("--lead", 500),
-        jsClientsPerProcess: Option("--js-clients-per-process", LeadClients.DefaultClientsPerProcess),
+        jsClients: new JsClientProcesses(
+            Option("--js-clients-per-process", JsClientProcesses.DefaultClientsPerProcess),
+            OptionText("--js-node-options", JsClientProcesses.DefaultNodeOptions).Split(' ', StringSplitOptions.RemoveEmptyEntries)),
         runs: deliveryRuns);
     results["delivery"] = delivery.Rows;
     if (delivery.PeerFailures.Count > 0)

@@ -3,9 +3,11 @@
 // listener (the first --warm-up-ms, 1 s, discarded, as the driver's meter does) and prints one JSON line (after "connected", and "go" on stdin).
 // The driver may run several such processes and merge their reports (every error, so the driver takes the percentiles;
 // this process's CPU; its garbage-collection pauses in the measured window; its releases later than 4 ms, and how many of them
-// came in stalls of the whole process).
-//   node lead-clients.mjs --url ws://127.0.0.1:8080/ws?channel=X --sessions 1000 --seconds 10 --lead 100 --warm-up-ms 1000 --play '{"action":"play",…}'
+// came in stalls of the whole process, with a collection, and what its main thread, its other threads and the server did then).
+//   node [--initial-old-space-size=128] lead-clients.mjs --url ws://127.0.0.1:8080/ws?channel=X --sessions 1000 --seconds 10 --lead 100 --warm-up-ms 1000 --play '{"action":"play",…}' [--server-pid N]
+import { readFileSync } from "node:fs";
 import { PerformanceObserver, constants } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
 import { WebSocket } from "ws";
 import { TivoClient } from "../../clients/js/tivo.js";
 
@@ -53,6 +55,74 @@ let measuringFrom = Infinity;
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) if (performance.timeOrigin + e.startTime >= measuringFrom) pauses.push({ ms: e.duration, major: e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR, start: performance.timeOrigin + e.startTime });
 }).observe({ entryTypes: ["gc"] });
+
+// What this process's main thread (the one event loop of every client) was doing, sampled every 2 ms by a worker thread from
+// Linux's scheduler statistics: its time on a core and its time runnable but waiting for one (/proc/<pid>/task/<pid>/schedstat),
+// and the time the machine's host took from its virtual cores (the steal column of /proc/stat, in 10-ms ticks). Whatever
+// is neither is time the thread slept, waiting for a timer or a socket. Not on other systems (no such files).
+const CORE = { t: 0, ran: 1, waited: 2, stolen: 3, process: 4, server: 5 };
+const FIELDS = Object.keys(CORE).length;
+const serverPid = Number(args["server-pid"] ?? 0);
+const coreSamples = (() => {
+  try {
+    readFileSync(`/proc/self/task/${process.pid}/schedstat`);
+  } catch {
+    return null;
+  }
+  const shared = new SharedArrayBuffer(8 * FIELDS * 500 * (seconds + 5) + 16);
+  new Worker(`
+    const { workerData: { shared, pid, serverPid, fields, origin } } = require("node:worker_threads");
+    const fs = require("node:fs");
+    const slots = new Float64Array(shared, 16);
+    const count = new Int32Array(shared, 0, 2);
+    const sleep = new Int32Array(new SharedArrayBuffer(4));
+    const task = fs.openSync("/proc/self/task/" + pid + "/schedstat", "r");
+    const stat = fs.openSync("/proc/stat", "r");
+    const self = fs.openSync("/proc/self/stat", "r");
+    const server = serverPid > 0 ? fs.openSync("/proc/" + serverPid + "/stat", "r") : -1;
+    const buf = Buffer.alloc(4096);
+    const read = (fd) => buf.toString("latin1", 0, fs.readSync(fd, buf, 0, 4096, 0));
+    // utime + stime of a process, in ms (the fields after the command's closing parenthesis; 10-ms ticks).
+    const cpu = (fd) => {
+      if (fd < 0) return 0;
+      const f = read(fd);
+      const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+      return (Number(rest[11]) + Number(rest[12])) * 10;
+    };
+    for (let i = 0; fields * (i + 1) <= slots.length; i++) {
+      const t = origin + performance.now();
+      const [ran, waited] = read(task).split(" ").map(Number);
+      const all = read(stat).split("\\n", 1)[0].trim().split(/ +/);
+      slots.set([t, ran / 1e6, waited / 1e6, Number(all[8]) * 10, cpu(self), cpu(server)], fields * i);
+      Atomics.store(count, 0, i + 1);
+      Atomics.wait(sleep, 0, 0, 2);
+    }`, { eval: true, workerData: { shared, pid: process.pid, serverPid, fields: FIELDS, origin: performance.timeOrigin } }).unref();
+  return { slots: new Float64Array(shared, 16), count: new Int32Array(shared, 0, 2) };
+})();
+
+/** Over [from, to], in ms: the main thread's time on a core and waiting for one, the host's steal, this process's other threads'
+ * CPU (the collector's helpers, the sampler), the server's CPU (null: not sampled). */
+function coreTime(from, to) {
+  if (!coreSamples) return null;
+  const { slots } = coreSamples;
+  const n = Atomics.load(coreSamples.count, 0);
+  const at = (t) => {
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (slots[FIELDS * mid] <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  const a = at(from);
+  const b = Math.min(n - 1, at(to) + 1);
+  if (b <= a) return null;
+  const d = (k) => slots[FIELDS * b + k] - slots[FIELDS * a + k];
+  return { span: d(CORE.t), ran: d(CORE.ran), waited: d(CORE.waited), stolen: d(CORE.stolen), otherThreads: d(CORE.process) - d(CORE.ran), server: d(CORE.server) };
+}
+
 for (let i = 0; i < sessions; i++) {
   const client = new TivoClient(base, { channels: [channel], lead, reconnect: false, WebSocket });
   await client.connect();
@@ -103,12 +173,25 @@ function stalls() {
     else runs.push({ from: k, to: k, late: n });
   }
   // A young collection comes every 100-250 ms, so a span can hold one by chance: the same spans 250 ms later say how often.
-  const withGc = (shiftMs) => runs.filter((r) => {
+  // A full collection's pause falls in or just after the stall it ends (its marking ran before, beside the clients' work).
+  const withGc = (shiftMs, major = false) => runs.filter((r) => {
     const from = warm + r.from * SPAN_MS - 40 + shiftMs;
-    const to = warm + (r.to + 1) * SPAN_MS + shiftMs;
-    return pauses.some((p) => p.start >= from && p.start <= to);
+    const to = warm + (r.to + 1) * SPAN_MS + (major ? 40 : 0) + shiftMs;
+    return pauses.some((p) => p.start >= from && p.start <= to && (!major || p.major));
   }).length;
-  return { count: lateAt.count, inStalls: runs.reduce((a, r) => a + r.late, 0), stalls: runs.length, stallsWithGc: withGc(0), shiftedWithGc: withGc(250) };
+  // What the main thread did in the stalls (from the span before each: a release is late for what held the loop before it), against
+  // the same spans 250 ms later.
+  const cores = (shiftMs) => runs.reduce((sum, r) => {
+    const time = coreTime(warm + (r.from - 1) * SPAN_MS + shiftMs, warm + (r.to + 1) * SPAN_MS + shiftMs);
+    if (!time || !sum) return null;
+    for (const k of Object.keys(sum)) sum[k] += time[k];
+    return sum;
+  }, { span: 0, ran: 0, waited: 0, stolen: 0, otherThreads: 0, server: 0 });
+  return {
+    count: lateAt.count, inStalls: runs.reduce((a, r) => a + r.late, 0), stalls: runs.length, stallsWithGc: withGc(0), shiftedWithGc: withGc(250),
+    stallsWithMajor: withGc(0, true), shiftedWithMajor: withGc(250, true),
+    cores: cores(0), shiftedCores: cores(250), allCores: coreTime(warm, warm + wall * 1000),
+  };
 }
 const used = process.cpuUsage(cpu0);
 for (const client of clients) client.close();
