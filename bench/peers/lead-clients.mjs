@@ -180,13 +180,12 @@ function stalls() {
     return pauses.some((p) => p.start >= from && p.start <= to && (!major || p.major));
   }).length;
   // What the main thread did in the stalls (from the span before each: a release is late for what held the loop before it), against
-  // the same spans 250 ms later.
+  // the same spans 250 ms later (those that fall past the end of the sampling are left out).
   const cores = (shiftMs) => runs.reduce((sum, r) => {
     const time = coreTime(warm + (r.from - 1) * SPAN_MS + shiftMs, warm + (r.to + 1) * SPAN_MS + shiftMs);
-    if (!time || !sum) return null;
-    for (const k of Object.keys(sum)) sum[k] += time[k];
+    if (time && sum) for (const k of Object.keys(sum)) sum[k] += time[k];
     return sum;
-  }, { span: 0, ran: 0, waited: 0, stolen: 0, otherThreads: 0, server: 0 });
+  }, coreSamples ? { span: 0, ran: 0, waited: 0, stolen: 0, otherThreads: 0, server: 0 } : null);
   return {
     count: lateAt.count, inStalls: runs.reduce((a, r) => a + r.late, 0), stalls: runs.length, stallsWithGc: withGc(0), shiftedWithGc: withGc(250),
     stallsWithMajor: withGc(0, true), shiftedWithMajor: withGc(250, true),
