@@ -142,7 +142,8 @@ internal static class LeadClients
 
 /// <summary>
 /// Time of a JS client process's main thread over some spans, from Linux's scheduler statistics (bench/peers/lead-clients.mjs):
-/// on a core, runnable but waiting for one, and the host's steal from the machine's virtual cores over the same spans.
+/// on a core, runnable but waiting for one; and over the same spans the CPU of the process's other threads (the collector's
+/// helpers, the sampler) and of the server, and the host's steal from the machine's virtual cores.
 /// </summary>
 internal sealed class CoreTime
 {
@@ -177,4 +178,3 @@ internal sealed class CoreTime
 
     private string Share(double ms) => $"{100 * ms / SpanMs:F0}%";
 }
-
