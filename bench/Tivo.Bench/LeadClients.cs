@@ -143,7 +143,7 @@ internal static class LeadClients
 /// <summary>
 /// Time of a JS client process's main thread over some spans, from Linux's scheduler statistics (bench/peers/lead-clients.mjs):
 /// on a core, runnable but waiting for one; and over the same spans the CPU of the process's other threads (the collector's
-/// helpers, the sampler) and of the server, and the host's steal from the machine's virtual cores.
+/// helpers, the sampler), of the server and of the server's collector threads, and the host's steal from the machine's virtual cores.
 /// </summary>
 internal sealed class CoreTime
 {
@@ -159,6 +159,8 @@ internal sealed class CoreTime
 
     public double ServerMs { get; private set; }
 
+    public double ServerGcMs { get; private set; }
+
     public void Add(JsonElement late, string property)
     {
         if (late.TryGetProperty(property, out var time) && time.ValueKind == JsonValueKind.Object)
@@ -169,12 +171,13 @@ internal sealed class CoreTime
             StolenMs += time.GetProperty("stolen").GetDouble();
             OtherThreadsMs += time.GetProperty("otherThreads").GetDouble();
             ServerMs += time.GetProperty("server").GetDouble();
+            ServerGcMs += time.GetProperty("serverGc").GetDouble();
         }
     }
 
     public override string ToString() => SpanMs <= 0
         ? "not sampled"
-        : $"ran {Share(RanMs)}, waited for a core {Share(WaitedMs)}, asleep {Share(Math.Max(0, SpanMs - RanMs - WaitedMs))} (of one core: the process's other threads {Share(OtherThreadsMs)}, the server {Share(ServerMs)}, host steal {Share(StolenMs)})";
+        : $"ran {Share(RanMs)}, waited for a core {Share(WaitedMs)}, asleep {Share(Math.Max(0, SpanMs - RanMs - WaitedMs))} (of one core: the process's other threads {Share(OtherThreadsMs)}, the server {Share(ServerMs)}, of which its collector's threads {Share(ServerGcMs)}, host steal {Share(StolenMs)})";
 
     private string Share(double ms) => $"{100 * ms / SpanMs:F0}%";
 }

@@ -62,7 +62,7 @@ new PerformanceObserver((list) => {
 // virtual cores (the steal column of /proc/stat); those last three in 10-ms ticks. Whatever is neither on a core nor waiting
 // for one is time the thread slept, waiting for a timer or a socket. Not on other systems (no such files). The sampler costs
 // about 1–2% of a core.
-const CORE = { t: 0, ran: 1, waited: 2, stolen: 3, process: 4, server: 5 };
+const CORE = { t: 0, ran: 1, waited: 2, stolen: 3, process: 4, server: 5, serverGc: 6 };
 const FIELDS = Object.keys(CORE).length;
 const serverPid = Number(args["server-pid"] ?? 0);
 const coreSamples = (() => {
@@ -84,6 +84,19 @@ const coreSamples = (() => {
     const server = serverPid > 0 ? fs.openSync("/proc/" + serverPid + "/stat", "r") : -1;
     const buf = Buffer.alloc(4096);
     const read = (fd) => buf.toString("latin1", 0, fs.readSync(fd, buf, 0, 4096, 0));
+    // The .NET server's collector threads (".NET Server GC", one per heap, and ".NET BGC"), on a core in ns: finer than its CPU.
+    const gcThreads = [];
+    if (serverPid > 0) {
+      for (const tid of fs.readdirSync("/proc/" + serverPid + "/task")) {
+        try {
+          if (fs.readFileSync("/proc/" + serverPid + "/task/" + tid + "/comm", "latin1").startsWith(".NET Server GC") ||
+              fs.readFileSync("/proc/" + serverPid + "/task/" + tid + "/comm", "latin1").startsWith(".NET BGC")) {
+            gcThreads.push(fs.openSync("/proc/" + serverPid + "/task/" + tid + "/schedstat", "r"));
+          }
+        } catch {}
+      }
+    }
+    const gcRan = () => gcThreads.reduce((sum, fd) => sum + Number(read(fd).split(" ", 1)[0]) / 1e6, 0);
     // utime + stime of a process, in ms (the fields after the command's closing parenthesis; 10-ms ticks).
     const cpu = (fd) => {
       if (fd < 0) return 0;
@@ -97,7 +110,7 @@ const coreSamples = (() => {
       const t = origin + performance.now();
       const [ran, waited] = read(task).split(" ").map(Number);
       if (i % 5 === 0) ticks = [Number(read(stat).split("\\n", 1)[0].trim().split(/ +/)[8]) * 10, cpu(self), cpu(server)];
-      slots.set([t, ran / 1e6, waited / 1e6, ...ticks], fields * i);
+      slots.set([t, ran / 1e6, waited / 1e6, ...ticks, gcRan()], fields * i);
       Atomics.store(count, 0, i + 1);
       Atomics.wait(sleep, 0, 0, 2);
     }`, { eval: true, workerData: { shared, pid: process.pid, serverPid, fields: FIELDS, origin: performance.timeOrigin } }).unref();
@@ -105,7 +118,7 @@ const coreSamples = (() => {
 })();
 
 /** Over [from, to], in ms: the main thread's time on a core and waiting for one, the host's steal, this process's other threads'
- * CPU (the collector's helpers, the sampler), the server's CPU (null: not sampled). */
+ * CPU (the collector's helpers, the sampler), the server's CPU and its collector threads' (null: not sampled). */
 function coreTime(from, to) {
   if (!coreSamples) return null;
   const { slots } = coreSamples;
@@ -124,7 +137,7 @@ function coreTime(from, to) {
   const b = Math.min(n - 1, at(to) + 1);
   if (b <= a) return null;
   const d = (k) => slots[FIELDS * b + k] - slots[FIELDS * a + k];
-  return { span: d(CORE.t), ran: d(CORE.ran), waited: d(CORE.waited), stolen: d(CORE.stolen), otherThreads: d(CORE.process) - d(CORE.ran), server: d(CORE.server) };
+  return { span: d(CORE.t), ran: d(CORE.ran), waited: d(CORE.waited), stolen: d(CORE.stolen), otherThreads: d(CORE.process) - d(CORE.ran), server: d(CORE.server), serverGc: d(CORE.serverGc) };
 }
 
 for (let i = 0; i < sessions; i++) {
@@ -189,7 +202,7 @@ function stalls() {
     const time = coreTime(warm + (r.from - 1) * SPAN_MS + shiftMs, warm + (r.to + 1) * SPAN_MS + shiftMs);
     if (time && sum) for (const k of Object.keys(sum)) sum[k] += time[k];
     return sum;
-  }, coreSamples ? { span: 0, ran: 0, waited: 0, stolen: 0, otherThreads: 0, server: 0 } : null);
+  }, coreSamples ? { span: 0, ran: 0, waited: 0, stolen: 0, otherThreads: 0, server: 0, serverGc: 0 } : null);
   return {
     count: lateAt.count, inStalls: runs.reduce((a, r) => a + r.late, 0), stalls: runs.length, stallsWithGc: withGc(0), shiftedWithGc: withGc(250),
     stallsWithMajor: withGc(0, true), shiftedWithMajor: withGc(250, true),
