@@ -84,16 +84,16 @@ const coreSamples = (() => {
     const server = serverPid > 0 ? fs.openSync("/proc/" + serverPid + "/stat", "r") : -1;
     const buf = Buffer.alloc(4096);
     const read = (fd) => buf.toString("latin1", 0, fs.readSync(fd, buf, 0, 4096, 0));
-    // The .NET server's collector threads (".NET Server GC", one per heap, and ".NET BGC"), on a core in ns: finer than its CPU.
+    // The .NET server's collector threads (".NET Server GC", one per heap, and ".NET BGC"; those it has when the clients
+    // start), their time on a core in ns: finer than its CPU.
     const gcThreads = [];
     if (serverPid > 0) {
       for (const tid of fs.readdirSync("/proc/" + serverPid + "/task")) {
+        const dir = "/proc/" + serverPid + "/task/" + tid;
         try {
-          if (fs.readFileSync("/proc/" + serverPid + "/task/" + tid + "/comm", "latin1").startsWith(".NET Server GC") ||
-              fs.readFileSync("/proc/" + serverPid + "/task/" + tid + "/comm", "latin1").startsWith(".NET BGC")) {
-            gcThreads.push(fs.openSync("/proc/" + serverPid + "/task/" + tid + "/schedstat", "r"));
-          }
-        } catch {}
+          const name = fs.readFileSync(dir + "/comm", "latin1");
+          if (name.startsWith(".NET Server GC") || name.startsWith(".NET BGC")) gcThreads.push(fs.openSync(dir + "/schedstat", "r"));
+        } catch {} // a thread that ended meanwhile
       }
     }
     const gcRan = () => gcThreads.reduce((sum, fd) => sum + Number(read(fd).split(" ", 1)[0]) / 1e6, 0);
