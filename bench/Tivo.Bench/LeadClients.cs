@@ -60,46 +60,28 @@ internal static class LeadClients
                 await process.StandardInput.FlushAsync();
             }
 
-            var reports = await Task.WhenAll(processes.Select(p => p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(seconds + 60))));
+            var reports = (await Task.WhenAll(processes.Select(p => p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(seconds + 60)))))
+                .Select(r => JsonSerializer.Deserialize<JsClientsReport>(r ?? throw new InvalidOperationException("A JS lead client process ended without a report."), ReportJson)!)
+                .ToList();
             var (measured, startCpu) = await meter.StopAsync();
-            var errors = new List<double>();
-            var clientCpuMs = 0.0;
-            var (gcCount, gcTotalMs, gcMaxMs, majorCount, majorMs) = (0, 0.0, 0.0, 0, 0.0);
-            var (late, lateInStalls, stalls, stallsWithGc, shiftedWithGc, stallsWithMajor, shiftedWithMajor) = (0, 0, 0, 0, 0, 0, 0);
-            var (inStalls, shifted, whole) = (new CoreTime(), new CoreTime(), new CoreTime());
-            foreach (var report in reports)
-            {
-                using var json = JsonDocument.Parse(report ?? throw new InvalidOperationException("A JS lead client process ended without a report."));
-                errors.AddRange(json.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetDouble()));
-                clientCpuMs += json.RootElement.GetProperty("cpuMs").GetDouble();
-                var gc = json.RootElement.GetProperty("gc");
-                (gcCount, gcTotalMs, gcMaxMs) = (gcCount + gc.GetProperty("count").GetInt32(), gcTotalMs + gc.GetProperty("totalMs").GetDouble(),
-                    Math.Max(gcMaxMs, gc.GetProperty("maxMs").GetDouble()));
-                (majorCount, majorMs) = (majorCount + gc.GetProperty("majorCount").GetInt32(), majorMs + gc.GetProperty("majorMs").GetDouble());
-                var lateJson = json.RootElement.GetProperty("late");
-                (late, lateInStalls) = (late + lateJson.GetProperty("count").GetInt32(), lateInStalls + lateJson.GetProperty("inStalls").GetInt32());
-                (stalls, stallsWithGc) = (stalls + lateJson.GetProperty("stalls").GetInt32(), stallsWithGc + lateJson.GetProperty("stallsWithGc").GetInt32());
-                shiftedWithGc += lateJson.GetProperty("shiftedWithGc").GetInt32();
-                (stallsWithMajor, shiftedWithMajor) = (stallsWithMajor + lateJson.GetProperty("stallsWithMajor").GetInt32(), shiftedWithMajor + lateJson.GetProperty("shiftedWithMajor").GetInt32());
-                inStalls.Add(lateJson, "cores");
-                shifted.Add(lateJson, "shiftedCores");
-                whole.Add(lateJson, "allCores");
-            }
+            var errors = reports.SelectMany(r => r.Errors).ToList();
+            var gc = reports.Select(r => r.Gc).Aggregate((a, b) => a + b);
+            var late = reports.Select(r => r.Late).Aggregate((a, b) => a + b);
 
             // The release tail of many clients in one Node.js event loop is mostly its collector's pauses: say how many and how long.
-            Console.WriteLine($"  tivo-lead-js   JS clients' garbage collection in the measured window: {gcCount} pauses, {gcTotalMs:F0} ms in all, longest {gcMaxMs:F1} ms; of them {majorCount} full (mark-compact), {majorMs:F0} ms");
+            Console.WriteLine($"  tivo-lead-js   JS clients' garbage collection in the measured window: {gc.Count} pauses, {gc.TotalMs:F0} ms in all, longest {gc.MaxMs:F1} ms; of them {gc.MajorCount} full (mark-compact), {gc.MajorMs:F0} ms");
 
             // Where the late releases are: spread over the clients, or in stalls of their whole process (docs/performance.md).
-            Console.WriteLine($"  tivo-lead-js   JS clients' releases more than 4 ms late: {late:N0} of {errors.Count:N0} ({Percent(late, errors.Count)}); {Percent(lateInStalls, late)} of them in {stalls} {(stalls == 1 ? "stall" : "stalls")} of the whole process (10-ms spans in which a tenth of the releases or more were late), {stallsWithGc} of those with a collection of the process starting in them or up to 40 ms before, {stallsWithMajor} with a full one from 40 ms before to 40 ms after (the same spans 250 ms later, what chance gives: {shiftedWithGc} and {shiftedWithMajor})");
+            Console.WriteLine($"  tivo-lead-js   JS clients' releases more than 4 ms late: {late.Count:N0} of {errors.Count:N0} ({Percent(late.Count, errors.Count)}); {Percent(late.InStalls, late.Count)} of them in {late.Stalls} {(late.Stalls == 1 ? "stall" : "stalls")} of the whole process (10-ms spans in which a tenth of the releases or more were late), {late.StallsWithGc} of those with a collection of the process starting in them or up to 40 ms before, {late.StallsWithMajor} with a full one from 40 ms before to 40 ms after (the same spans 250 ms later, what chance gives: {late.ShiftedWithGc} and {late.ShiftedWithMajor})");
 
             // What the clients' event loop was doing in those stalls: running, waiting for a core, or asleep (Linux only).
-            if (whole.SpanMs > 0)
+            if (late.AllCores is { Span: > 0 } whole)
             {
-                var inThem = stalls == 0 ? "" : $"in the stalls and the 10 ms before each ({inStalls.SpanMs:F0} ms): {inStalls}; the same spans 250 ms later: {shifted}; ";
-                Console.WriteLine($"  tivo-lead-js   JS clients' event loop {inThem}over the whole window: {whole}");
+                var inThem = late.Stalls == 0 ? "" : $"in the stalls and the 10 ms before each ({late.Cores?.Span ?? 0:F0} ms): {CoreTime.Describe(late.Cores)}; the same spans 250 ms later: {CoreTime.Describe(late.ShiftedCores)}; ";
+                Console.WriteLine($"  tivo-lead-js   JS clients' event loop {inThem}over the whole window: {CoreTime.Describe(whole)}");
             }
 
-            var driver = TimeSpan.FromMilliseconds(clientCpuMs);
+            var driver = TimeSpan.FromMilliseconds(reports.Sum(r => r.CpuMs));
             return DeliveryRow.From("tivo-lead-js", sessions, speed, errors, measured with { Driver = driver }) with
             {
                 ServerIdlePercent = idle, ServerStartMs = startCpu.TotalMilliseconds,
@@ -118,6 +100,8 @@ internal static class LeadClients
             }
         }
     }
+
+    private static readonly JsonSerializerOptions ReportJson = new(JsonSerializerDefaults.Web);
 
     private static string Percent(int part, int whole) => whole == 0 ? "–" : $"{100.0 * part / whole:F1}%";
 
@@ -140,44 +124,41 @@ internal static class LeadClients
     }
 }
 
-/// <summary>
-/// Time of a JS client process's main thread over some spans, from Linux's scheduler statistics (bench/peers/lead-clients.mjs):
-/// on a core, runnable but waiting for one; and over the same spans the CPU of the process's other threads (the collector's
-/// helpers, the sampler), of the server and of the server's collector threads, and the host's steal from the machine's virtual cores.
-/// </summary>
-internal sealed class CoreTime
+/// <summary>The one JSON line a JS client process prints at its end (bench/peers/lead-clients.mjs): every error (ms), its
+/// CPU, its collections in the measured window, its late releases. A row with several processes adds their reports.</summary>
+internal sealed record JsClientsReport(double[] Errors, double CpuMs, JsCollections Gc, JsLateReleases Late);
+
+internal sealed record JsCollections(int Count, double TotalMs, double MaxMs, int MajorCount, double MajorMs)
 {
-    public double SpanMs { get; private set; }
+    public static JsCollections operator +(JsCollections a, JsCollections b) =>
+        new(a.Count + b.Count, a.TotalMs + b.TotalMs, Math.Max(a.MaxMs, b.MaxMs), a.MajorCount + b.MajorCount, a.MajorMs + b.MajorMs);
+}
 
-    public double RanMs { get; private set; }
+/// <summary>Releases more than 4 ms late, the stalls they came in, how many stalls had a collection (and the same spans
+/// 250 ms later, as a control), and what the event loop's thread did in the stalls, in the control and over the window.</summary>
+internal sealed record JsLateReleases(int Count, int InStalls, int Stalls, int StallsWithGc, int ShiftedWithGc, int StallsWithMajor, int ShiftedWithMajor,
+    CoreTime? Cores, CoreTime? ShiftedCores, CoreTime? AllCores)
+{
+    public static JsLateReleases operator +(JsLateReleases a, JsLateReleases b) => new(
+        a.Count + b.Count, a.InStalls + b.InStalls, a.Stalls + b.Stalls, a.StallsWithGc + b.StallsWithGc, a.ShiftedWithGc + b.ShiftedWithGc,
+        a.StallsWithMajor + b.StallsWithMajor, a.ShiftedWithMajor + b.ShiftedWithMajor,
+        CoreTime.Add(a.Cores, b.Cores), CoreTime.Add(a.ShiftedCores, b.ShiftedCores), CoreTime.Add(a.AllCores, b.AllCores));
+}
 
-    public double WaitedMs { get; private set; }
+/// <summary>
+/// Time of a JS client process's main thread over some spans (ms), from Linux's scheduler statistics: on a core, runnable but
+/// waiting for one; and over the same spans the CPU of the process's other threads (the collector's helpers, the sampler),
+/// of the server and of the server's collector threads, and the host's steal from the machine's virtual cores. Null where
+/// not sampled (not Linux).
+/// </summary>
+internal sealed record CoreTime(double Span, double Ran, double Waited, double Stolen, double OtherThreads, double Server, double ServerGc)
+{
+    public static CoreTime? Add(CoreTime? a, CoreTime? b) => a is null ? b : b is null ? a : new(
+        a.Span + b.Span, a.Ran + b.Ran, a.Waited + b.Waited, a.Stolen + b.Stolen, a.OtherThreads + b.OtherThreads, a.Server + b.Server, a.ServerGc + b.ServerGc);
 
-    public double StolenMs { get; private set; }
-
-    public double OtherThreadsMs { get; private set; }
-
-    public double ServerMs { get; private set; }
-
-    public double ServerGcMs { get; private set; }
-
-    public void Add(JsonElement late, string property)
-    {
-        if (late.TryGetProperty(property, out var time) && time.ValueKind == JsonValueKind.Object)
-        {
-            SpanMs += time.GetProperty("span").GetDouble();
-            RanMs += time.GetProperty("ran").GetDouble();
-            WaitedMs += time.GetProperty("waited").GetDouble();
-            StolenMs += time.GetProperty("stolen").GetDouble();
-            OtherThreadsMs += time.GetProperty("otherThreads").GetDouble();
-            ServerMs += time.GetProperty("server").GetDouble();
-            ServerGcMs += time.GetProperty("serverGc").GetDouble();
-        }
-    }
-
-    public override string ToString() => SpanMs <= 0
+    public static string Describe(CoreTime? time) => time is not { Span: > 0 }
         ? "not sampled"
-        : $"ran {Share(RanMs)}, waited for a core {Share(WaitedMs)}, asleep {Share(Math.Max(0, SpanMs - RanMs - WaitedMs))} (of one core: the process's other threads {Share(OtherThreadsMs)}, the server {Share(ServerMs)}, of which its collector's threads {Share(ServerGcMs)}, host steal {Share(StolenMs)})";
+        : $"ran {time.Share(time.Ran)}, waited for a core {time.Share(time.Waited)}, asleep {time.Share(Math.Max(0, time.Span - time.Ran - time.Waited))} (of one core: the process's other threads {time.Share(time.OtherThreads)}, the server {time.Share(time.Server)}, of which its collector's threads {time.Share(time.ServerGc)}, host steal {time.Share(time.Stolen)})";
 
-    private string Share(double ms) => $"{100 * ms / SpanMs:F0}%";
+    private string Share(double ms) => $"{100 * ms / Span:F0}%";
 }
