@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using Orleans.Storage;
 using OpenTelemetry.Metrics;
 using Tivo.GrainInterfaces.Hosting;
 using Tivo.Grains;
@@ -54,6 +55,7 @@ public static class TivoSiloBuilderExtensions
             o.Invariant = "Npgsql";
             o.ConnectionString = connectionString;
         });
+        silo.Services.AddOptions<AdoNetGrainStorageOptions>(PlaybackGrain.StorageName).Configure<IServiceProvider>(UseSessionRecordSerializer);
         silo.Configure<ClusterMembershipOptions>(o =>
         {
             o.ProbeTimeout = orleans.Membership.ProbeTimeout;
@@ -93,13 +95,15 @@ public static class TivoSiloBuilderExtensions
 
     /// <summary>
     /// Registers the storage sessions persist to (<see cref="PlaybackGrain.StorageName"/>): memory, or
-    /// PostgreSQL through Microsoft.Orleans.Persistence.AdoNet, optionally creating its tables at start.
+    /// PostgreSQL through Microsoft.Orleans.Persistence.AdoNet, optionally creating its tables at start. Either way the
+    /// records are written with Orleans' own serializer (<see cref="UseSessionRecordSerializer"/>).
     /// </summary>
     public static ISiloBuilder AddTivoSessionStorage(this ISiloBuilder silo, TivoOrleansOptions orleans)
     {
         if (orleans.Persistence != PersistenceKind.AdoNet)
         {
             silo.AddMemoryGrainStorage(PlaybackGrain.StorageName);
+            silo.Services.AddOptions<MemoryGrainStorageOptions>(PlaybackGrain.StorageName).Configure<IServiceProvider>(UseSessionRecordSerializer);
             return silo;
         }
 
@@ -111,6 +115,7 @@ public static class TivoSiloBuilderExtensions
             o.Invariant = "Npgsql";
             o.ConnectionString = connectionString;
         });
+        silo.Services.AddOptions<AdoNetGrainStorageOptions>(PlaybackGrain.StorageName).Configure<IServiceProvider>(UseSessionRecordSerializer);
         if (orleans.CreatePersistenceSchema)
         {
             silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(
@@ -119,6 +124,19 @@ public static class TivoSiloBuilderExtensions
 
         return silo;
     }
+
+    /// <summary>
+    /// Session records (<see cref="PlaybackRecord"/>) are written with Orleans' serializer and the codecs generated for
+    /// them, not the storage providers' default JSON one (Newtonsoft.Json, with type names): a session writes its record at
+    /// every control and after every backpressure hold, and at 1,000 sessions under pressure the JSON writes cost the
+    /// gateway about 1 µs per delivered event (docs/performance.md, 4 Dec 2026). Records written as JSON by earlier
+    /// versions are still read (Orleans' <see cref="GrainStorageSerializer"/> falls back to the default serializer for what
+    /// its own cannot read), so a cluster upgraded while sessions play carries them on.
+    /// </summary>
+    private static void UseSessionRecordSerializer(IStorageProviderSerializerOptions options, IServiceProvider services) =>
+        options.GrainStorageSerializer = new GrainStorageSerializer(
+            new OrleansGrainStorageSerializer(services.GetRequiredService<Orleans.Serialization.Serializer>()),
+            services.GetRequiredService<IGrainStorageSerializer>());
 
     /// <summary>Creates tables at a lifecycle stage before the provider that needs them initialises.</summary>
     private sealed class SchemaParticipant(string name, int stage, Func<CancellationToken, Task> apply) : ILifecycleParticipant<ISiloLifecycle>

@@ -4,6 +4,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Storage;
 using Orleans.TestingHost;
 using Tivo.GrainInterfaces;
 using Tivo.Grains;
@@ -118,20 +120,85 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
         Assert.Equal(Enumerable.Range(0, after.Count).Select(i => last.Seq + 1 + i), after.Select(e => e.Seq));
     }
 
+    [Fact]
+    public async Task A_session_persisted_as_json_by_an_earlier_version_carries_on_after_the_upgrade()
+    {
+        // Until 4 Dec 2026 session records were written with the storage provider's default serializer (JSON, through
+        // Newtonsoft.Json); they are now written with Orleans' own. A cluster upgraded while sessions played reads the old
+        // records: the session continues right after the last event its viewer had.
+        var connectionString = await postgres.Server.CreateDatabaseAsync("upgrade");
+        using var directory = new TempDirectory();
+        var store = await BeatStoreAsync(directory);
+        var orleans = Persisting(connectionString);
+        var session = $"upgrade-{Guid.NewGuid():n}";
+        SessionEvent last;
+        await using (var before = await ClusterAsync(1, store, silo =>
+        {
+            silo.AddTivoSessionStorage(orleans);
+            silo.Services.AddOptions<AdoNetGrainStorageOptions>(PlaybackGrain.StorageName)
+                .PostConfigure<IGrainStorageSerializer>((o, json) => o.GrainStorageSerializer = json); // the version before
+        }))
+        {
+            var observer = new CollectingObserver();
+            await StartAsync(before.Client.GetGrain<IPlaybackGrain>(session), before.Client.CreateObjectReference<IPlaybackObserver>(observer));
+            await Eventually.WaitAsync(() => observer.Events.Count >= 10, "ten events before the upgrade");
+            last = observer.Events[^1];
+            Assert.Equal((byte)'{', (await StoredRecordAsync(connectionString))[0]); // what the version before wrote: JSON
+        }
+
+        await using var after = await ClusterAsync(1, store, silo => silo.AddTivoSessionStorage(orleans));
+        var grain = after.Client.GetGrain<IPlaybackGrain>(session);
+        var state = await grain.GetState(); // activates the session from the JSON record
+        Assert.Equal(Base, state.WindowStartTicks);
+        Assert.Equal(Base + 60 * TimeSpan.TicksPerSecond, state.WindowEndTicks);
+        var resumed = new CollectingObserver();
+        await grain.Join("viewer", after.Client.CreateObjectReference<IPlaybackObserver>(resumed),
+            new JoinRequest(["beat"], Renewal: true, Resume: new ResumeMark(last.Seq, last.Pass, last.Ticks, 1, last.DueTicks)));
+        await Eventually.WaitAsync(() => resumed.Events.Count(e => e.Seq > last.Seq) >= 10, "ten events after the upgrade");
+        var events = resumed.Events.Where(e => e.Seq > last.Seq).ToList();
+        Assert.Equal(Enumerable.Range(0, events.Count).Select(i => last.Seq + 1 + i), events.Select(e => e.Seq));
+        Assert.Equal(Enumerable.Range(0, events.Count).Select(i => last.Ticks + (i + 1) * TimeSpan.TicksPerSecond / 10), events.Select(e => e.Ticks));
+        // Its next record is written with Orleans' serializer, which reads back (the session played on from it above).
+        Assert.NotEqual((byte)'{', (await StoredRecordAsync(connectionString))[0]);
+    }
+
     /// <summary>Two silos persisting sessions on a fresh PostgreSQL database, and a session playing 10 events/s of a
     /// 60-s window to one observer (the gateway's part).</summary>
     private async Task<PlayingRun> PlayingAsync(string name)
     {
         var connectionString = await postgres.Server.CreateDatabaseAsync(name);
         var directory = new TempDirectory();
+        var store = await BeatStoreAsync(directory);
+        var orleans = Persisting(connectionString);
+        var cluster = await ClusterAsync(2, store, silo => silo.AddTivoSessionStorage(orleans));
+
+        var observer = new CollectingObserver();
+        var reference = cluster.Client.CreateObjectReference<IPlaybackObserver>(observer);
+        var session = cluster.Client.GetGrain<IPlaybackGrain>($"{name}-{Guid.NewGuid():n}");
+        await StartAsync(session, reference);
+        return new PlayingRun(cluster, directory, session, observer, reference);
+    }
+
+    private static TivoOrleansOptions Persisting(string connectionString) =>
+        new() { Persistence = PersistenceKind.AdoNet, PersistenceConnectionString = connectionString, CreatePersistenceSchema = true };
+
+    /// <summary>A channel "beat" of 600 events, 10 per second from <see cref="Base"/>.</summary>
+    private static async Task<IEventStore> BeatStoreAsync(TempDirectory directory)
+    {
         var store = new SqliteEventStore(Options.Create(new EmbeddedStoreOptions { Path = directory.File("beat.db"), SeedDemoData = false }), NullLogger<SqliteEventStore>.Instance);
         await store.AppendAsync("beat", [.. Enumerable.Range(0, 600).Select(i => new StoredEvent(Base + i * TimeSpan.TicksPerSecond / 10, $"{{\"i\":{i}}}"))], CancellationToken.None);
-        var orleans = new TivoOrleansOptions { Persistence = PersistenceKind.AdoNet, PersistenceConnectionString = connectionString, CreatePersistenceSchema = true };
-        var builder = new InProcessTestClusterBuilder(2);
+        return store;
+    }
+
+    /// <summary>Silos over <paramref name="store"/> with the session storage <paramref name="storage"/> registers.</summary>
+    private static async Task<InProcessTestCluster> ClusterAsync(short silos, IEventStore store, Action<ISiloBuilder> storage)
+    {
+        var builder = new InProcessTestClusterBuilder(silos);
+        builder.Options.ServiceId = "tivo"; // records are keyed by the service: the upgraded cluster is the same service
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.Services.AddSingleton<IEventStore>(store);
-            silo.AddTivoSessionStorage(orleans);
+            silo.Services.AddSingleton(store);
+            storage(silo);
             silo.Services.AddTivoGrainServices(new ConfigurationBuilder().Build());
             // A silo that dies hands nothing over. KillSiloAsync stops the silo with a cancelled token, and its sessions
             // sometimes still wrote a handover mark first (then the restored session waited only an eighth of the resume
@@ -145,14 +212,23 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
+        return cluster;
+    }
 
-        var observer = new CollectingObserver();
-        var reference = cluster.Client.CreateObjectReference<IPlaybackObserver>(observer);
-        var session = cluster.Client.GetGrain<IPlaybackGrain>($"{name}-{Guid.NewGuid():n}");
-        await session.Join("viewer", reference, new JoinRequest(["beat"]));
+    private static async Task StartAsync(IPlaybackGrain session, IPlaybackObserver viewer)
+    {
+        await session.Join("viewer", viewer, new JoinRequest(["beat"]));
         var played = await session.Play(new PlayRequest(["beat"], Base, Base + 60 * TimeSpan.TicksPerSecond, 1, false, null, null, null));
         Assert.True(played.Ok, played.ErrorMessage);
-        return new PlayingRun(cluster, directory, session, observer, reference);
+    }
+
+    /// <summary>The one session record in the database, as stored.</summary>
+    private static async Task<byte[]> StoredRecordAsync(string connectionString)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT payloadbinary FROM orleansstorage", connection);
+        return (byte[])(await command.ExecuteScalarAsync())!;
     }
 
     private sealed record PlayingRun(InProcessTestCluster Cluster, TempDirectory Directory, IPlaybackGrain Session, CollectingObserver Observer, IPlaybackObserver Reference) : IAsyncDisposable
