@@ -55,7 +55,6 @@ public static class TivoSiloBuilderExtensions
             o.Invariant = "Npgsql";
             o.ConnectionString = connectionString;
         });
-        silo.Services.AddOptions<AdoNetGrainStorageOptions>(PlaybackGrain.StorageName).Configure<IServiceProvider>(UseSessionRecordSerializer);
         silo.Configure<ClusterMembershipOptions>(o =>
         {
             o.ProbeTimeout = orleans.Membership.ProbeTimeout;
