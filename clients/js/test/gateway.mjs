@@ -50,8 +50,13 @@ export async function startGateway(settings = []) {
     http: base,
     ws: `ws://127.0.0.1:${http}`,
     async stop() {
-      child.kill("SIGTERM");
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+      // A gateway that already ended — by its exit code, or by a signal (exitCode stays null then) — is not waited for:
+      // waiting for an "exit" already emitted hung the whole run once, after the gateway had died mid-suite.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await exited;
+      }
       rmSync(folder, { recursive: true, force: true });
     },
   };
