@@ -125,6 +125,12 @@ test("a gateway stopping (SIGTERM) closes with 1001 and a reason, and the client
   client.close();
 });
 
+/** Released no earlier than half a millisecond before its due, on the wall clock the gateway's dues are on. `at` is
+ * `Date.now()` (whole milliseconds, rounded down), not Node.js's performance clock: that one stays where it was when the
+ * host's wall clock is stepped, as it was once during a suite run (after a VM snapshot), and releases on time by the
+ * gateway's clock then read 66–87 ms early by it. */
+const notBeforeDue = (r) => r.at >= Math.floor(r.due - 0.5);
+
 test("lead mode (the default): the stream comes in batched frames, each event is released at its due, and a pause stops it at the cut", async () => {
   let frames = 0;
   class CountingSocket extends WebSocket {
@@ -136,7 +142,7 @@ test("lead mode (the default): the stream comes in batched frames, each event is
   const client = new TivoClient(gateway.ws, { channels: ["alerts"], WebSocket: CountingSocket });
   await client.connect();
   const released = [];
-  client.on("event", (e) => released.push({ seq: e.seq, due: e.due, at: performance.timeOrigin + performance.now(), status: client.state?.status }));
+  client.on("event", (e) => released.push({ seq: e.seq, due: e.due, at: Date.now(), status: client.state?.status }));
   await client.play({ start: "2016-01-15T00:00:00Z", end: "2016-01-16T00:00:00Z", duration: 6 });
   await nextOf(client, "event", () => released.length >= 150);
   await client.pause();
@@ -146,7 +152,7 @@ test("lead mode (the default): the stream comes in batched frames, each event is
   assert.deepEqual(released.map((r) => r.seq), [...released.map((r) => r.seq)].sort((a, b) => a - b), "in order, each once");
   assert.equal(new Set(released.map((r) => r.seq)).size, released.length);
   for (const r of released) {
-    assert.ok(r.at >= r.due - 0.5, `seq ${r.seq} released ${(r.due - r.at).toFixed(2)} ms before its due`);
+    assert.ok(notBeforeDue(r), `seq ${r.seq} released ${(r.due - r.at).toFixed(2)} ms before its due`);
     assert.equal(r.status, "playing", `seq ${r.seq} released after the pause took effect`);
   }
   assert.equal(client.held, 0, "what was held past the cut was recalled");
@@ -166,7 +172,7 @@ test("over the ws package (Node.js) lead frames are held from the Buffers it rec
   const released = [];
   try {
     await client.connect();
-    client.on("event", (e) => released.push({ seq: e.seq, due: e.due, data: e.data, at: performance.timeOrigin + performance.now() }));
+    client.on("event", (e) => released.push({ seq: e.seq, due: e.due, data: e.data, at: Date.now() }));
     await client.play({ start: "2016-01-15T00:00:00Z", end: "2016-01-16T00:00:00Z", duration: 6 });
     await nextOf(client, "event", () => released.length >= 150);
     await client.pause();
@@ -180,7 +186,7 @@ test("over the ws package (Node.js) lead frames are held from the Buffers it rec
   assert.deepEqual(released.map((r) => r.seq), [...released.map((r) => r.seq)].sort((a, b) => a - b), "in order");
   assert.equal(new Set(released.map((r) => r.seq)).size, released.length, "each once");
   for (const r of released) {
-    assert.ok(r.at >= r.due - 0.5, `seq ${r.seq} released ${(r.due - r.at).toFixed(2)} ms before its due`);
+    assert.ok(notBeforeDue(r), `seq ${r.seq} released ${(r.due - r.at).toFixed(2)} ms before its due`);
     assert.equal(typeof r.data, "object", `seq ${r.seq}'s payload arrives parsed`);
   }
 });
