@@ -46,10 +46,17 @@ export async function startGateway(settings = []) {
     if (Date.now() > deadline) throw new Error(`the gateway did not become healthy: ${stderr}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  // A gateway that ends before its test stops it says why on the test run's output (its log is otherwise kept only when it
+  // fails to start): once, a shared gateway died mid-suite and nothing told why.
+  let stopping = false;
+  child.once("exit", (code, signal) => {
+    if (!stopping) process.stderr.write(`# the test gateway on ${base} ended by itself (${code ?? signal}); its log:\n${stderr.slice(-8000)}\n`);
+  });
   return {
     http: base,
     ws: `ws://127.0.0.1:${http}`,
     async stop() {
+      stopping = true;
       // A gateway that already ended — by its exit code, or by a signal (exitCode stays null then) — is not waited for:
       // waiting for an "exit" already emitted hung the whole run once, after the gateway had died mid-suite.
       if (child.exitCode === null && child.signalCode === null) {
