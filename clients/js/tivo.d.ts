@@ -62,6 +62,9 @@ export interface ClientOptions {
   /** Lead mode (ms, 0–1000): the gateway sends messages up to this far ahead of their due in batched frames and the client
    * hands each to listeners at its due (a jitter buffer). Default 500; 0 turns it off (one frame per message, released by the server). */
   lead?: number;
+  /** Lead mode's estimate of the server's clock keeps the quickest frame of the last one to two of these (ms): a server clock
+   * stepped back is followed within twice this. Default 10,000. */
+  clockWindowMs?: number;
   /** A WebSocket constructor where there is no global one. */
   WebSocket?: typeof WebSocket;
 }

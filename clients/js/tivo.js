@@ -27,7 +27,7 @@ export class TivoClient {
    */
   constructor(url, options = {}) {
     this.url = String(url).replace(/^http/, "ws").replace(/\/+$/, "");
-    this.options = { channels: [], reconnect: true, reconnectDelayMs: 500, maxReconnectDelayMs: 10_000, requestTimeoutMs: 15_000, lead: DEFAULT_LEAD_MS, ...options };
+    this.options = { channels: [], reconnect: true, reconnectDelayMs: 500, maxReconnectDelayMs: 10_000, requestTimeoutMs: 15_000, lead: DEFAULT_LEAD_MS, clockWindowMs: DEFAULT_CLOCK_WINDOW_MS, ...options };
     this.session = options.session ?? null;
     this.role = options.role ?? null;
     this.state = null;
@@ -46,6 +46,9 @@ export class TivoClient {
     this._parts = new HeldQueue();
     this._holdKey = null; // when the release clock is to wake this client (this clock's ms; null: not asked)
     this._skew = null; // server clock − this clock (ms), estimated from batch frames
+    // The estimate is the largest sample of the last one or two windows (this window's and the one before): it keeps the
+    // quickest transit seen lately, and follows a server clock that is stepped back or runs slow within two windows.
+    this._skewWindow = { since: 0, best: -Infinity, before: -Infinity };
   }
 
   /** Opens the connection; resolves with the server's hello. */
@@ -238,11 +241,22 @@ export class TivoClient {
   }
 
   /** A batch frame's `now` (the gateway's clock as it wrote the frame). The largest (server clock − arrival) seen on this
-   * connection estimates the clocks' offset minus the shortest transit, so a client clock that is off does not shift releases. */
+   * connection lately estimates the clocks' offset minus the shortest transit, so a client clock that is off does not shift
+   * releases. Lately: within the last `clockWindowMs` to twice that, so a server clock stepped back (or slower than this
+   * one) is followed within that time rather than releasing early until the next connection. */
   _observeServerNow(serverNow) {
-    const skew = serverNow - now();
+    const at = now();
+    const skew = serverNow - at;
     if (!(skew === skew)) return; // NaN: the frame had no usable `now`
-    this._skew = this._skew === null ? skew : Math.max(this._skew, skew);
+    const w = this._skewWindow;
+    const length = this.options.clockWindowMs > 0 ? this.options.clockWindowMs : DEFAULT_CLOCK_WINDOW_MS;
+    if (this._skew === null || at - w.since >= length) {
+      // A new window: the one ending becomes the one before (forgotten when no frame came for a whole window).
+      w.before = this._skew !== null && at - w.since < 2 * length ? w.best : -Infinity;
+      w.best = skew;
+      w.since = at;
+    } else if (skew > w.best) w.best = skew;
+    this._skew = Math.max(w.best, w.before);
   }
 
   /**
@@ -383,6 +397,8 @@ export class TivoClient {
 /** The default lead (ms): the session then pushes every 400 ms instead of every 50, each push one frame (an eighth of the server's pushes), network
  * jitter is absorbed, and a control still takes effect at its cut (the gateway recalls what it sent past it). */
 const DEFAULT_LEAD_MS = 500;
+/** How long a sample of the server's clock counts (ms): the estimate follows a clock stepped back within one to two of these. */
+const DEFAULT_CLOCK_WINDOW_MS = 10_000;
 
 /** How early a held message may be released (timers fire at whole milliseconds). */
 const RELEASE_EARLY_MS = 0.5;

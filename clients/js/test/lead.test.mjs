@@ -246,6 +246,34 @@ test("releases by the server's clock, not this one's", async () => {
   client.close();
 });
 
+test("follows a server clock stepped back, within its clock window; a frame slow in transit moves nothing", async () => {
+  const { client, socket } = await connected({ clockWindowMs: 200 });
+  const released = record(client);
+  let t = clock();
+  let server = t + 1_000; // the server's clock is 1 s ahead of this machine's
+  socket.push({ type: "batch", now: server, messages: [event(1, server + 50)] });
+  // A frame 80 ms slower in transit (written 80 ms before it arrives): the estimate keeps the quicker one.
+  socket.push({ type: "batch", now: server - 80, messages: [event(2, server + 60)] });
+  await sleep(150);
+  assert.deepEqual(released.map((r) => r.m.data.seq), [1, 2]);
+  assert.ok(released[0].at - t >= 49.5 && released[1].at - t >= 59.5, "never early by the quicker frame's clock");
+  assert.ok(released[1].at - t < 60 + 80, `the slow frame's event came ${(released[1].at - t).toFixed(1)} ms after, as late as its transit`);
+
+  // The server's clock is stepped back by a second (an NTP correction): its frames now say the same time as this clock.
+  // Within two windows (400 ms) of frames the estimate follows, and releases are at their due again, not a second early.
+  for (let i = 0; i < 12; i++) {
+    socket.push({ type: "batch", now: clock(), messages: [] });
+    await sleep(50);
+  }
+  t = clock();
+  socket.push({ type: "batch", now: t, messages: [event(3, t + 50)] });
+  await sleep(150);
+  assert.equal(released.length, 3);
+  const after = released[2].at - t;
+  assert.ok(after >= 49.5, `released ${after.toFixed(1)} ms after it arrived, ${(50 - after).toFixed(1)} ms early: the old clock is still believed`);
+  client.close();
+});
+
 test("close drops what is held", async () => {
   const { client, socket } = await connected();
   const released = record(client);

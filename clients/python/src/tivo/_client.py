@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import itertools
 import json
+import math
 import time
 import urllib.error
 import urllib.parse
@@ -31,6 +32,46 @@ MAX_LEAD_MS = 1000
 RELEASE_EARLY_MS = 0.5
 """A held message is handed on once it is due within this much: the event loop's timers wake whole milliseconds late
 rather than early, so the client aims a millisecond ahead and releases what falls due by then."""
+
+
+CLOCK_WINDOW_MS = 10_000
+"""How long a sample of the gateway's clock counts (ms): the client follows a gateway clock stepped back (or running slower
+than this one) within one to two of these."""
+
+
+class _ClockOffset:
+    """The gateway's clock − this one (ms), estimated from batch frames' ``now``: the largest (``now`` − arrival) of this
+    window and the one before. That is the offset less the quickest transit seen lately: a clock set wrong on either side
+    does not shift releases, and one stepped (an NTP correction) is followed within two windows rather than only by the
+    next connection."""
+
+    __slots__ = ("value", "_window", "_since", "_best", "_before")
+
+    def __init__(self, window_ms: float = CLOCK_WINDOW_MS) -> None:
+        self._window = window_ms
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets every sample (a new connection, perhaps to another gateway)."""
+        self.value: Optional[float] = None
+        self._since = 0.0
+        self._best = self._before = -math.inf
+
+    def observe(self, server_now: float, wall: float, elapsed: float) -> None:
+        """A frame written at ``server_now`` by the gateway's clock arrived at ``wall`` by this one; ``elapsed`` is a
+        monotonic clock (ms) that times the windows, so a step of this machine's wall clock does not stall them."""
+        skew = server_now - wall
+        if skew != skew:  # NaN: the frame had no usable `now`
+            return
+        if self.value is None or elapsed - self._since >= self._window:
+            # A new window: the one ending becomes the one before (forgotten when no frame came for a whole window).
+            recent = self.value is not None and elapsed - self._since < 2 * self._window
+            self._before = self._best if recent else -math.inf
+            self._best = skew
+            self._since = elapsed
+        elif skew > self._best:
+            self._best = skew
+        self.value = max(self._best, self._before)
 
 
 def _wall_ms() -> float:
@@ -205,7 +246,7 @@ class Playback:
         # Lead mode's jitter buffer: (due, arrival order, message), the earliest first; one event-loop timer for it.
         self._held: List[Any] = []
         self._arrivals = itertools.count()
-        self._skew: Optional[float] = None  # the gateway's clock − this one (ms), estimated from batch frames
+        self._skew = _ClockOffset()  # the gateway's clock − this one (ms), estimated from batch frames
         self._release: Optional[asyncio.TimerHandle] = None
         self._release_for: Optional[float] = None  # the time (this clock, epoch ms) the timer is set for
         self._socket: Any = None
@@ -276,7 +317,7 @@ class Playback:
             query["lastSeq"] = str(self.last_seq)
         if self.lead:
             query["lead"] = f"{self.lead:g}"
-        self._skew = None  # perhaps another gateway: estimate its clock again (what is held stays, and is resumed after)
+        self._skew.reset()  # perhaps another gateway: estimate its clock again (what is held stays, and is resumed after)
         self._socket = await websockets.connect(self._client._socket_url(query), max_size=None, open_timeout=self._client.timeout)
         hello = json.loads(await self._socket.recv())
         if hello.get("type") == "error":
@@ -312,10 +353,10 @@ class Playback:
         """Acts on one message from the gateway (or from the jitter buffer at its due); False when the playback is over."""
         kind = message.get("type")
         if kind == "batch":
-            # Lead mode: messages sent ahead of their due. The largest (gateway clock − arrival) seen on this connection
-            # is the clocks' offset less the shortest transit, so a clock set wrong here does not shift releases.
-            skew = message["now"] - _wall_ms()
-            self._skew = skew if self._skew is None else max(self._skew, skew)
+            # Lead mode: messages sent ahead of their due, with the gateway's clock (see _ClockOffset).
+            now = message.get("now")
+            if isinstance(now, (int, float)) and not isinstance(now, bool):
+                self._skew.observe(now, _wall_ms(), time.monotonic() * 1000.0)
             for held in message.get("messages", []):
                 self._hold(held)
             return True
@@ -369,7 +410,7 @@ class Playback:
         if not self._held:
             self._cancel_release()
             return
-        at = self._held[0][0] - (self._skew or 0) - 1  # a millisecond early: the loop's timers fire late, not early
+        at = self._held[0][0] - (self._skew.value or 0) - 1  # a millisecond early: the loop's timers fire late, not early
         if not reset and self._release_for is not None and self._release_for <= at:
             return
         self._cancel_release()
@@ -379,7 +420,7 @@ class Playback:
 
     def _release_held(self) -> None:
         self._release = self._release_for = None
-        until = _wall_ms() + (self._skew or 0) + RELEASE_EARLY_MS
+        until = _wall_ms() + (self._skew.value or 0) + RELEASE_EARLY_MS
         while self._held and self._held[0][0] <= until:
             _, _, message = heapq.heappop(self._held)
             if not self._handle(message):
