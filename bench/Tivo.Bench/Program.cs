@@ -27,10 +27,16 @@ if (args is [FloorServer.Command, ..])
     return await FloorServer.RunAsync(args); // the floor peer's own process, started by the delivery benchmark
 }
 
-if (args.Length == 0 || args[0] is "-h" or "--help")
+if (args.Length == 0 || BenchArguments.AsksForHelp(args))
 {
     Console.WriteLine(Usage);
     return args.Length == 0 ? 1 : 0;
+}
+
+if (BenchArguments.Problem(args) is { } problem)
+{
+    Console.Error.WriteLine($"Tivo.Bench: {problem}\n{Usage}");
+    return 2;
 }
 
 int Option(string name, int fallback)
@@ -142,8 +148,7 @@ switch (args[0])
     case "micro":
         return MicroBenchmarks.Run(args.SkipWhile(a => a != "--").Skip(1).ToArray(), smoke);
     default:
-        Console.Error.WriteLine($"unknown benchmark '{args[0]}'\n{Usage}");
-        return 1;
+        throw new InvalidOperationException($"benchmark '{args[0]}' passed the argument check but has no case");
 }
 
 var summary = Summary.Build(results, deliveryRuns, key => args[0] == "all" || args[0] == key || (args[0], key) is ("first-event", "firstEvent"));
