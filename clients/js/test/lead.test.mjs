@@ -252,12 +252,12 @@ test("follows a server clock stepped back, within its clock window; a frame slow
   let t = clock();
   let server = t + 1_000; // the server's clock is 1 s ahead of this machine's
   socket.push({ type: "batch", now: server, messages: [event(1, server + 50)] });
-  // A frame 80 ms slower in transit (written 80 ms before it arrives): the estimate keeps the quicker one.
-  socket.push({ type: "batch", now: server - 80, messages: [event(2, server + 60)] });
-  await sleep(150);
-  assert.deepEqual(released.map((r) => r.m.data.seq), [1, 2]);
+  // A frame a second slower in transit (written a second before it arrives): the estimate keeps the quicker one, so its
+  // event is released at its due, not a second later.
+  socket.push({ type: "batch", now: server - 1_000, messages: [event(2, server + 60)] });
+  await sleep(400);
+  assert.deepEqual(released.map((r) => r.m.data.seq), [1, 2], "the slow frame's event is not held back by its transit");
   assert.ok(released[0].at - t >= 49.5 && released[1].at - t >= 59.5, "never early by the quicker frame's clock");
-  assert.ok(released[1].at - t < 60 + 80, `the slow frame's event came ${(released[1].at - t).toFixed(1)} ms after, as late as its transit`);
 
   // The server's clock is stepped back by a second (an NTP correction): its frames now say the same time as this clock.
   // Within two windows (400 ms) of frames the estimate follows, and releases are at their due again, not a second early.
