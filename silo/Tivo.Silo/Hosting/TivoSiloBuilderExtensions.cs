@@ -4,11 +4,13 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using Orleans.Runtime;
 using Orleans.Storage;
 using OpenTelemetry.Metrics;
 using Tivo.GrainInterfaces.Hosting;
 using Tivo.Grains;
 using Tivo.Grains.Caching;
+using Tivo.Grains.Timing;
 using Tivo.Stores;
 using Tivo.Stores.DynamoDB;
 using Tivo.Stores.Embedded;
@@ -147,6 +149,11 @@ public static class TivoSiloBuilderExtensions
     public static IServiceCollection AddTivoGrainServices(this IServiceCollection services, IConfiguration configuration)
     {
         services.TryAddSingleton(TimeProvider.System);
+        // Grain timers (and grain-facing delays) on a queue that does not walk every timer whenever one fires
+        // (GrainTimerClock); a host that replaced the time provider (a test's fake clock) keeps its own for them.
+        services.TryAddSingleton<GrainTimerClock>();
+        services.AddKeyedSingleton<TimeProvider>(TimeProviderNames.Grains, static (sp, _) =>
+            sp.GetRequiredService<TimeProvider>() is var time && ReferenceEquals(time, TimeProvider.System) ? sp.GetRequiredService<GrainTimerClock>() : time);
         // No silo-wide grain call filter: the grains that call a store translate its failures themselves (StoreFailures), so
         // other grain calls, timer ticks and the gateway's observer pushes go without an invoker object each.
         services.AddOptions<PlaybackOptions>().BindConfiguration(PlaybackOptions.SectionName).ValidateOnStart();

@@ -5,10 +5,12 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Runtime;
 using Orleans.Storage;
 using Orleans.TestingHost;
 using Tivo.GrainInterfaces;
 using Tivo.Grains;
+using Tivo.Grains.Timing;
 using Tivo.GrainInterfaces.Hosting;
 using Tivo.Silo.Hosting;
 using Tivo.Stores;
@@ -27,6 +29,28 @@ namespace Tivo.Tests.Grains;
 public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
 {
     private static readonly long Base = new DateTime(2020, 2, 2, 0, 0, 0, DateTimeKind.Utc).Ticks;
+
+    [Fact]
+    public async Task Grain_timers_run_on_Tivos_timer_queue_and_a_session_plays_its_window_on_it()
+    {
+        using var directory = new TempDirectory();
+        var store = await BeatStoreAsync(directory);
+        await using var cluster = await ClusterAsync(1, store, silo => silo.AddTivoSessionStorage(new TivoOrleansOptions()));
+        var services = cluster.GetSiloServiceProvider();
+        var clock = services.GetRequiredService<GrainTimerClock>();
+        Assert.Same(clock, services.GetRequiredService<IGrainRuntime>().TimeProvider); // what Orleans gives grains and their timers
+
+        var observer = new CollectingObserver();
+        var session = cluster.Client.GetGrain<IPlaybackGrain>($"timers-{Guid.NewGuid():n}");
+        await StartAsync(session, cluster.Client.CreateObjectReference<IPlaybackObserver>(observer));
+        Assert.True(clock.Count > 0, "the playing session's tick is set on the queue");
+
+        // 10 events a second: 20 within about 2 s, each handed on ahead of its due by the ticks, in order.
+        await Eventually.WaitAsync(() => observer.Events.Count >= 20, "twenty events");
+        var events = observer.Events;
+        Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e.Seq));
+        await session.Stop();
+    }
 
     [Fact]
     public async Task A_playing_session_carries_on_from_another_silo_when_its_silo_dies()
