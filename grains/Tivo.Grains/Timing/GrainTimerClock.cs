@@ -24,6 +24,7 @@ public sealed class GrainTimerClock : TimeProvider, IDisposable
     private readonly Thread _thread;
     private readonly AutoResetEvent _wake = new(false);
     private long _waitingUntil = long.MaxValue; // when the thread wakes unless woken (ms; MaxValue: nothing set)
+    private int _armed; // timers with a current entry in the queue (the rest of its entries are stale)
     private bool _disposed;
 
     public GrainTimerClock()
@@ -34,6 +35,18 @@ public sealed class GrainTimerClock : TimeProvider, IDisposable
 
     /// <summary>Timers set and not yet fired (periodic ones count while they run).</summary>
     public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _armed;
+            }
+        }
+    }
+
+    /// <summary>Entries in the queue, stale ones included (for tests).</summary>
+    internal int Entries
     {
         get
         {
@@ -66,7 +79,7 @@ public sealed class GrainTimerClock : TimeProvider, IDisposable
             _queue.Clear();
         }
 
-        _wake.Set();
+        Wake();
         _thread.Join();
         _wake.Dispose();
     }
@@ -91,7 +104,7 @@ public sealed class GrainTimerClock : TimeProvider, IDisposable
                 return false;
             }
 
-            timer.Version++;
+            Disarm(timer);
             timer.PeriodMs = periodMs;
             if (dueMs < 0)
             {
@@ -100,6 +113,8 @@ public sealed class GrainTimerClock : TimeProvider, IDisposable
 
             var at = Environment.TickCount64 + dueMs;
             _queue.Enqueue((timer, timer.Version), at);
+            timer.Armed = true;
+            _armed++;
             wake = at < _waitingUntil;
             if (wake)
             {
@@ -109,7 +124,7 @@ public sealed class GrainTimerClock : TimeProvider, IDisposable
 
         if (wake)
         {
-            _wake.Set();
+            Wake();
         }
 
         return true;
@@ -120,7 +135,40 @@ public sealed class GrainTimerClock : TimeProvider, IDisposable
         lock (_lock)
         {
             timer.Disposed = true;
-            timer.Version++; // its queued entry, if any, is stale now and is dropped when it comes up
+            Disarm(timer);
+        }
+    }
+
+    /// <summary>Makes the timer's queued entry, if any, stale (dropped when it comes up). Under the lock. Stale entries are
+    /// dropped at once when they come to outnumber the timers set: a timer set again and again far ahead must not grow the
+    /// queue by an entry each time until the first of them is due.</summary>
+    private void Disarm(QueuedTimer timer)
+    {
+        timer.Version++;
+        if (!timer.Armed)
+        {
+            return;
+        }
+
+        timer.Armed = false;
+        _armed--;
+        if (_queue.Count > 2 * _armed + 1024)
+        {
+            var current = _queue.UnorderedItems.Where(static e => e.Element.Version == e.Element.Timer.Version).ToList();
+            _queue.Clear();
+            _queue.EnqueueRange(current);
+        }
+    }
+
+    private void Wake()
+    {
+        try
+        {
+            _wake.Set();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The clock was disposed meanwhile (the silo stopping): nothing fires any more.
         }
     }
 
@@ -146,13 +194,15 @@ public sealed class GrainTimerClock : TimeProvider, IDisposable
                         continue; // set again or disposed since
                     }
 
-                    if (entry.Timer.PeriodMs > 0)
+                    if (entry.Timer.PeriodMs >= 0)
                     {
-                        _queue.Enqueue(entry, now + entry.Timer.PeriodMs);
+                        // Periodic: set again from now (a period of 0 is taken as the shortest, not a busy loop).
+                        _queue.Enqueue(entry, now + Math.Max(1, entry.Timer.PeriodMs));
                     }
-                    else if (entry.Timer.PeriodMs == 0)
+                    else
                     {
-                        _queue.Enqueue(entry, now + 1); // a period of 0 is taken as the shortest, not a busy loop
+                        entry.Timer.Armed = false;
+                        _armed--;
                     }
 
                     due.Add(entry.Timer);
@@ -184,6 +234,7 @@ public sealed class GrainTimerClock : TimeProvider, IDisposable
         // Guarded by the clock's lock.
         public long Version;
         public long PeriodMs = -1;
+        public bool Armed; // its current version has an entry in the queue
         public bool Disposed;
 
         public bool Change(TimeSpan dueTime, TimeSpan period) =>

@@ -111,6 +111,25 @@ public sealed class GrainTimerClockTests : IDisposable
     }
 
     [Fact]
+    public async Task A_timer_set_again_and_again_far_ahead_does_not_grow_the_queue_and_still_fires_at_its_last_setting()
+    {
+        var fired = 0;
+        using var timer = _clock.CreateTimer(_ => Interlocked.Increment(ref fired), null, TimeSpan.FromHours(1), Timeout.InfiniteTimeSpan);
+        for (var i = 0; i < 10_000; i++)
+        {
+            timer.Change(TimeSpan.FromHours(1) + TimeSpan.FromMilliseconds(i), Timeout.InfiniteTimeSpan);
+        }
+
+        Assert.Equal(1, _clock.Count);
+        Assert.True(_clock.Entries <= 1024 + 3, $"{_clock.Entries} entries queued for one timer");
+        timer.Change(TimeSpan.FromMilliseconds(10), Timeout.InfiniteTimeSpan);
+        await Eventually.WaitAsync(() => Volatile.Read(ref fired) == 1, "the timer fired at its last setting");
+        await Task.Delay(100);
+        Assert.Equal(1, Volatile.Read(ref fired));
+        Assert.Equal(0, _clock.Count);
+    }
+
+    [Fact]
     public void Due_times_and_periods_out_of_the_runtimes_range_are_refused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => _clock.CreateTimer(_ => { }, null, TimeSpan.FromMilliseconds(-2), Timeout.InfiniteTimeSpan));
