@@ -42,16 +42,17 @@ internal sealed class SessionCadence(PlaybackOptions options)
     /// <summary>When the first tick was (<see cref="Environment.TickCount64"/> ms): the session's ticks are this plus whole periods.</summary>
     private long _firstTickMs;
 
-    /// <summary>Every session's ticks fall on this grid of the runtime's millisecond clock: the runtime's
-    /// timer queue walks all its near timers whenever one fires, and 1,000 sessions' ticks spread over the period fired on
-    /// nearly every millisecond; on a grid they fire together, still spread over the period (with lead at 1,000 sessions the
-    /// walks went from 7.6–9.6% of the gateway's samples to 4.0–5.9%).</summary>
+    /// <summary>Every session's ticks fall on this grid of the grain timers' millisecond clock, so the ticks due at one point
+    /// of it fire together, still spread over the period: one wake-up of the grain timers' thread (<see cref="Timing.GrainTimerClock"/>)
+    /// for many sessions, where 1,000 sessions' ticks spread over the period fired on nearly every millisecond. The grid
+    /// came first for the runtime's timer queue, which grain timers used then and which walks all its near timers whenever
+    /// one fires (with lead at 1,000 sessions the walks went from 7.6–9.6% of the gateway's samples to 4.0–5.9%).</summary>
     public static readonly TimeSpan TickGrid = TimeSpan.FromMilliseconds(5);
 
     private static readonly long GridMs = (long)TickGrid.TotalMilliseconds;
 
     /// <summary>When the next tick comes, from <paramref name="nowMs"/> (<see cref="Environment.TickCount64"/>, the clock of
-    /// the runtime's timers): the session's next point of the period (its first tick plus whole periods, rounded up to
+    /// the grain timers, as of the runtime's): the session's next point of the period (its first tick plus whole periods, rounded up to
     /// <see cref="TickGrid"/>) at least half a period on. A tick that ran late does not move the ones after it: scheduled a
     /// period after the late tick, as they were, the ticks of sessions held up by the same busy moment stayed together from
     /// then on, and at 1,000 lead sessions the gateway came to write 246 frames in 10 ms at p99 against 28 on average —

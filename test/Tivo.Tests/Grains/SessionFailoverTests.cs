@@ -45,7 +45,7 @@ public sealed class SessionFailoverTests(PostgreSqlServerFixture postgres)
         await StartAsync(session, cluster.Client.CreateObjectReference<IPlaybackObserver>(observer));
         Assert.True(clock.Count > 0, "the playing session's tick is set on the queue");
 
-        // 10 events a second: 20 within about 2 s, each handed on ahead of its due by the ticks, in order.
+        // 10 events a second, handed on by the ticks: 20 within about 2 s, in order, none missing.
         await Eventually.WaitAsync(() => observer.Events.Count >= 20, "twenty events");
         var events = observer.Events;
         Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e.Seq));
