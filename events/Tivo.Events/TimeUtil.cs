@@ -34,14 +34,32 @@ public static partial class TimeUtil
     public static bool TryFormatIso(long ticks, Span<char> destination, out int written)
     {
         Span<char> full = stackalloc char[28];
-        if (!new DateTime(ticks, DateTimeKind.Utc).TryFormat(full, out var length, "O", CultureInfo.InvariantCulture) || length != 28)
+        var formatted = new DateTime(ticks, DateTimeKind.Utc).TryFormat(full, out var length, "O", CultureInfo.InvariantCulture);
+        return TrimIso(full, formatted && length == 28, '0', 'Z', destination, out written);
+    }
+
+    /// <summary><see cref="TryFormatIso(long, Span{char}, out int)"/> in UTF-8 (32 bytes always suffice): the wire's
+    /// event timestamp is written straight into the frame.</summary>
+    public static bool TryFormatIso(long ticks, Span<byte> destination, out int written)
+    {
+        Span<byte> full = stackalloc byte[28];
+        var formatted = new DateTime(ticks, DateTimeKind.Utc).TryFormat(full, out var length, "O", CultureInfo.InvariantCulture);
+        return TrimIso(full, formatted && length == 28, (byte)'0', (byte)'Z', destination, out written);
+    }
+
+    /// <summary>Copies the round-trip text in <paramref name="full"/> (28 units) to <paramref name="destination"/> with its
+    /// fraction's trailing zeros trimmed (and the point, for a whole second), then 'Z'.</summary>
+    private static bool TrimIso<T>(Span<T> full, bool formatted, T zero, T z, Span<T> destination, out int written)
+        where T : IEquatable<T>
+    {
+        written = 0;
+        if (!formatted)
         {
-            written = 0;
             return false;
         }
 
         var end = 27; // after the fraction's last digit (index 26); 'Z' at 27
-        while (end > 20 && full[end - 1] == '0')
+        while (end > 20 && full[end - 1].Equals(zero))
         {
             end--;
         }
@@ -53,12 +71,11 @@ public static partial class TimeUtil
 
         if (destination.Length < end + 1)
         {
-            written = 0;
             return false;
         }
 
         full[..end].CopyTo(destination);
-        destination[end] = 'Z';
+        destination[end] = z;
         written = end + 1;
         return true;
     }
