@@ -245,9 +245,10 @@ export class TivoClient {
    * releases. Lately: within the last `clockWindowMs` to twice that, so a server clock stepped back (or slower than this
    * one) is followed within that time rather than releasing early until the next connection. */
   _observeServerNow(serverNow) {
+    // Only a number is a clock: `null` or "" would subtract as 0 and put the estimate decades off (nothing released).
+    if (typeof serverNow !== "number" || !Number.isFinite(serverNow)) return;
     const at = now();
     const skew = serverNow - at;
-    if (!(skew === skew)) return; // NaN: the frame had no usable `now`
     const w = this._skewWindow;
     const length = this.options.clockWindowMs > 0 ? this.options.clockWindowMs : DEFAULT_CLOCK_WINDOW_MS;
     if (this._skew === null || at - w.since >= length) {
@@ -280,7 +281,8 @@ export class TivoClient {
     }
     const parts = layout?.parts;
     // The gateway writes `now` first after the type; a frame written otherwise is parsed whole (no clock estimate lost).
-    const serverNow = Number(slice(NOW_AT, frame.indexOf(",", NOW_AT)));
+    const nowText = slice(NOW_AT, frame.indexOf(",", NOW_AT));
+    const serverNow = /^-?\d/.test(nowText) ? Number(nowText) : NaN; // Number("") and Number("null") would be 0
     if (!Array.isArray(parts) || slice(BATCH_PREFIX.length, NOW_AT) !== '"now":' || !Number.isFinite(serverNow)) return false;
     const { slab, from } = frameBytes.write(frame);
     const length = slab.used - from;

@@ -274,6 +274,24 @@ test("follows a server clock stepped back, within its clock window; a frame slow
   client.close();
 });
 
+test("a frame whose now is not a number moves no clock: its events are released at their due", async () => {
+  const { client, socket } = await connected();
+  const released = record(client);
+  const t = clock();
+  // With a layout (its head read as text) and without (parsed whole): null and a string. Taken as 0, the clock estimate
+  // was decades off and nothing was released.
+  const frames = [
+    batchText({ now: t, messages: [event(1, t + 40)] }).replace(`"now":${t},`, '"now":null,'),
+    JSON.stringify({ type: "batch", now: null, messages: [event(2, t + 45)] }),
+    JSON.stringify({ type: "batch", now: "", messages: [event(3, t + 50)] }),
+  ];
+  for (const frame of frames) socket.deliver(frame);
+  await sleep(200);
+  assert.deepEqual(released.map((r) => r.m.data.seq), [1, 2, 3]);
+  released.forEach((r, i) => assert.ok(r.at - t >= 39.5 + 5 * i, `seq ${i + 1} released ${(r.at - t).toFixed(1)} ms after it came, before its due`));
+  client.close();
+});
+
 test("close drops what is held", async () => {
   const { client, socket } = await connected();
   const released = record(client);
