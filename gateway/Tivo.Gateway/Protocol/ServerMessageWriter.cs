@@ -12,7 +12,8 @@ namespace Tivo.Gateway.Protocol;
 /// <summary>
 /// Writes server → client messages of protocol v1. Event payloads are copied through as the stored
 /// raw JSON text, never parsed again; everything else is small and written field by field so the
-/// wire shape is visible in one place (docs/protocol.md mirrors it).
+/// wire shape is visible in one place (docs/protocol.md mirrors it). The event message, written once per event and
+/// connection, is written straight as UTF-8 (<see cref="TryWriteEventUtf8"/>), byte for byte what the JSON writer writes.
 /// </summary>
 internal static class ServerMessageWriter
 {
