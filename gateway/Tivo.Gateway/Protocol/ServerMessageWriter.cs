@@ -34,8 +34,7 @@ internal static class ServerMessageWriter
 
     public static void WriteEvent(IBufferWriter<byte> buffer, SessionEvent e)
     {
-        var bound = EventBound(e);
-        if (bound <= MaxDirectEventBytes && TryWriteEventUtf8(e, buffer.GetSpan(bound), out var written))
+        if (EventBound(e) is var bound and <= MaxDirectEventBytes && TryWriteEventUtf8(e, buffer.GetSpan((int)bound), out var written))
         {
             buffer.Advance(written);
             return;
@@ -63,8 +62,8 @@ internal static class ServerMessageWriter
         SearchValues.Create(string.Concat(Enumerable.Range(0x20, 0x7F - 0x20).Select(c => (char)c).Where(c => c is not ('"' or '\\'))));
 
     /// <summary>The most bytes <see cref="TryWriteEventUtf8"/> can write for <paramref name="e"/>.</summary>
-    private static int EventBound(SessionEvent e) =>
-        EventFixedBytes + e.Channel.Length + (e.Data.Length + 1) * 3; // UTF-8 takes at most 3 bytes per UTF-16 unit
+    private static long EventBound(SessionEvent e) =>
+        EventFixedBytes + e.Channel.Length + (e.Data.Length + 1L) * 3; // UTF-8 takes at most 3 bytes per UTF-16 unit
 
     /// <summary>The fixed text of an event message, its timestamp (28), seq (20) and due (24) at their longest, and slack.</summary>
     private const int EventFixedBytes = 192;
@@ -328,10 +327,9 @@ internal static class ServerMessageWriter
         if (item.Event is { } e)
         {
             // The direct path into this thread's scratch, copied in as the array's next value (a memcpy: the writer adds the comma).
-            var bound = EventBound(e);
-            if (bound <= MaxDirectEventBytes)
+            if (EventBound(e) is var bound and <= MaxDirectEventBytes)
             {
-                var scratch = t_scratch is { } s && s.Length >= bound ? s : t_scratch = new byte[Math.Max(bound, 1024)];
+                var scratch = t_scratch is { } s && s.Length >= bound ? s : t_scratch = new byte[Math.Max((int)bound, 1024)];
                 if (TryWriteEventUtf8(e, scratch, out var written))
                 {
                     w.WriteRawValue(scratch.AsSpan(0, written), skipInputValidation: true);
