@@ -47,8 +47,38 @@ internal static class BenchCommands
             HelpName = "OPTIONS",
         };
         var runs = Whole("--runs", "Each Tivo row this many times in turn: the summary gives each figure's range and median.", "1 (smoke: 2)");
+        var rowKinds = new Option<DeliveryRowKinds?>("--rows")
+        {
+            Description = "Which of Tivo's rows run: plain, lead (at arrival), js (the JS client), separated by commas. Default: plain,lead,js.",
+            HelpName = "ROW,ROW,…",
+            Arity = ArgumentArity.ExactlyOne,
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+                var kinds = (DeliveryRowKinds)0;
+                foreach (var part in text.Split(','))
+                {
+                    DeliveryRowKinds? kind = part.Trim().ToLowerInvariant() switch
+                    {
+                        "plain" => DeliveryRowKinds.Plain,
+                        "lead" => DeliveryRowKinds.Lead,
+                        "js" => DeliveryRowKinds.Js,
+                        _ => null,
+                    };
+                    if (kind is null)
+                    {
+                        result.AddError($"--rows takes plain, lead and js separated by commas, not '{part}'.");
+                        return null;
+                    }
+
+                    kinds |= kind.Value;
+                }
+
+                return kinds;
+            },
+        };
         var delivery = Benchmark("delivery", "|arrival − due| and events/s at 1, 100 and 1,000 sessions, speed 1 and 60, beside the peers.",
-            [sessions, speeds, seconds, noPeers, lead, jsClients, nodeOptions, runs],
+            [sessions, speeds, seconds, noPeers, lead, jsClients, nodeOptions, runs, rowKinds],
             async (p, results) =>
             {
                 var smoke = p.GetValue(Smoke);
@@ -61,7 +91,8 @@ internal static class BenchCommands
                     jsClients: new JsClientProcesses(
                         Given(p, jsClients) ?? JsClientProcesses.DefaultClientsPerProcess,
                         (Given(p, nodeOptions) ?? JsClientProcesses.DefaultNodeOptions).Split(' ', StringSplitOptions.RemoveEmptyEntries)),
-                    runs: DeliveryRuns(p, runs));
+                    runs: DeliveryRuns(p, runs),
+                    kinds: Given(p, rowKinds) ?? DeliveryRowKinds.All);
                 results["delivery"] = delivered.Rows;
                 if (delivered.PeerFailures.Count > 0)
                 {

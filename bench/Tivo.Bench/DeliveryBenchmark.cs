@@ -12,6 +12,23 @@ namespace Tivo.Bench;
 /// NATS JetStream (replay policy <c>original</c>, 1× only).
 /// Reports |arrival − due| percentiles, events/s delivered, and the CPU of server and driver separately.
 /// </summary>
+/// <summary>Which of Tivo's rows the delivery benchmark runs (<c>--rows</c>): one kind alone takes a third of the time, for
+/// pairs of builds or settings alternated in the same hour.</summary>
+[Flags]
+internal enum DeliveryRowKinds
+{
+    /// <summary>Plain clients: one frame per event, released by the gateway at due.</summary>
+    Plain = 1,
+
+    /// <summary>Lead, measured at arrival by the benchmark's own sockets.</summary>
+    Lead = 2,
+
+    /// <summary>Lead, measured where the JavaScript client library releases each event.</summary>
+    Js = 4,
+
+    All = Plain | Lead | Js,
+}
+
 internal static class DeliveryBenchmark
 {
     // In the past: chunks that end less than 5 s before now are "open" (live) and never cached.
@@ -25,8 +42,10 @@ internal static class DeliveryBenchmark
     public static int EventCount(int seconds) => (seconds + 5) * Rate;
 
     /// <summary>Runs the rows; with <paramref name="runs"/> above 1 each Tivo row (plain, lead, JS client) is run that many
-    /// times in turn in the same gateway, so the summary gives each figure's range (the machine's load moves from run to run).</summary>
-    public static async Task<DeliveryResults> RunAsync(int[] sessionCounts, double[] speeds, int seconds, bool peers, int lead, JsClientProcesses? jsClients = null, int runs = 1)
+    /// times in turn in the same gateway, so the summary gives each figure's range (the machine's load moves from run to run).
+    /// <paramref name="kinds"/> says which of Tivo's rows run (the lead and JS-client rows only with a lead above 0).</summary>
+    public static async Task<DeliveryResults> RunAsync(int[] sessionCounts, double[] speeds, int seconds, bool peers, int lead, JsClientProcesses? jsClients = null, int runs = 1,
+        DeliveryRowKinds kinds = DeliveryRowKinds.All)
     {
         var rows = new List<DeliveryRow>();
         // Sessions left by their participants end 2 s later (not the default 30 s), and every Tivo row waits for the previous
@@ -48,12 +67,20 @@ internal static class DeliveryBenchmark
                     var play = PlayMessage(speed, seconds);
                     for (var run = 1; run <= runs; run++)
                     {
-                        rows.Add(Print(await gateway.WithGatewayFiguresAsync(counting => DriveAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, counting))));
-                        if (lead > 0)
+                        if (kinds.HasFlag(DeliveryRowKinds.Plain))
                         {
-                            // Lead mode: frames ahead of due. This driver counts an event arriving ahead as released on time (a
-                            // perfect jitter buffer), one arriving after its due as late by that much; then the real JS client.
+                            rows.Add(Print(await gateway.WithGatewayFiguresAsync(counting => DriveAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, counting))));
+                        }
+
+                        // Lead mode: frames ahead of due. This driver counts an event arriving ahead as released on time (a
+                        // perfect jitter buffer), one arriving after its due as late by that much; then the real JS client.
+                        if (lead > 0 && kinds.HasFlag(DeliveryRowKinds.Lead))
+                        {
                             rows.Add(Print(await gateway.WithGatewayFiguresAsync(counting => DriveAsync("tivo-lead", gateway.WebSocketUri($"ws?channel={Channel(speed)}&lead={lead}"), gateway.Process, sessions, speed, seconds, play, counting))));
+                        }
+
+                        if (lead > 0 && kinds.HasFlag(DeliveryRowKinds.Js))
+                        {
                             rows.Add(Print(await gateway.WithGatewayFiguresAsync(counting => LeadClients.DriveAsync(gateway.WebSocketUri($"ws?channel={Channel(speed)}"), gateway.Process, sessions, speed, seconds, play, lead, jsClients ?? new JsClientProcesses(), counting))));
                         }
                     }
