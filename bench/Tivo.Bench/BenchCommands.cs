@@ -47,36 +47,7 @@ internal static class BenchCommands
             HelpName = "OPTIONS",
         };
         var runs = Whole("--runs", "Each Tivo row this many times in turn: the summary gives each figure's range and median.", "1 (smoke: 2)");
-        var rowKinds = new Option<DeliveryRowKinds?>("--rows")
-        {
-            Description = "Which of Tivo's rows run: plain, lead (at arrival), js (the JS client), separated by commas. Default: plain,lead,js.",
-            HelpName = "ROW,ROW,…",
-            Arity = ArgumentArity.ExactlyOne,
-            CustomParser = result =>
-            {
-                var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-                var kinds = (DeliveryRowKinds)0;
-                foreach (var part in text.Split(','))
-                {
-                    DeliveryRowKinds? kind = part.Trim().ToLowerInvariant() switch
-                    {
-                        "plain" => DeliveryRowKinds.Plain,
-                        "lead" => DeliveryRowKinds.Lead,
-                        "js" => DeliveryRowKinds.Js,
-                        _ => null,
-                    };
-                    if (kind is null)
-                    {
-                        result.AddError($"--rows takes plain, lead and js separated by commas, not '{part}'.");
-                        return null;
-                    }
-
-                    kinds |= kind.Value;
-                }
-
-                return kinds;
-            },
-        };
+        var rowKinds = RowKinds("--rows", "Which of Tivo's rows run: plain, lead (at arrival), js (the JS client), separated by commas.", "plain,lead,js");
         var delivery = Benchmark("delivery", "|arrival − due| and events/s at 1, 100 and 1,000 sessions, speed 1 and 60, beside the peers.",
             [sessions, speeds, seconds, noPeers, lead, jsClients, nodeOptions, runs, rowKinds],
             async (p, results) =>
@@ -243,6 +214,38 @@ internal static class BenchCommands
 
             result.AddError(max == int.MaxValue ? $"{name} takes a whole number of at least {min}, not '{text}'." : $"{name} takes a whole number from {min} to {max}, not '{text}'.");
             return null;
+        },
+    };
+
+    /// <summary>An option taking kinds of Tivo's delivery rows separated by commas (<c>plain,lead,js</c>); null when not given.</summary>
+    private static Option<DeliveryRowKinds?> RowKinds(string name, string description, string fallback) => new(name)
+    {
+        Description = $"{description} Default: {fallback}.",
+        HelpName = "ROW,ROW,…",
+        Arity = ArgumentArity.ExactlyOne,
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+            var kinds = (DeliveryRowKinds)0;
+            foreach (var part in text.Split(','))
+            {
+                DeliveryRowKinds? kind = part.Trim().ToLowerInvariant() switch
+                {
+                    "plain" => DeliveryRowKinds.Plain,
+                    "lead" => DeliveryRowKinds.Lead,
+                    "js" => DeliveryRowKinds.Js,
+                    _ => null,
+                };
+                if (kind is null)
+                {
+                    result.AddError($"{name} takes plain, lead and js separated by commas, not '{part}'.");
+                    return null;
+                }
+
+                kinds |= kind.Value;
+            }
+
+            return kinds;
         },
     };
 

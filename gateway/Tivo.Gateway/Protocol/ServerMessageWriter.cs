@@ -1,8 +1,5 @@
 using Tivo.Events;
 using System.Buffers;
-using System.Globalization;
-using System.Text;
-using System.Text.Unicode;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Tivo.GrainInterfaces;
@@ -13,7 +10,7 @@ namespace Tivo.Gateway.Protocol;
 /// Writes server → client messages of protocol v1. Event payloads are copied through as the stored
 /// raw JSON text, never parsed again; everything else is small and written field by field so the
 /// wire shape is visible in one place (docs/protocol.md mirrors it). The event message, written once per event and
-/// connection, is written straight as UTF-8 (<see cref="TryWriteEventUtf8"/>), byte for byte what the JSON writer writes.
+/// connection, is written straight as UTF-8 (<see cref="EventMessageWriter"/>), byte for byte what the JSON writer writes.
 /// </summary>
 internal static class ServerMessageWriter
 {
@@ -27,20 +24,12 @@ internal static class ServerMessageWriter
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
 
-    /// <summary>Where a lead frame's event messages are written before the frame's writer copies them in (grown to the
-    /// largest one the thread wrote, at most <see cref="MaxDirectEventBytes"/>).</summary>
-    [ThreadStatic]
-    private static byte[]? t_scratch;
-
     public static void WriteEvent(IBufferWriter<byte> buffer, SessionEvent e)
     {
-        if (EventBound(e) is var bound and <= MaxDirectEventBytes && TryWriteEventUtf8(e, buffer.GetSpan((int)bound), out var written))
+        if (!EventMessageWriter.TryWrite(buffer, e))
         {
-            buffer.Advance(written);
-            return;
+            WriteEventWithWriter(buffer, e);
         }
-
-        WriteEventWithWriter(buffer, e);
     }
 
     /// <summary>The event message as <see cref="Utf8JsonWriter"/> writes it: what a channel name or payload the direct
@@ -50,80 +39,6 @@ internal static class ServerMessageWriter
         var w = Writer(buffer);
         WriteEvent(w, e);
         w.Flush();
-    }
-
-    /// <summary>An event message larger than this (a payload of about a third as many characters) goes through the JSON
-    /// writer, which grows its buffer as it writes, instead of asking for its largest size up front.</summary>
-    private const int MaxDirectEventBytes = 64 * 1024;
-
-    /// <summary>Characters a channel name may have for the direct path to write it as it is: printable ASCII that JSON
-    /// strings need not escape (the writer's relaxed encoder escapes none of them either).</summary>
-    private static readonly SearchValues<char> PlainChannelChars =
-        SearchValues.Create(string.Concat(Enumerable.Range(0x20, 0x7F - 0x20).Select(c => (char)c).Where(c => c is not ('"' or '\\'))));
-
-    /// <summary>The most bytes <see cref="TryWriteEventUtf8"/> can write for <paramref name="e"/>.</summary>
-    private static long EventBound(SessionEvent e) =>
-        EventFixedBytes + e.Channel.Length + (e.Data.Length + 1L) * 3; // UTF-8 takes at most 3 bytes per UTF-16 unit
-
-    /// <summary>The fixed text of an event message, its timestamp (28), seq (20) and due (24) at their longest, and slack.</summary>
-    private const int EventFixedBytes = 192;
-
-    /// <summary>
-    /// Writes the event message straight as UTF-8, byte for byte what <see cref="WriteEventWithWriter"/> writes, in a
-    /// quarter of the time: the fixed text is copied, the payload transcoded once (vectorized) and the numbers formatted
-    /// in place. The event message is the one written per event and connection (0.24 µs of a lead row's 2.6 µs per event
-    /// through the writer, which checks and escapes every string). False, having written nothing that counts, for a
-    /// channel name with characters JSON escapes, a payload that is not valid UTF-16, or a destination too short.
-    /// </summary>
-    internal static bool TryWriteEventUtf8(SessionEvent e, Span<byte> destination, out int written)
-    {
-        written = 0;
-        if (e.Channel.AsSpan().ContainsAnyExcept(PlainChannelChars) || destination.Length < EventBound(e))
-        {
-            return false;
-        }
-
-        var at = Append(destination, 0, "{\"type\":\"event\",\"channel\":\""u8);
-        at += Encoding.ASCII.GetBytes(e.Channel, destination[at..]);
-        at = Append(destination, at, "\",\"ts\":\""u8);
-        if (!TimeUtil.TryFormatIso(e.Ticks, destination[at..], out var length))
-        {
-            return false;
-        }
-
-        at = Append(destination, at + length, "\",\"seq\":"u8);
-        if (!e.Seq.TryFormat(destination[at..], out length, default, CultureInfo.InvariantCulture))
-        {
-            return false;
-        }
-
-        at = Append(destination, at + length, ",\"due\":"u8);
-        if (!TimeUtil.TryFormatEpochMs(e.DueTicks, destination[at..], out length))
-        {
-            return false; // before 1970: the writer's path writes it as a double
-        }
-
-        at = Append(destination, at + length, ",\"data\":"u8);
-        if (Utf8.FromUtf16(e.Data, destination[at..], out _, out length, replaceInvalidSequences: false) != OperationStatus.Done)
-        {
-            return false; // the writer's path says what is wrong with it
-        }
-
-        at += length;
-        if (e.Snapshot)
-        {
-            at = Append(destination, at, ",\"snapshot\":true"u8);
-        }
-
-        destination[at++] = (byte)'}';
-        written = at;
-        return true;
-    }
-
-    private static int Append(Span<byte> destination, int at, ReadOnlySpan<byte> text)
-    {
-        text.CopyTo(destination[at..]);
-        return at + text.Length;
     }
 
     /// <summary>The calling thread's writer, reset to <paramref name="buffer"/> (which also clears whatever state an earlier
@@ -326,18 +241,11 @@ internal static class ServerMessageWriter
     {
         if (item.Event is { } e)
         {
-            // The direct path into this thread's scratch, copied in as the array's next value (a memcpy: the writer adds the comma).
-            if (EventBound(e) is var bound and <= MaxDirectEventBytes)
+            if (!EventMessageWriter.TryWrite(w, e))
             {
-                var scratch = t_scratch is { } s && s.Length >= bound ? s : t_scratch = new byte[Math.Max((int)bound, 1024)];
-                if (TryWriteEventUtf8(e, scratch, out var written))
-                {
-                    w.WriteRawValue(scratch.AsSpan(0, written), skipInputValidation: true);
-                    return;
-                }
+                WriteEvent(w, e);
             }
 
-            WriteEvent(w, e);
             return;
         }
 
