@@ -11,7 +11,7 @@ namespace Tivo.Grains.Timing;
 /// unless its flow was suppressed there (Orleans' grain timers suppress it). Time is <see cref="Environment.TickCount64"/>,
 /// the runtime's timers' clock on Linux: it moves in steps of a few milliseconds (4 ms on the project's machine), so a
 /// timer fires when that clock reaches its due, which by a finer clock can be up to a step early — as the runtime's timers
-/// do, and what lets timers due within one step fire together. A periodic timer is set again from the time it fired. A timer not disposed stays in the queue while it is set (the runtime's can be collected unreferenced; Orleans
+/// do, and what lets timers due within one step fire together. A periodic timer is set again from the time it fired; a period of 0 (or infinite) fires once, as the system's timers do. A timer not disposed stays in the queue while it is set (the runtime's can be collected unreferenced; Orleans
 /// disposes its grain timers with their activation).
 /// </summary>
 public sealed class GrainTimerClock : TimeProvider, IDisposable
@@ -105,7 +105,7 @@ public sealed class GrainTimerClock : TimeProvider, IDisposable
             }
 
             Disarm(timer);
-            timer.PeriodMs = periodMs;
+            timer.PeriodMs = periodMs == 0 ? -1 : periodMs; // a period of 0 fires once, as the system's timers do
             if (dueMs < 0)
             {
                 return true; // stopped until set again
@@ -194,10 +194,10 @@ public sealed class GrainTimerClock : TimeProvider, IDisposable
                         continue; // set again or disposed since
                     }
 
-                    if (entry.Timer.PeriodMs >= 0)
+                    if (entry.Timer.PeriodMs > 0)
                     {
-                        // Periodic: set again from now (a period of 0 is taken as the shortest, not a busy loop).
-                        _queue.Enqueue(entry, now + Math.Max(1, entry.Timer.PeriodMs));
+                        // Periodic: set again from now.
+                        _queue.Enqueue(entry, now + entry.Timer.PeriodMs);
                     }
                     else
                     {

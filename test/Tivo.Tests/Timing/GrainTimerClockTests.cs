@@ -49,6 +49,20 @@ public sealed class GrainTimerClockTests : IDisposable
     }
 
     [Fact]
+    public async Task A_period_of_zero_fires_once_as_the_systems_timers_do()
+    {
+        var fired = 0;
+        var system = 0;
+        using var timer = _clock.CreateTimer(_ => Interlocked.Increment(ref fired), null, TimeSpan.FromMilliseconds(10), TimeSpan.Zero);
+        using var reference = TimeProvider.System.CreateTimer(_ => Interlocked.Increment(ref system), null, TimeSpan.FromMilliseconds(10), TimeSpan.Zero);
+        await Eventually.WaitAsync(() => Volatile.Read(ref fired) >= 1 && Volatile.Read(ref system) >= 1, "both timers fired");
+        await Task.Delay(200);
+        Assert.Equal(1, Volatile.Read(ref system));
+        Assert.Equal(1, Volatile.Read(ref fired));
+        Assert.Equal(0, _clock.Count);
+    }
+
+    [Fact]
     public async Task Changing_a_timer_replaces_its_due_time_earlier_or_later_and_infinite_stops_it()
     {
         var fired = new ConcurrentQueue<string>();
