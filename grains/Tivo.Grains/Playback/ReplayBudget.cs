@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Extensions.Options;
 
 namespace Tivo.Grains.Playback;
@@ -10,6 +11,8 @@ namespace Tivo.Grains.Playback;
 /// not yet due: a resume reaches less far back on a crowded silo instead of the silo running out of memory. Logs report
 /// what they hold once per push, not per event; a session that does not push checks every few seconds while the silo is over its limit. One instance per
 /// silo, shared by its session grains (thread-safe).
+/// It also keeps the segments logs gave back (<see cref="Segments"/>): a session that ends leaves its log's emptied segments
+/// for the next session to fill, at most <see cref="PoolShare"/> of the limit (<see cref="PoolBytesWithoutLimit"/> with none).
 /// </summary>
 public sealed class ReplayBudget
 {
@@ -17,13 +20,32 @@ public sealed class ReplayBudget
     private long _bytes;
     private int _logs;
 
+    /// <summary>The share of the limit the pool of emptied segments may hold (1/16: 64 MiB at the default 1 GiB).</summary>
+    internal const int PoolShare = 16;
+
+    /// <summary>What the pool may hold on a silo without a limit.</summary>
+    internal const long PoolBytesWithoutLimit = 64L * 1024 * 1024;
+
     /// <summary>A budget of <paramref name="limit"/> estimated bytes (0: none).</summary>
-    internal ReplayBudget(long limit) => _limit = limit;
+    internal ReplayBudget(long limit)
+    {
+        _limit = limit;
+        PooledSegments = (int)Math.Clamp((limit > 0 ? limit / PoolShare : PoolBytesWithoutLimit) / ReplayLog.SegmentBytes, 1, int.MaxValue);
+        Segments = ArrayPool<ReplayLog.Entry>.Create(ReplayLog.SegmentSize, PooledSegments);
+    }
 
     public ReplayBudget(IOptions<PlaybackOptions> options)
         : this(options.Value.ReplayMemoryLimit)
     {
     }
+
+    /// <summary>Emptied replay-log segments, cleared, for the silo's logs to fill before they allocate new ones: at most
+    /// <see cref="PooledSegments"/> (what the pool cannot keep is left to the collector). A bounded pool that does not shrink:
+    /// what it keeps after many sessions ended stays until sessions take it again.</summary>
+    internal ArrayPool<ReplayLog.Entry> Segments { get; }
+
+    /// <summary>How many segments <see cref="Segments"/> keeps at most.</summary>
+    internal int PooledSegments { get; }
 
     /// <summary>The limit (estimated bytes; 0: none).</summary>
     public long Limit => _limit;

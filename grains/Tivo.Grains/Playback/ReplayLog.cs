@@ -14,15 +14,23 @@ namespace Tivo.Grains.Playback;
 /// full collections. The rare readers (a resume, a join, a handover, a hole) get <see cref="SessionEvent"/>s made
 /// again from the entries. Segments a trim or a cut empties are cleared and kept for the next adds (as many as a trim
 /// frees): a log at its bound allocates nothing more, where it allocated a segment every 128 events that lived until the
-/// next trim (to the runtime's oldest generation, so a session playing for long turned it into old garbage).
+/// next trim (to the runtime's oldest generation, so a session playing for long turned it into old garbage). Segments
+/// beyond what the log keeps for itself, and all of them when its session ends, go to the silo's pool
+/// (<see cref="ReplayBudget.Segments"/>), from which a log takes before it allocates: a session that starts on a silo whose
+/// sessions came and went fills segments already in the runtime's oldest generation instead of new ones that its young
+/// collections copy as they fill (56 B per event; docs/performance.md).
 /// With a <see cref="ReplayBudget"/>, the log reports what it holds at each trim and, while the silo's logs together
 /// exceed the budget's limit, trims to its share of it as well (only events already due: those still on their way to
 /// their viewers stay for joiners and resumes).
 /// </summary>
 internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budget = null)
 {
-    /// <summary>Entries per segment: 128 × 56 B, well under the large-object threshold.</summary>
+    /// <summary>Entries per segment: 128 × 56 B, well under the large-object threshold (a power of two: the silo's pool
+    /// hands out arrays of the sizes it keeps, powers of two).</summary>
     internal const int SegmentSize = 128;
+
+    /// <summary>The bytes of one segment's entries.</summary>
+    internal static readonly int SegmentBytes = SegmentSize * System.Runtime.CompilerServices.Unsafe.SizeOf<Entry>();
 
     private readonly List<Entry[]> _segments = new();
 
@@ -55,7 +63,7 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
         var at = _head + Count;
         if (at / SegmentSize == _segments.Count)
         {
-            _segments.Add(_spare.TryPop(out var spare) ? spare : new Entry[SegmentSize]);
+            _segments.Add(_spare.TryPop(out var spare) ? spare : budget?.Segments.Rent(SegmentSize) ?? new Entry[SegmentSize]);
         }
 
         _segments[at / SegmentSize][at % SegmentSize] = Entry.Of(e);
@@ -182,12 +190,16 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
     /// <summary>The silo bounds what all sessions' logs keep together.</summary>
     public bool SiloBounded => budget is { Limit: > 0 };
 
-    /// <summary>Forgets everything (the session's activation ends) and tells the budget.</summary>
+    /// <summary>Forgets everything (the session's activation ends), tells the budget and gives its segments to the silo's pool.</summary>
     public void Close()
     {
         RemoveOldest(Count);
         Bytes = 0;
         Report();
+        while (_spare.TryPop(out var segment))
+        {
+            budget?.Segments.Return(segment);
+        }
     }
 
     private void Report()
@@ -255,13 +267,20 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
     }
 
     /// <summary>Takes <paramref name="count"/> segments from <paramref name="index"/> out of the log: cleared (they must not
-    /// keep payloads alive) and kept for reuse up to the spare bound.</summary>
+    /// keep payloads alive) and kept for reuse up to the spare bound, the rest given to the silo's pool.</summary>
     private void Release(int index, int count)
     {
-        for (var i = index; i < index + count && _spare.Count < _maxSpare; i++)
+        for (var i = index; i < index + count; i++)
         {
             Array.Clear(_segments[i]);
-            _spare.Push(_segments[i]);
+            if (_spare.Count < _maxSpare)
+            {
+                _spare.Push(_segments[i]);
+            }
+            else
+            {
+                budget?.Segments.Return(_segments[i]);
+            }
         }
 
         _segments.RemoveRange(index, count);
@@ -269,7 +288,7 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
 
     /// <summary>One held event: the fields of its <see cref="SessionEvent"/>, by value (the strings are the ones it shared
     /// with the channel's cache).</summary>
-    private readonly record struct Entry(string Channel, string Data, long Ticks, long Seq, long DueTicks, long Order, int Pass, bool Snapshot)
+    internal readonly record struct Entry(string Channel, string Data, long Ticks, long Seq, long DueTicks, long Order, int Pass, bool Snapshot)
     {
         public static Entry Of(SessionEvent e) => new(e.Channel, e.Data, e.Ticks, e.Seq, e.DueTicks, e.Order, e.Pass, e.Snapshot);
 

@@ -209,6 +209,75 @@ public sealed class ReplayLogTests
     }
 
     [Fact]
+    public void A_session_that_ends_leaves_its_segments_to_the_next_one_on_the_silo()
+    {
+        // Every session's log grew from nothing: 56 B of new segments per event, which the runtime's young collections copied
+        // as they filled (a third of what a lead play allocated at 1,000 sessions). A log that closes gives its segments to
+        // the silo's pool; the next session's log fills them, holding only its own events.
+        var budget = new ReplayBudget(limit: 0);
+        var first = new ReplayLog(maxEvents: 20_000, maxBytes: long.MaxValue, budget);
+        for (var seq = 1; seq <= 1_000; seq++)
+        {
+            first.Add(Event(seq, seq));
+        }
+
+        first.Close();
+        var next = new ReplayLog(maxEvents: 20_000, maxBytes: long.MaxValue, budget);
+        var events = Enumerable.Range(1, 900).Select(seq => Event(10_000 + seq, seq)).ToArray();
+        next.Add(events[0]); // the log's own list of segments, made once
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        foreach (var e in events.Skip(1))
+        {
+            next.Add(e);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.InRange(allocated, 0, ReplayLog.SegmentBytes / 2); // the list of segments growing; no segment (7 KiB each)
+        Assert.Equal(events.Select(e => e.Seq), next.After(0, 20_000, Later).Events.Select(e => e.Seq));
+        Assert.Equal(0, first.Count);
+    }
+
+    [Fact]
+    public void The_silos_pool_keeps_no_payload_alive_and_keeps_at_most_its_share_of_the_budget()
+    {
+        // Segments in the pool are cleared: a payload of an ended session must not live on through them. The pool keeps at
+        // most a sixteenth of the silo's limit; what it cannot keep is left to the collector, and the next log allocates it.
+        var budget = new ReplayBudget(limit: 2L * ReplayBudget.PoolShare * ReplayLog.SegmentBytes);
+        Assert.Equal(2, budget.PooledSegments);
+        var payload = AddAndClose(budget);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.False(payload.IsAlive);
+
+        var next = new ReplayLog(maxEvents: 20_000, maxBytes: long.MaxValue, budget);
+        var events = Enumerable.Range(1, 8 * ReplayLog.SegmentSize).Select(seq => Event(seq, seq)).ToArray();
+        next.Add(events[0]);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        foreach (var e in events.Skip(1))
+        {
+            next.Add(e);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // 8 segments: the first two from the pool, 6 made (and the log's list of segments growing)
+        Assert.InRange(allocated, 6 * ReplayLog.SegmentBytes, 6 * ReplayLog.SegmentBytes + ReplayLog.SegmentBytes / 2);
+
+        static WeakReference AddAndClose(ReplayBudget budget)
+        {
+            var log = new ReplayLog(maxEvents: 20_000, maxBytes: long.MaxValue, budget);
+            var events = Enumerable.Range(1, 8 * ReplayLog.SegmentSize).Select(seq => Event(seq, seq)).ToArray();
+            foreach (var e in events)
+            {
+                log.Add(e);
+            }
+
+            log.Close();
+            return new WeakReference(events[^1].Data); // in the last segment, which the pool keeps
+        }
+    }
+
+    [Fact]
     public void Across_its_segments_it_holds_what_a_plain_list_would()
     {
         // The log keeps its entries in fixed segments: adds, cuts from the newest end and trims from the oldest, crossing
