@@ -48,6 +48,11 @@ internal static class DeliveryBenchmark
         DeliveryRowKinds kinds = DeliveryRowKinds.All)
     {
         var rows = new List<DeliveryRow>();
+        if (lead > 0 && kinds.HasFlag(DeliveryRowKinds.Js))
+        {
+            PeerServer.NodeFolder(LeadClients.JsRowNeeds); // before any row, not after a minute of them
+        }
+
         // Sessions left by their participants end 2 s later (not the default 30 s), and every Tivo row waits for the previous
         // row's to be gone: their ending (and until then their ticks) would otherwise be measured as the next row's CPU.
         await using (var gateway = await BenchGateway.StartAsync("--Tivo:Playback:SessionGracePeriod", "00:00:02"))

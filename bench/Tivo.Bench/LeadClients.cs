@@ -31,9 +31,12 @@ internal sealed record JsClientProcesses(int ClientsPerProcess = JsClientProcess
 /// </summary>
 internal static class LeadClients
 {
+    /// <summary>Who needs bench/peers' dependency, in the message when it is missing.</summary>
+    public const string JsRowNeeds = "The JS client's row (delivery --rows js, and every delivery run with a lead)";
+
     public static async Task<DeliveryRow> DriveAsync(Uri uri, Process server, int sessions, double speed, int seconds, string play, int lead, JsClientProcesses clients, Func<Task>? counting = null)
     {
-        var peers = Path.Combine(DynaliteServer.RepositoryRoot(), "bench", "peers");
+        var peers = PeerServer.NodeFolder(JsRowNeeds);
         var processes = new List<Process>();
         try
         {

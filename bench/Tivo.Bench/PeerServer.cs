@@ -26,14 +26,22 @@ internal sealed class PeerServer : IAsyncDisposable
 
     public Uri Uri(string channel) => new($"ws://127.0.0.1:{Port}/?channel={System.Uri.EscapeDataString(channel)}");
 
-    public static Task<PeerServer> StartNaiveAsync(double[] speeds, int seconds)
+    /// <summary>bench/peers, once its Node.js dependency is installed; else stops with what <paramref name="who"/> needs
+    /// and the command that installs it.</summary>
+    public static string NodeFolder(string who)
     {
         var peers = Path.Combine(DynaliteServer.RepositoryRoot(), "bench", "peers");
         if (!File.Exists(Path.Combine(peers, "node_modules", "ws", "package.json")))
         {
-            throw new InvalidOperationException("The naive peer needs its dependency: npm ci --prefix bench/peers");
+            throw new InvalidOperationException($"{who} needs bench/peers' dependency (ws), which is not installed: npm ci --prefix bench/peers");
         }
 
+        return peers;
+    }
+
+    public static Task<PeerServer> StartNaiveAsync(double[] speeds, int seconds)
+    {
+        var peers = NodeFolder("The naive peer");
         var info = new ProcessStartInfo("node") { WorkingDirectory = peers };
         info.ArgumentList.Add(Path.Combine(peers, "naive-ws-server.mjs"));
         return StartAsync(info, "naive peer listening", speeds, seconds);
