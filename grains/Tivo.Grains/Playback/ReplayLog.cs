@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Tivo.GrainInterfaces;
 
 namespace Tivo.Grains.Playback;
@@ -30,7 +31,7 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
     internal const int SegmentSize = 128;
 
     /// <summary>The bytes of one segment's entries.</summary>
-    internal static readonly int SegmentBytes = SegmentSize * System.Runtime.CompilerServices.Unsafe.SizeOf<Entry>();
+    internal static readonly int SegmentBytes = SegmentSize * Unsafe.SizeOf<Entry>();
 
     private readonly List<Entry[]> _segments = new();
 
@@ -272,14 +273,20 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
     {
         for (var i = index; i < index + count; i++)
         {
-            Array.Clear(_segments[i]);
+            var segment = _segments[i];
+            if (_spare.Count >= _maxSpare && budget is null)
+            {
+                continue; // no pool: left to the collector
+            }
+
+            Array.Clear(segment);
             if (_spare.Count < _maxSpare)
             {
-                _spare.Push(_segments[i]);
+                _spare.Push(segment);
             }
             else
             {
-                budget?.Segments.Return(_segments[i]);
+                budget!.Segments.Return(segment);
             }
         }
 
