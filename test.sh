@@ -177,6 +177,12 @@ if ! timeout 180 dotnet "$bench" delivery --sessions 10 --speeds 1 --seconds 1 -
   echo "benchmark: delivery --rows lead did not run the lead row alone" >> "$bench_log"
   [ "$bench_status" -ne 0 ] || bench_status=1
 fi
+# Each Tivo row lists the gateway's garbage collections in its counted window, read through the runtime's event pipe: a
+# row whose listener failed has none (null), one in which the gateway did not collect an empty list.
+if ! /usr/bin/python3 -c 'import json, sys; rows = json.load(open(sys.argv[1]))["delivery"]; sys.exit(0 if rows and all(isinstance(r.get("GatewayCollections"), list) for r in rows) else 1)' "$results/bench-rows.json"; then
+  echo "benchmark: a Tivo row did not list the gateway's collections (GatewayCollections)" >> "$bench_log"
+  [ "$bench_status" -ne 0 ] || bench_status=1
+fi
 if [ "$bench_status" -eq 0 ]; then
   echo "benchmark smoke: every figure produced ($results/bench-smoke.json)"
 else

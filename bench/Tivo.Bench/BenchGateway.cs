@@ -19,7 +19,8 @@ internal static class BenchGateway
     /// <summary>Once the previous run's sessions are gone, runs <paramref name="drive"/> and adds to its row the gateway's own figures
     /// from /metrics over the window the row counts (from the callback <paramref name="drive"/> is given, which its
     /// <see cref="RowMeter"/> runs after the row's first second, to the end): the bytes it allocated per delivered event, the p99
-    /// of how late it handed events to their sockets and how many events a frame carried, and its garbage collections.</summary>
+    /// of how late it handed events to their sockets and how many events a frame carried, and its garbage collections — in all,
+    /// and each with when it came and how long it paused the gateway (<see cref="GatewayCollections"/>).</summary>
     public static async Task<DeliveryRow> WithGatewayFiguresAsync(this GatewayProcess gateway, Func<Func<Task>, Task<DeliveryRow>> drive)
     {
         // The previous run's sessions are not this run's work: wait (at most a minute) until they ended and were released.
@@ -31,7 +32,14 @@ internal static class BenchGateway
         const string Allocated = "dotnet_gc_heap_total_allocated_bytes_total", Lateness = "tivo_gateway_send_lateness_seconds",
             Events = "tivo_gateway_events_sent_total", Frames = "tivo_gateway_frames_sent_total";
         string? before = null;
-        var row = await drive(async () => before = await gateway.Http.GetStringAsync("metrics"));
+        var countedFrom = DateTime.MinValue;
+        var collections = GatewayCollections.Start(gateway.Process.Id);
+        var row = await drive(async () =>
+        {
+            countedFrom = DateTime.UtcNow;
+            before = await gateway.Http.GetStringAsync("metrics");
+        });
+        var collected = collections is null ? null : await collections.StopAsync(countedFrom);
         if (before is null)
         {
             throw new InvalidOperationException($"The {row.System} row never started counting.");
@@ -49,6 +57,7 @@ internal static class BenchGateway
             ServerP99Ms = double.IsNaN(late) ? null : late * 1000,
             EventsPerFrame = frames > 0 ? Moved(Events) / frames : null,
             GatewayGc = new GcFigures(Moved("dotnet_gc_collections_total"), Moved("dotnet_gc_pause_time_seconds_total") * 1000),
+            GatewayCollections = collected,
         };
     }
 

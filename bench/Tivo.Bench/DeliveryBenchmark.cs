@@ -171,6 +171,11 @@ internal static class DeliveryBenchmark
             Console.WriteLine($"  {"",-14} p99 by second of the counted window: {string.Join(", ", bySecond.Select(ms => ms?.ToString("F1", CultureInfo.InvariantCulture) ?? "–"))} ms");
         }
 
+        if (r.GatewayCollections is { Count: > 0 } collections)
+        {
+            Console.WriteLine($"  {"",-14} the gateway's collections: {string.Join("; ", collections)}");
+        }
+
         return r;
     }
 
@@ -373,6 +378,11 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     /// <summary>The gateway's garbage collections over the window the row counts and the time its threads were paused for them, in ms (Tivo
     /// rows; the runtime's <c>dotnet.gc.collections</c> and <c>dotnet.gc.pause.time</c>): a pause stops every send.</summary>
     public GcFigures? GatewayGc { get; init; }
+
+    /// <summary>Each of the gateway's garbage collections in the window the row counts: when (seconds into the window, as
+    /// <see cref="P99BySecondMs"/>), its generation, how long it paused the gateway and what it promoted (Tivo rows; null when the
+    /// gateway's diagnostics port did not answer).</summary>
+    public IReadOnlyList<GatewayCollection>? GatewayCollections { get; init; }
 
     /// <summary>The server's CPU in the row's first second, in ms: the plays' start (and the events of that second), which the
     /// row's other figures leave out (<see cref="RowMeter"/>).</summary>

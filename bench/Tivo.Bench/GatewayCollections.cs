@@ -1,0 +1,95 @@
+using System.Diagnostics.Tracing;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Tracing;
+
+namespace Tivo.Bench;
+
+/// <summary>One garbage collection of the gateway in a row's counted window: when it started (seconds from the window's
+/// start, the same seconds as the row's p99 by second), its generation, how long the runtime held the gateway's threads for
+/// it (from the suspension before it to the restart after it) and the bytes it promoted.</summary>
+internal sealed record GatewayCollection(double AtSeconds, int Generation, double PausedMs, double PromotedMb)
+{
+    public override string ToString() =>
+        FormattableString.Invariant($"gen{Generation} at {AtSeconds:F1} s, {PausedMs:F1} ms ({PromotedMb:F1} MB promoted)");
+}
+
+/// <summary>
+/// The gateway's garbage collections over one row, read through the runtime's event pipe (the GC keyword at the
+/// informational level: a handful of events per collection, nothing per allocation), so that a row can say in which of its
+/// seconds the gateway was paused and for how long — a second whose p99 stands out either has one or does not. The
+/// runtime's metrics give only the count and the total pause.
+/// </summary>
+internal sealed class GatewayCollections
+{
+    private const long GcKeyword = 0x1;
+
+    private readonly EventPipeSession _session;
+    private readonly Task _reading;
+    private readonly List<(DateTime Start, int Generation, double PausedMs, long Promoted)> _collections = new();
+
+    private GatewayCollections(EventPipeSession session)
+    {
+        _session = session;
+        _reading = Task.Run(Read);
+    }
+
+    /// <summary>Starts listening to the process <paramref name="processId"/>; null (and a warning) when its diagnostics port does
+    /// not answer: the row goes on without these figures.</summary>
+    public static GatewayCollections? Start(int processId)
+    {
+        try
+        {
+            var session = new DiagnosticsClient(processId).StartEventPipeSession(
+                [new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Informational, GcKeyword)], requestRundown: false);
+            return new GatewayCollections(session);
+        }
+        catch (Exception ex) when (ex is ServerNotAvailableException or UnsupportedCommandException or TimeoutException or IOException)
+        {
+            Console.WriteLine($"  warning: the gateway's collections are not listed for this row ({ex.Message})");
+            return null;
+        }
+    }
+
+    private void Read()
+    {
+        using var source = new EventPipeEventSource(_session.EventStream);
+        DateTime? suspended = null;
+        source.Clr.GCStart += e => _collections.Add((e.TimeStamp.ToUniversalTime(), e.Depth, 0, 0));
+        source.Clr.GCSuspendEEStart += e => suspended = e.TimeStamp;
+        source.Clr.GCRestartEEStop += e =>
+        {
+            // A pause belongs to the collection that started inside it (a blocking one), or to the background collection
+            // running when it came.
+            if (suspended is { } from && _collections.Count > 0)
+            {
+                var last = _collections[^1];
+                _collections[^1] = last with { PausedMs = last.PausedMs + (e.TimeStamp - from).TotalMilliseconds };
+            }
+
+            suspended = null;
+        };
+        source.Clr.GCHeapStats += e =>
+        {
+            // What the collection promoted out of the generations it collected (a young collection during a background one
+            // reports the older generations' figures too).
+            if (_collections.Count > 0 && _collections[^1] is var last)
+            {
+                var promoted = e.TotalPromotedSize0 + (last.Generation >= 1 ? e.TotalPromotedSize1 : 0) + (last.Generation >= 2 ? e.TotalPromotedSize2 + e.TotalPromotedSize3 : 0);
+                _collections[^1] = last with { Promoted = promoted };
+            }
+        };
+        source.Process();
+    }
+
+    /// <summary>Stops listening; the collections that started at <paramref name="from"/> (UTC) or later, in order.</summary>
+    public async Task<IReadOnlyList<GatewayCollection>> StopAsync(DateTime from)
+    {
+        await _session.StopAsync(CancellationToken.None);
+        await _reading;
+        _session.Dispose();
+        return _collections
+            .Where(c => c.Start >= from)
+            .Select(c => new GatewayCollection((c.Start - from).TotalSeconds, c.Generation, c.PausedMs, c.Promoted / 1e6))
+            .ToList();
+    }
+}
