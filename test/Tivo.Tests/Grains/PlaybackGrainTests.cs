@@ -406,7 +406,7 @@ public sealed class PlaybackGrainTests(PlaybackClusterFixture fixture) : IClassF
         }
 
         Assert.Equal(1, (await session.GetState()).Speed);
-        fixture.Time.Advance(TimeSpan.FromMilliseconds(100)); // the next tick saves
+        fixture.Time.Advance(TimeSpan.FromMilliseconds(200)); // the next tick saves (it comes within one and a half periods of 100 ms)
         await session.GetState();
 
         await session.AsReference<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle();
