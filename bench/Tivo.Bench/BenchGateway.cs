@@ -69,7 +69,7 @@ internal static class BenchGateway
         var client = new DiagnosticsClient(gateway.Process.Id);
         const long GcHeapCollectKeyword = 0x800000;
         using (var session = client.StartEventPipeSession(
-                   [new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Informational, GcHeapCollectKeyword | 0x1 /* GC */)], requestRundown: false))
+                   [new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Informational, GcHeapCollectKeyword | GatewayCollections.GcKeyword)], requestRundown: false))
         {
             var drain = session.EventStream.CopyToAsync(Stream.Null);
             var deadline = DateTime.UtcNow.AddSeconds(10);

@@ -21,7 +21,8 @@ internal sealed record GatewayCollection(double AtSeconds, int Generation, doubl
 /// </summary>
 internal sealed class GatewayCollections
 {
-    private const long GcKeyword = 0x1;
+    /// <summary>The runtime provider's GC keyword.</summary>
+    internal const long GcKeyword = 0x1;
 
     private readonly EventPipeSession _session;
     private readonly Task _reading;

@@ -273,20 +273,14 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
     {
         for (var i = index; i < index + count; i++)
         {
-            var segment = _segments[i];
-            if (_spare.Count >= _maxSpare && budget is null)
-            {
-                continue; // no pool: left to the collector
-            }
-
-            Array.Clear(segment);
             if (_spare.Count < _maxSpare)
             {
-                _spare.Push(segment);
+                Array.Clear(_segments[i]);
+                _spare.Push(_segments[i]);
             }
             else
             {
-                budget!.Segments.Return(segment);
+                budget?.Segments.Return(_segments[i], clearArray: true); // without a pool, left to the collector
             }
         }
 

@@ -224,14 +224,7 @@ public sealed class ReplayLogTests
         first.Close();
         var next = new ReplayLog(maxEvents: 20_000, maxBytes: long.MaxValue, budget);
         var events = Enumerable.Range(1, 900).Select(seq => Event(10_000 + seq, seq)).ToArray();
-        next.Add(events[0]); // the log's own list of segments, made once
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        foreach (var e in events.Skip(1))
-        {
-            next.Add(e);
-        }
-
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var allocated = AllocatedAdding(next, events);
         Assert.InRange(allocated, 0, ReplayLog.SegmentBytes / 2); // the list of segments growing; no segment (7 KiB each)
         Assert.Equal(events.Select(e => e.Seq), next.After(0, 20_000, Later).Events.Select(e => e.Seq));
         Assert.Equal(0, first.Count);
@@ -251,15 +244,7 @@ public sealed class ReplayLogTests
         Assert.False(payload.IsAlive);
 
         var next = new ReplayLog(maxEvents: 20_000, maxBytes: long.MaxValue, budget);
-        var events = Enumerable.Range(1, 8 * ReplayLog.SegmentSize).Select(seq => Event(seq, seq)).ToArray();
-        next.Add(events[0]);
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        foreach (var e in events.Skip(1))
-        {
-            next.Add(e);
-        }
-
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var allocated = AllocatedAdding(next, [.. Enumerable.Range(1, 8 * ReplayLog.SegmentSize).Select(seq => Event(seq, seq))]);
         // 8 segments: the first two from the pool, 6 made (and the log's list of segments growing)
         Assert.InRange(allocated, 6 * ReplayLog.SegmentBytes, 6 * ReplayLog.SegmentBytes + ReplayLog.SegmentBytes / 2);
 
@@ -275,6 +260,20 @@ public sealed class ReplayLogTests
             log.Close();
             return new WeakReference(events[^1].Data); // in the last segment, which the pool keeps
         }
+    }
+
+    /// <summary>What adding <paramref name="events"/> to <paramref name="log"/> allocates after the first (which makes the log's
+    /// list of segments and takes its first segment).</summary>
+    private static long AllocatedAdding(ReplayLog log, SessionEvent[] events)
+    {
+        log.Add(events[0]);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        foreach (var e in events.AsSpan(1))
+        {
+            log.Add(e);
+        }
+
+        return GC.GetAllocatedBytesForCurrentThread() - before;
     }
 
     [Fact]
