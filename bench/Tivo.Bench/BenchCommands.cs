@@ -65,6 +65,7 @@ internal static class BenchCommands
                     runs: DeliveryRuns(p, runs),
                     kinds: Given(p, rowKinds) ?? DeliveryRowKinds.All);
                 results["delivery"] = delivered.Rows;
+                results["deliveryCold"] = delivered.Cold;
                 if (delivered.PeerFailures.Count > 0)
                 {
                     results["deliveryPeerFailures"] = delivered.PeerFailures;

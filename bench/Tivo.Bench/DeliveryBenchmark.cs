@@ -48,6 +48,8 @@ internal static class DeliveryBenchmark
         DeliveryRowKinds kinds = DeliveryRowKinds.All)
     {
         var rows = new List<DeliveryRow>();
+        var cold = new List<DeliveryRow>();
+        var (warmSessions, warmSeconds) = (Math.Max(WarmUpSessions, sessionCounts.Max()), Math.Max(WarmUpSeconds, seconds));
         if (lead > 0 && kinds.HasFlag(DeliveryRowKinds.Js))
         {
             PeerServer.NodeFolder(LeadClients.JsRowNeeds); // before any row, not after a minute of them
@@ -64,7 +66,8 @@ internal static class DeliveryBenchmark
             }
 
             Console.WriteLine($"  server: Tivo gateway pid {gateway.Process.Id} (embedded, SQLite); {seconds} s per run, {Rate} events/s per session");
-            await WarmUpAsync(gateway.WebSocketUri($"ws?channel={Channel(speeds[0])}"), gateway.Process, speeds[0], lead);
+            cold.Add(await WarmUpAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speeds[0])}"), gateway.Process, speeds[0], lead, warmSessions, warmSeconds,
+                gateway.WithGatewayFiguresAsync));
             foreach (var speed in speeds)
             {
                 foreach (var sessions in sessionCounts)
@@ -93,7 +96,7 @@ internal static class DeliveryBenchmark
             }
         }
 
-        var results = new DeliveryResults(rows, []);
+        var results = new DeliveryResults(rows, [], cold);
         if (!peers)
         {
             return results;
@@ -111,7 +114,7 @@ internal static class DeliveryBenchmark
             {
                 await using var peer = await start();
                 Console.WriteLine($"  server: {what}, pid {peer.Process.Id}");
-                await WarmUpAsync(peer.Uri(Channel(speeds[0])), peer.Process, speeds[0], 0);
+                cold.Add(await WarmUpAsync(system, peer.Uri(Channel(speeds[0])), peer.Process, speeds[0], 0, warmSessions, warmSeconds, drive => drive(() => Task.CompletedTask)));
                 foreach (var speed in speeds)
                 {
                     foreach (var sessions in sessionCounts)
@@ -151,16 +154,26 @@ internal static class DeliveryBenchmark
         }
     }
 
-    /// <summary>An unrecorded run first (100 sessions for 3 s, plain and with lead): without it the first row measured the
-    /// server's JIT warm-up — one session took 12–15% of the gateway's CPU and p99 1.99–2.07 ms, against 3–4% and
-    /// 0.64–1.01 ms for the same row run again in the same process.</summary>
-    private static async Task WarmUpAsync(Uri uri, Process server, double speed, int lead)
+    /// <summary>Sessions and seconds of the lead warm-up, and the fewest of the plain one.</summary>
+    private const int WarmUpSessions = 100, WarmUpSeconds = 3;
+
+    /// <summary>A fresh server's first plays, before its rows: as many sessions as the largest row for as long (at least 100 sessions for 3 s), plain (and 100
+    /// sessions for 3 s with lead, when the rows have lead). Returned as the server's cold row: not among the rows, printed and
+    /// kept apart (<see cref="DeliveryResults.Cold"/>). The rows then measure a server as it runs: its code compiled, its
+    /// collector's budgets grown to its load, the replay-log segments of ended sessions in its pool. A 100-session warm-up
+    /// (until 4 Dec 2026) left the first 1,000-session row of a gateway to the start of all that: in one gateway, 3 plain
+    /// rows at 1,000 sessions had p99 52.98, 12.13 and 14.79 ms, the first with a gen1 collection at the plays' start
+    /// promoting 55.7 MB and a gen2 promoting 123 MB, the others one gen0 each promoting 2.4 MB. With 100 sessions for 3 s
+    /// and no other warm-up, one session took 12–15% of the gateway's CPU and p99 1.99–2.07 ms, against 3–4% and 0.64–1.01
+    /// ms run again in the same process. Every server (Tivo, the naive peer, the floor) gets the same warm-up.</summary>
+    private static async Task<DeliveryRow> WarmUpAsync(string system, Uri uri, Process server, double speed, int lead, int sessions, int seconds,
+        Func<Func<Func<Task>, Task<DeliveryRow>>, Task<DeliveryRow>> withFigures)
     {
-        const int sessions = 100, seconds = 3;
         var play = PlayMessage(speed, seconds);
-        var plain = await DriveAsync("warm-up", uri, server, sessions, speed, seconds, play);
-        var led = lead > 0 ? await DriveAsync("warm-up", new Uri($"{uri}&lead={lead}"), server, sessions, speed, seconds, play) : null;
-        Console.WriteLine($"  warm-up: {sessions} sessions × {seconds} s unrecorded ({plain.EventsPerSecond:N0} ev/s{(led is null ? "" : $"; with lead {led.EventsPerSecond:N0} ev/s")})");
+        var plain = await withFigures(counting => DriveAsync(system, uri, server, sessions, speed, seconds, play, counting));
+        var led = lead > 0 ? await DriveAsync("warm-up", new Uri($"{uri}&lead={lead}"), server, WarmUpSessions, speed, WarmUpSeconds, PlayMessage(speed, WarmUpSeconds)) : null;
+        Console.WriteLine($"  warm-up, not among the rows: {sessions} sessions × {seconds} s{(led is null ? "" : $"; with lead {WarmUpSessions} sessions × {WarmUpSeconds} s ({led.EventsPerSecond:N0} ev/s)")}; a fresh server's first plays:");
+        return Print(plain);
     }
 
     private static DeliveryRow Print(DeliveryRow r)
@@ -562,5 +575,6 @@ internal sealed class CpuMeter
 }
 
 /// <summary>The delivery rows, and the peers whose run failed, with why: their remaining rows are missing (the summary lists
-/// them as missing figures and the benchmark exits 3), and the rows already measured, Tivo's among them, stand.</summary>
-internal sealed record DeliveryResults(List<DeliveryRow> Rows, List<string> PeerFailures);
+/// them as missing figures and the benchmark exits 3), and the rows already measured, Tivo's among them, stand. <c>Cold</c>:
+/// each server's warm-up, its first plays after it started (as many sessions as the largest row), apart from the rows.</summary>
+internal sealed record DeliveryResults(List<DeliveryRow> Rows, List<string> PeerFailures, List<DeliveryRow> Cold);

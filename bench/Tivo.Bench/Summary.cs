@@ -132,6 +132,15 @@ internal sealed class Summary
                 }
             }
 
+            if (results.GetValueOrDefault("deliveryCold") is List<DeliveryRow> cold)
+            {
+                foreach (var r in cold)
+                {
+                    s.Add($"{r.System}, {r.Sessions} sessions × speed {r.Speed}, a fresh server's first plays (the warm-up before the rows): error p99, CPU per event",
+                        r.P99Ms, $"{r.P99Ms:F2} ms, {r.ServerMicrosPerEvent:F1} µs{(r.GatewayGc is { } gc ? $"; the gateway paused {gc.PausedMs:F0} ms in {gc.Collections:F0} collection{(gc.Collections == 1 ? "" : "s")}" : "")}", "");
+                }
+            }
+
             s.AddRanges(delivery, deliveryRuns);
             foreach (var peer in delivery.Where(r => !r.System.StartsWith("tivo", StringComparison.Ordinal)))
             {
