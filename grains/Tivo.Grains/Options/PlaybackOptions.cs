@@ -59,7 +59,7 @@ public sealed class PlaybackOptions
     /// <summary>The most bytes (estimated as for <see cref="ReplayBytes"/>) the replay logs of all sessions on a silo may keep
     /// together; past it, each session's log trims to an equal share at its next push (events already due only), so a resume
     /// reaches less far back on a crowded silo. 0: no silo-wide bound. The silo also keeps the emptied arrays of ended sessions'
-    /// logs for new sessions, at most a sixteenth of this (64 MiB with 0).</summary>
+    /// logs for new sessions, at most an eighth of this (128 MiB with 0).</summary>
     public long ReplayMemoryLimit { get; set; } = 1024L * 1024 * 1024;
 
     /// <summary>A session left without participants carries on for this long (so a reconnecting viewer

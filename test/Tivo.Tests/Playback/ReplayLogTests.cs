@@ -234,7 +234,7 @@ public sealed class ReplayLogTests
     public void The_silos_pool_keeps_no_payload_alive_and_keeps_at_most_its_share_of_the_budget()
     {
         // Segments in the pool are cleared: a payload of an ended session must not live on through them. The pool keeps at
-        // most a sixteenth of the silo's limit; what it cannot keep is left to the collector, and the next log allocates it.
+        // most an eighth of the silo's limit; what it cannot keep is left to the collector, and the next log allocates it.
         var budget = new ReplayBudget(limit: 2L * ReplayBudget.PoolShare * ReplayLog.SegmentBytes);
         Assert.Equal(2, budget.PooledSegments);
         var payload = AddAndClose(budget);
