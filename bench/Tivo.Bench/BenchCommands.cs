@@ -48,7 +48,7 @@ internal static class BenchCommands
         };
         var runs = Whole("--runs", "Each Tivo row this many times in turn: the summary gives each figure's range and median.", "1 (smoke: 2)");
         var rowKinds = RowKinds("--rows", "Which of Tivo's rows run: plain, lead (at arrival), js (the JS client), separated by commas.", "plain,lead,js");
-        var delivery = Benchmark("delivery", "|arrival − due| and events/s at 1, 100 and 1,000 sessions, speed 1 and 60, beside the peers. Each server first plays its largest row once more, apart from the rows: its cold row, a fresh server's first plays.",
+        var delivery = Benchmark("delivery", "|arrival − due| and events/s at 1, 100 and 1,000 sessions, speed 1 and 60, beside the peers. Before its rows, each server plays its largest row once, kept apart: its cold row, a fresh server's first plays.",
             [sessions, speeds, seconds, noPeers, lead, jsClients, nodeOptions, runs, rowKinds],
             async (p, results) =>
             {
