@@ -157,15 +157,18 @@ internal static class DeliveryBenchmark
     /// <summary>Sessions and seconds of the lead warm-up, and the fewest of the plain one.</summary>
     private const int WarmUpSessions = 100, WarmUpSeconds = 3;
 
-    /// <summary>A fresh server's first plays, before its rows: as many sessions as the largest row for as long (at least 100 sessions for 3 s), plain (and 100
-    /// sessions for 3 s with lead, when the rows have lead). Returned as the server's cold row: not among the rows, printed and
-    /// kept apart (<see cref="DeliveryResults.Cold"/>). The rows then measure a server as it runs: its code compiled, its
-    /// collector's budgets grown to its load, the replay-log segments of ended sessions in its pool. A 100-session warm-up
-    /// (until 4 Dec 2026) left the first 1,000-session row of a gateway to the start of all that: in one gateway, 3 plain
-    /// rows at 1,000 sessions had p99 52.98, 12.13 and 14.79 ms, the first with a gen1 collection at the plays' start
-    /// promoting 55.7 MB and a gen2 promoting 123 MB, the others one gen0 each promoting 2.4 MB. With 100 sessions for 3 s
-    /// and no other warm-up, one session took 12–15% of the gateway's CPU and p99 1.99–2.07 ms, against 3–4% and 0.64–1.01
-    /// ms run again in the same process. Every server (Tivo, the naive peer, the floor) gets the same warm-up.</summary>
+    /// <summary>
+    /// A fresh server's first plays, before its rows: as many plain sessions as the largest row for as long (at least 100
+    /// sessions for 3 s), then 100 sessions for 3 s with lead when the rows have lead. The plain run is returned as the
+    /// server's cold row: printed, and kept apart from the rows (<see cref="DeliveryResults.Cold"/>). The rows then measure a
+    /// server as it runs: its code compiled, its collector's budgets grown to its load, and in Tivo the replay-log segments of
+    /// ended sessions in its pool. Every server (Tivo, the naive peer, the floor) gets the same warm-up.
+    /// Until 4 Dec 2026 the warm-up was 100 sessions for 3 s, and the first 1,000-session row of a gateway measured the
+    /// start of all that: 3 plain rows at 1,000 sessions in one gateway had p99 52.98, 12.13 and 14.79 ms, the first with a
+    /// gen1 at the plays' start promoting 55.7 MB and a gen2 promoting 123 MB, the others one gen0 each promoting 2.4 MB.
+    /// Without any warm-up, one session had taken 12–15% of the gateway's CPU and p99 1.99–2.07 ms, against 3–4% and
+    /// 0.64–1.01 ms run again in the same process.
+    /// </summary>
     private static async Task<DeliveryRow> WarmUpAsync(string system, Uri uri, Process server, double speed, int lead, int sessions, int seconds,
         Func<Func<Func<Task>, Task<DeliveryRow>>, Task<DeliveryRow>> withFigures)
     {
