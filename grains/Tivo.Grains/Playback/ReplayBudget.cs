@@ -20,9 +20,9 @@ public sealed class ReplayBudget
     private long _bytes;
     private int _logs;
 
-    /// <summary>The share of the limit the pool of emptied segments may hold (1/8: 128 MiB at the default 1 GiB, what 2,000 sessions
-    /// of 10 s leave; a sixteenth, 9,362 segments, left 40% of them to be made again: 270–279 against 235–243 B allocated per
-    /// event and p99 median 82 against 64 ms at 2,000 plain sessions, docs/performance.md).</summary>
+    /// <summary>The share of the limit the pool of emptied segments may hold (1/8: 128 MiB at the default 1 GiB, about what 2,000
+    /// sessions of 10 s leave; a sixteenth, 9,362 segments, left about half of them to be made again: 270–279 against 235–243 B
+    /// allocated per event and p99 median 82 against 64 ms at 2,000 plain sessions, docs/performance.md).</summary>
     internal const int PoolShare = 8;
 
     /// <summary>What the pool may hold on a silo without a limit.</summary>
