@@ -66,8 +66,10 @@ internal static class DeliveryBenchmark
             }
 
             Console.WriteLine($"  server: Tivo gateway pid {gateway.Process.Id} (embedded, SQLite); {seconds} s per run, {Rate} events/s per session");
-            cold.Add(await WarmUpAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speeds[0])}"), gateway.Process, speeds[0], lead, warmSessions, warmSeconds,
-                gateway.WithGatewayFiguresAsync));
+            // The lead warm-up only for rows with lead (a `--rows plain` run has none to warm).
+            var leadRows = lead > 0 && (kinds.HasFlag(DeliveryRowKinds.Lead) || kinds.HasFlag(DeliveryRowKinds.Js));
+            cold.Add(await WarmUpAsync("tivo", gateway.WebSocketUri($"ws?channel={Channel(speeds[0])}"), gateway.Process, speeds[0], leadRows ? lead : 0,
+                warmSessions, warmSeconds, gateway.WithGatewayFiguresAsync));
             foreach (var speed in speeds)
             {
                 foreach (var sessions in sessionCounts)
