@@ -6,11 +6,12 @@ namespace Tivo.Bench;
 
 /// <summary>One garbage collection of the gateway in a row's counted window: when it started (seconds from the window's
 /// start, the same seconds as the row's p99 by second), its generation, how long the runtime held the gateway's threads for
-/// it (from the suspension before it to the restart after it) and the bytes it promoted.</summary>
-internal sealed record GatewayCollection(double AtSeconds, int Generation, double PausedMs, double PromotedMb)
+/// it (from the suspension before it to the restart after it), how much of that went to suspending them (each thread must
+/// reach a safe point) and the bytes it promoted.</summary>
+internal sealed record GatewayCollection(double AtSeconds, int Generation, double PausedMs, double SuspendingMs, double PromotedMb)
 {
     public override string ToString() =>
-        FormattableString.Invariant($"gen{Generation} at {AtSeconds:F1} s, {PausedMs:F1} ms ({PromotedMb:F1} MB promoted)");
+        FormattableString.Invariant($"gen{Generation} at {AtSeconds:F1} s, {PausedMs:F1} ms ({SuspendingMs:F1} ms of it suspending the threads; {PromotedMb:F1} MB promoted)");
 }
 
 /// <summary>
@@ -26,7 +27,7 @@ internal sealed class GatewayCollections
 
     private readonly EventPipeSession _session;
     private readonly Task _reading;
-    private readonly List<(DateTime Start, int Generation, double PausedMs, long Promoted)> _collections = new();
+    private readonly List<(DateTime Start, int Generation, double PausedMs, double SuspendingMs, long Promoted)> _collections = new();
 
     private GatewayCollections(EventPipeSession session)
     {
@@ -55,8 +56,10 @@ internal sealed class GatewayCollections
     {
         using var source = new EventPipeEventSource(_session.EventStream);
         DateTime? suspended = null;
-        source.Clr.GCStart += e => _collections.Add((e.TimeStamp.ToUniversalTime(), e.Depth, 0, 0));
+        source.Clr.GCStart += e => _collections.Add((e.TimeStamp.ToUniversalTime(), e.Depth, 0, 0, 0));
+        double suspending = 0;
         source.Clr.GCSuspendEEStart += e => suspended = e.TimeStamp;
+        source.Clr.GCSuspendEEStop += e => suspending = suspended is { } from ? (e.TimeStamp - from).TotalMilliseconds : 0;
         source.Clr.GCRestartEEStop += e =>
         {
             // A pause belongs to the collection that started inside it (a blocking one), or to the background collection
@@ -64,10 +67,10 @@ internal sealed class GatewayCollections
             if (suspended is { } from && _collections.Count > 0)
             {
                 var last = _collections[^1];
-                _collections[^1] = last with { PausedMs = last.PausedMs + (e.TimeStamp - from).TotalMilliseconds };
+                _collections[^1] = last with { PausedMs = last.PausedMs + (e.TimeStamp - from).TotalMilliseconds, SuspendingMs = last.SuspendingMs + suspending };
             }
 
-            suspended = null;
+            (suspended, suspending) = (null, 0);
         };
         source.Clr.GCHeapStats += e =>
         {
@@ -90,7 +93,7 @@ internal sealed class GatewayCollections
         _session.Dispose();
         return _collections
             .Where(c => c.Start >= from)
-            .Select(c => new GatewayCollection((c.Start - from).TotalSeconds, c.Generation, c.PausedMs, c.Promoted / 1e6))
+            .Select(c => new GatewayCollection((c.Start - from).TotalSeconds, c.Generation, c.PausedMs, c.SuspendingMs, c.Promoted / 1e6))
             .ToList();
     }
 }
