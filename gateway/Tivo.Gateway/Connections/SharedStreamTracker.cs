@@ -38,19 +38,36 @@ internal sealed class SharedStreamTracker
     private int _lastSame;
     private long _lastDue;
 
-    /// <summary>How many of the newest shared events are remembered as marks (see <see cref="MarkOf"/>).</summary>
-    public const int RecentMarks = 256;
+    /// <summary>How far back from the newest event's due the marks reach (see <see cref="MarkOf"/>). A participant's last
+    /// event lies behind the newest its gateway had by what was queued for it: the session's lookahead (200 ms by default)
+    /// and tick (100 ms), half a lead at most (a lead is at most 1 s), and any lateness.</summary>
+    public static readonly TimeSpan MarkSpan = TimeSpan.FromSeconds(1);
 
-    private (long Seq, int Pass, long Ticks, int Same, long Due)[]? _recent; // values, like the last event: no allocation per event
+    /// <summary>The fewest marks kept (the ring's first size; 512 B).</summary>
+    public const int MinMarks = 16;
+
+    /// <summary>The most marks kept (512 KB): above about 16,000 events a second they reach less than
+    /// <see cref="MarkSpan"/> back.</summary>
+    public const int MaxMarks = 16_384;
+
+    /// <summary>The newest shared events as marks, in a ring that doubles while its oldest mark is within
+    /// <see cref="MarkSpan"/> of the newest: a session's marks take memory by its event rate (100 events/s: 128 marks,
+    /// 4 KB), not a fixed count (256 took 8 KB a session, and reached 128 ms back at 2,000 events/s). Values, like the last
+    /// event: no allocation per event.</summary>
+    private Mark[]? _recent;
     private long _recentCount;
 
-    /// <summary>The mark of shared event <paramref name="seq"/> if it is among the newest <see cref="RecentMarks"/> received:
-    /// what a participant reconnecting with that last seq offers a restoring session, so it continues right after it.</summary>
+    /// <summary>How many marks the ring holds room for.</summary>
+    internal int MarkCapacity => _recent?.Length ?? 0;
+
+    /// <summary>The mark of shared event <paramref name="seq"/> if it is among those kept (about the last
+    /// <see cref="MarkSpan"/> of dues): what a participant reconnecting with that last seq offers a restoring session, so it
+    /// continues right after it.</summary>
     public ResumeMark? MarkOf(long seq)
     {
-        for (var i = 0; _recent is not null && i < Math.Min(_recentCount, RecentMarks); i++)
+        for (var i = 0; _recent is not null && i < Math.Min(_recentCount, _recent.Length); i++)
         {
-            var m = _recent[(_recentCount - 1 - i) % RecentMarks];
+            var m = _recent[(_recentCount - 1 - i) % _recent.Length];
             if (m.Seq == seq)
             {
                 return new ResumeMark(m.Seq, m.Pass, m.Ticks, m.Same, m.Due);
@@ -59,6 +76,29 @@ internal sealed class SharedStreamTracker
 
         return null;
     }
+
+    private void Remember(Mark mark)
+    {
+        if (_recent is null)
+        {
+            _recent = new Mark[MinMarks];
+        }
+        else if (_recentCount >= _recent.Length && _recent.Length < MaxMarks && _recent[_recentCount % _recent.Length].Due > mark.Due - MarkSpan.Ticks)
+        {
+            // The mark about to be overwritten is still within the span: twice the room, oldest first.
+            var grown = new Mark[_recent.Length * 2];
+            for (var i = 0; i < _recent.Length; i++)
+            {
+                grown[i] = _recent[(_recentCount + i) % _recent.Length];
+            }
+
+            (_recent, _recentCount) = (grown, _recent.Length);
+        }
+
+        _recent[_recentCount++ % _recent.Length] = mark;
+    }
+
+    private readonly record struct Mark(long Seq, int Pass, long Ticks, int Same, long Due);
 
     /// <summary>The last shared event received (null before any).</summary>
     public ResumeMark? Last => _lastSeq > 0 ? new ResumeMark(_lastSeq, _lastPass, _lastTicks, _lastSame, _lastDue) : null;
@@ -153,8 +193,7 @@ internal sealed class SharedStreamTracker
 
                     _lastSame = _lastSeq > 0 && _lastTicks == e.Ticks && _lastPass == e.Pass ? _lastSame + 1 : 1;
                     (_lastSeq, _lastPass, _lastTicks, _lastDue) = (e.Seq, e.Pass, e.Ticks, e.DueTicks);
-                    _recent ??= new (long, int, long, int, long)[RecentMarks];
-                    _recent[_recentCount++ % RecentMarks] = (_lastSeq, _lastPass, _lastTicks, _lastSame, _lastDue);
+                    Remember(new Mark(_lastSeq, _lastPass, _lastTicks, _lastSame, _lastDue));
                 }
             }
 

@@ -22,8 +22,43 @@ public sealed class SharedStreamTrackerTests
         stream.Observe(Batch(1, 0, [.. Enumerable.Range(1, 300).Select(i => (long)i)]));
         Assert.Equal(new ResumeMark(250, 0, 1_250, 1, 10_250), stream.MarkOf(250));
         Assert.Equal(stream.Last, stream.MarkOf(300));
-        Assert.Null(stream.MarkOf(300 - SharedStreamTracker.RecentMarks)); // older than the newest 256
-        Assert.NotNull(stream.MarkOf(301 - SharedStreamTracker.RecentMarks));
+        Assert.NotNull(stream.MarkOf(1)); // the 300 dues span 30 µs: all within the last second
+    }
+
+    /// <summary><paramref name="count"/> consecutive events from seq 1, one every <paramref name="every"/> of due.</summary>
+    private static PlaybackBatch Paced(int count, TimeSpan every) =>
+        new(1, long.MaxValue, [.. Enumerable.Range(1, count).Select(i => new SessionEvent("beat", i, i, i * every.Ticks, i, "{}"))], []);
+
+    [Theory]
+    [InlineData(2_000)] // a day in a minute of a channel with 1.4 events a minute; with 256 marks, the last 128 ms only
+    [InlineData(10_000)] // about the most the marks cover a second of (16,384 at most)
+    public void At_a_high_event_rate_the_marks_still_reach_a_second_back(int eventsPerSecond)
+    {
+        // A participant's last event lies behind the newest its gateway had by the events queued for it: the lookahead
+        // (200 ms), a lead (up to 1 s, half of it held at most) and any lateness. Found in review: a ring of the newest 256
+        // events held 128 ms at 2,000 events/s, so a participant reconnecting to a restoring session had no mark to offer,
+        // and the session went on after the gateway's newest event: everything between was lost to it.
+        var every = TimeSpan.FromSeconds(1.0 / eventsPerSecond);
+        var stream = new SharedStreamTracker();
+        var count = 3 * eventsPerSecond; // 3 s of events
+        stream.Observe(Paced(count, every));
+
+        var secondBack = count - (int)(0.99 * eventsPerSecond);
+        Assert.Equal(secondBack, stream.MarkOf(secondBack)?.LastSeq);
+        Assert.Null(stream.MarkOf(1)); // bounded: 3 s back is not kept
+        Assert.True(stream.MarkCapacity <= Math.Min(SharedStreamTracker.MaxMarks, 2 * eventsPerSecond * 1.5),
+            $"{stream.MarkCapacity} marks kept at {eventsPerSecond} events/s");
+    }
+
+    [Theory]
+    [InlineData(10, 16)] // the fewest kept
+    [InlineData(100, 128)] // the benchmark's rate: 4 KB a session, where a ring of 256 took 8 KB
+    [InlineData(1_000_000, SharedStreamTracker.MaxMarks)] // the most kept: 512 KB
+    public void A_sessions_marks_take_memory_by_its_event_rate_within_bounds(int eventsPerSecond, int expected)
+    {
+        var stream = new SharedStreamTracker();
+        stream.Observe(Paced(Math.Min(5 * eventsPerSecond, 100_000), TimeSpan.FromSeconds(1.0 / eventsPerSecond)));
+        Assert.Equal(expected, stream.MarkCapacity);
     }
 
     [Fact]
