@@ -60,6 +60,9 @@ internal sealed class SharedStreamTracker
     /// <summary>How many marks the ring holds room for.</summary>
     internal int MarkCapacity => _recent?.Length ?? 0;
 
+    /// <summary>The bytes of the ring's marks (32 a mark).</summary>
+    internal long MarkBytes => (long)MarkCapacity * System.Runtime.CompilerServices.Unsafe.SizeOf<Mark>();
+
     /// <summary>The mark of shared event <paramref name="seq"/> if it is among those kept (about the last
     /// <see cref="MarkSpan"/> of dues): what a participant reconnecting with that last seq offers a restoring session, so it
     /// continues right after it.</summary>
@@ -98,7 +101,7 @@ internal sealed class SharedStreamTracker
         _recent[_recentCount++ % _recent.Length] = mark;
     }
 
-    private readonly record struct Mark(long Seq, int Pass, long Ticks, int Same, long Due);
+    private readonly record struct Mark(long Seq, long Ticks, long Due, int Pass, int Same); // the longs first: 32 B, not 40
 
     /// <summary>The last shared event received (null before any).</summary>
     public ResumeMark? Last => _lastSeq > 0 ? new ResumeMark(_lastSeq, _lastPass, _lastTicks, _lastSame, _lastDue) : null;
@@ -193,7 +196,7 @@ internal sealed class SharedStreamTracker
 
                     _lastSame = _lastSeq > 0 && _lastTicks == e.Ticks && _lastPass == e.Pass ? _lastSame + 1 : 1;
                     (_lastSeq, _lastPass, _lastTicks, _lastDue) = (e.Seq, e.Pass, e.Ticks, e.DueTicks);
-                    Remember(new Mark(_lastSeq, _lastPass, _lastTicks, _lastSame, _lastDue));
+                    Remember(new Mark(_lastSeq, _lastTicks, _lastDue, _lastPass, _lastSame));
                 }
             }
 

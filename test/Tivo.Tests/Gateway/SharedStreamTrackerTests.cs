@@ -59,6 +59,7 @@ public sealed class SharedStreamTrackerTests
         var stream = new SharedStreamTracker();
         stream.Observe(Paced(Math.Min(5 * eventsPerSecond, 100_000), TimeSpan.FromSeconds(1.0 / eventsPerSecond)));
         Assert.Equal(expected, stream.MarkCapacity);
+        Assert.Equal(32L * expected, stream.MarkBytes); // 4 KiB at 100 events/s, as docs/architecture.md says
     }
 
     [Fact]
