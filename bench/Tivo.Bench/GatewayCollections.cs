@@ -15,7 +15,7 @@ internal sealed record GatewayCollection(double AtSeconds, int Generation, doubl
 }
 
 /// <summary>
-/// The gateway's garbage collections over one row, read through the runtime's event pipe (the GC keyword at the
+/// The gateway's (or the benchmark driver's own) garbage collections over one row, read through the runtime's event pipe (the GC keyword at the
 /// informational level: a handful of events per collection, nothing per allocation), so that a row can say in which of its
 /// seconds the gateway was paused and for how long — a second whose p99 stands out either has one or does not. The
 /// runtime's metrics give only the count and the total pause.
@@ -32,7 +32,9 @@ internal sealed class GatewayCollections
     private GatewayCollections(EventPipeSession session)
     {
         _session = session;
-        _reading = Task.Run(Read);
+        // Its own thread: the reader blocks for the whole row, and on the thread pool it held one of the driver's two (on two
+        // cores) — the driver's own listing made two, and its sessions' receives waited up to a second for a thread.
+        _reading = Task.Factory.StartNew(Read, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>Starts listening to the process <paramref name="processId"/>; null (and a warning) when its diagnostics port does
