@@ -217,7 +217,7 @@ internal static class DeliveryBenchmark
         {
             sockets[i] = new ClientWebSocket();
             await sockets[i].ConnectAsync(uri, CancellationToken.None);
-            errors[i] = new ErrorLog(seconds * (Rate + 10));
+            errors[i] = ErrorLog.Rent(seconds * (Rate + 10));
         }
 
         var idle = await CpuMeter.WaitQuietAsync(server, TimeSpan.FromSeconds(30));
@@ -235,12 +235,14 @@ internal static class DeliveryBenchmark
             s.Dispose();
         }
 
-        return DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e.Errors), measured) with
+        var row = DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e.Errors), measured) with
         {
             Slowed = SlowedSessions.From(achieved, speed), ServerIdlePercent = idle, ServerStartMs = startCpu.TotalMilliseconds,
             P99BySecondMs = ErrorLog.P99BySecond(errors),
             DriverCollections = driverCollected,
         };
+        ErrorLog.Return(errors);
+        return row;
     }
 
     /// <summary>Plays on <paramref name="socket"/>, recording |arrival − due| of each event that arrives from
@@ -452,12 +454,46 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     }
 }
 
-/// <summary>One session's errors (arrival − due, ms), each with the second of the counted window it arrived in.</summary>
-internal sealed class ErrorLog(int capacity)
+/// <summary>One session's errors (arrival − due, ms), each with the second of the counted window it arrived in. Kept from row
+/// to row (<see cref="Rent"/>, <see cref="Return"/>), like the driver's receive buffers: made anew for every session they
+/// were 13 KB a session of the driver's young generation at each row's start, for its collections to copy during the row.</summary>
+internal sealed class ErrorLog
 {
-    public List<double> Errors { get; } = new(capacity);
+    private static readonly ConcurrentBag<ErrorLog> Kept = new();
 
-    private readonly List<int> _seconds = new(capacity);
+    private ErrorLog(int capacity)
+    {
+        Errors = new(capacity);
+        _seconds = new(capacity);
+    }
+
+    /// <summary>An empty log with room for <paramref name="capacity"/> errors: one a row before returned, or a new one.</summary>
+    public static ErrorLog Rent(int capacity)
+    {
+        if (!Kept.TryTake(out var log))
+        {
+            return new ErrorLog(capacity);
+        }
+
+        log.Errors.Clear();
+        log._seconds.Clear();
+        log.Errors.EnsureCapacity(capacity);
+        log._seconds.EnsureCapacity(capacity);
+        return log;
+    }
+
+    /// <summary>Keeps <paramref name="logs"/> for the next rows (their errors are not to be read again).</summary>
+    public static void Return(IEnumerable<ErrorLog> logs)
+    {
+        foreach (var log in logs)
+        {
+            Kept.Add(log);
+        }
+    }
+
+    public List<double> Errors { get; }
+
+    private readonly List<int> _seconds;
 
     public void Add(double error, double sinceCountFromMs)
     {

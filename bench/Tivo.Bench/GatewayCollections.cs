@@ -33,7 +33,7 @@ internal sealed class GatewayCollections
     {
         _session = session;
         // Its own thread: the reader blocks for the whole row, and on the thread pool it held one of the driver's two (on two
-        // cores) — the driver's own listing made two, and its sessions' receives waited up to a second for a thread.
+        // cores) — the driver's own listing made two, and its sessions' receives waited up to 2 s for a thread.
         _reading = Task.Factory.StartNew(Read, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
