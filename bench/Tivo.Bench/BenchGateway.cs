@@ -20,7 +20,7 @@ internal static class BenchGateway
     /// from /metrics over the window the row counts (from the callback <paramref name="drive"/> is given, which its
     /// <see cref="RowMeter"/> runs after the row's first second, to the end): the bytes it allocated per delivered event, the p99
     /// of how late it handed events to their sockets and how many events a frame carried, and its garbage collections — in all,
-    /// and each with when it came and how long it paused the gateway (<see cref="GatewayCollections"/>).</summary>
+    /// and each with when it came and how long it paused the gateway (<see cref="ProcessCollections"/>).</summary>
     public static async Task<DeliveryRow> WithGatewayFiguresAsync(this GatewayProcess gateway, Func<Func<Task>, Task<DeliveryRow>> drive)
     {
         // The previous run's sessions are not this run's work: wait (at most a minute) until they ended and were released.
@@ -33,7 +33,7 @@ internal static class BenchGateway
             Events = "tivo_gateway_events_sent_total", Frames = "tivo_gateway_frames_sent_total";
         string? before = null;
         var countedFrom = DateTime.MinValue;
-        var collections = GatewayCollections.Start(gateway.Process.Id);
+        var collections = ProcessCollections.Start(gateway.Process.Id);
         var row = await drive(async () =>
         {
             countedFrom = DateTime.UtcNow;
@@ -69,7 +69,7 @@ internal static class BenchGateway
         var client = new DiagnosticsClient(gateway.Process.Id);
         const long GcHeapCollectKeyword = 0x800000;
         using (var session = client.StartEventPipeSession(
-                   [new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Informational, GcHeapCollectKeyword | GatewayCollections.GcKeyword)], requestRundown: false))
+                   [new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Informational, GcHeapCollectKeyword | ProcessCollections.GcKeyword)], requestRundown: false))
         {
             var drain = session.EventStream.CopyToAsync(Stream.Null);
             var deadline = DateTime.UtcNow.AddSeconds(10);

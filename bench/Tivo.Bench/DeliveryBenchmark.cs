@@ -210,23 +210,23 @@ internal static class DeliveryBenchmark
     /// |arrival − due| of every event message (the first second is discarded as warm-up).</summary>
     public static async Task<DeliveryRow> DriveAsync(string system, Uri uri, Process server, int sessions, double speed, int seconds, string play, Func<Task>? counting = null)
     {
-        var errors = new ErrorLog[sessions];
+        var driven = new DriverSession[sessions];
         var achieved = new double?[sessions];
         var sockets = new ClientWebSocket[sessions];
         for (var i = 0; i < sessions; i++)
         {
             sockets[i] = new ClientWebSocket();
             await sockets[i].ConnectAsync(uri, CancellationToken.None);
-            errors[i] = ErrorLog.Rent(seconds * (Rate + 10));
+            driven[i] = DriverSession.Rent(seconds * (Rate + 10));
         }
 
         var idle = await CpuMeter.WaitQuietAsync(server, TimeSpan.FromSeconds(30));
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds + 1));
         // The driver's own collections: while one pauses it, every arrival it stamps is late by the pause, whatever the server.
-        var driverCollections = GatewayCollections.Start(Environment.ProcessId);
+        var driverCollections = ProcessCollections.Start(Environment.ProcessId);
         var meter = new RowMeter(server, counting);
         var bytes = Encoding.UTF8.GetBytes(play);
-        await Task.WhenAll(sockets.Select(async (s, i) => achieved[i] = await ReceiveAsync(s, bytes, errors[i], meter.CountFrom, stop.Token)));
+        await Task.WhenAll(sockets.Select(async (s, i) => achieved[i] = await ReceiveAsync(s, bytes, driven[i], meter.CountFrom, stop.Token)));
         var (measured, startCpu) = await meter.StopAsync();
         var driverCollected = driverCollections is null ? null : await driverCollections.StopAsync(meter.CountFrom);
         foreach (var s in sockets)
@@ -235,24 +235,24 @@ internal static class DeliveryBenchmark
             s.Dispose();
         }
 
-        var row = DeliveryRow.From(system, sessions, speed, errors.SelectMany(e => e.Errors), measured) with
+        var row = DeliveryRow.From(system, sessions, speed, driven.SelectMany(d => d.Errors), measured) with
         {
             Slowed = SlowedSessions.From(achieved, speed), ServerIdlePercent = idle, ServerStartMs = startCpu.TotalMilliseconds,
-            P99BySecondMs = ErrorLog.P99BySecond(errors),
+            P99BySecondMs = DriverSession.P99BySecond(driven),
             DriverCollections = driverCollected,
         };
-        ErrorLog.Return(errors);
+        DriverSession.Return(driven);
         return row;
     }
 
     /// <summary>Plays on <paramref name="socket"/>, recording |arrival − due| of each event that arrives from
     /// <paramref name="countFrom"/> on (the row's first second, its plays' start, is left out); returns the lowest
     /// <c>achievedSpeed</c> a <c>state</c> reported in that window (null if none: the session was never held).</summary>
-    private static async Task<double?> ReceiveAsync(ClientWebSocket socket, byte[] play, ErrorLog errors, DateTime countFrom, CancellationToken cancellationToken)
+    private static async Task<double?> ReceiveAsync(ClientWebSocket socket, byte[] play, DriverSession session, DateTime countFrom, CancellationToken cancellationToken)
     {
         var countFromMs = (countFrom - DateTime.UnixEpoch).TotalMilliseconds;
         double? achieved = null;
-        var buffer = ReceiveBuffers.TryTake(out var kept) ? kept : GC.AllocateUninitializedArray<byte>(ReceiveBufferBytes, pinned: true);
+        var buffer = session.Buffer;
         await socket.SendAsync(play, WebSocketMessageType.Text, true, CancellationToken.None);
         try
         {
@@ -273,7 +273,7 @@ internal static class DeliveryBenchmark
 
                 if (DueOf(message) is { } due)
                 {
-                    errors.Add(arrival - due, arrival - countFromMs);
+                    session.Add(arrival - due, arrival - countFromMs);
                     continue;
                 }
 
@@ -286,7 +286,7 @@ internal static class DeliveryBenchmark
                 {
                     foreach (var ahead in DuesOfBatch(message))
                     {
-                        errors.Add(Math.Max(0, arrival - ahead), arrival - countFromMs); // held until its due by the client: late only if it came after it
+                        session.Add(Math.Max(0, arrival - ahead), arrival - countFromMs); // held until its due by the client: late only if it came after it
                     }
                 }
             }
@@ -297,22 +297,9 @@ internal static class DeliveryBenchmark
         catch (WebSocketException)
         {
         }
-        finally
-        {
-            ReceiveBuffers.Add(buffer);
-        }
 
         return achieved;
     }
-
-    /// <summary>A driver session's receive buffer: larger than any frame of the rows (a lead frame holds at most 256 messages).</summary>
-    private const int ReceiveBufferBytes = 1 << 16;
-
-    /// <summary>The driver's receive buffers, made once on the pinned-object heap and handed on from row to row. Made anew for
-    /// each session (until 4 Dec 2026), 1,000 sessions' 64 MB filled the driver's young generation at every row's start, and
-    /// its collections copied them while the row ran: gen1 and gen2 collections of the driver of 40–63 ms promoting 93–122 MB,
-    /// each stamping every arrival in it late by its pause, whatever the server.</summary>
-    private static readonly ConcurrentBag<byte[]> ReceiveBuffers = new();
 
     /// <summary>The last <c>achievedSpeed</c> in a <c>state</c> message or a lead <c>batch</c> frame, or null.</summary>
     private static double? AchievedSpeedOf(ReadOnlySpan<byte> message)
@@ -425,12 +412,12 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     /// <summary>Each of the gateway's garbage collections in the window the row counts: when (seconds into the window, as
     /// <see cref="P99BySecondMs"/>), its generation, how long it paused the gateway and what it promoted (Tivo rows; null when the
     /// gateway's diagnostics port did not answer).</summary>
-    public IReadOnlyList<GatewayCollection>? GatewayCollections { get; init; }
+    public IReadOnlyList<ProcessCollection>? GatewayCollections { get; init; }
 
     /// <summary>The benchmark driver's own garbage collections in the window the row counts, listed like the gateway's (rows the
     /// .NET driver measures, every server's; null when its diagnostics port did not answer): a pause of the driver stamps every
     /// arrival in it late, so a second whose p99 stands out with no collection of the server may have one of these.</summary>
-    public IReadOnlyList<GatewayCollection>? DriverCollections { get; init; }
+    public IReadOnlyList<ProcessCollection>? DriverCollections { get; init; }
 
     /// <summary>The server's CPU in the row's first second, in ms: the plays' start (and the events of that second), which the
     /// row's other figures leave out (<see cref="RowMeter"/>).</summary>
@@ -454,40 +441,51 @@ internal sealed record DeliveryRow(string System, int Sessions, double Speed, in
     }
 }
 
-/// <summary>One session's errors (arrival − due, ms), each with the second of the counted window it arrived in. Kept from row
-/// to row (<see cref="Rent"/>, <see cref="Return"/>), like the driver's receive buffers: made anew for every session they
-/// were 13 KB a session of the driver's young generation at each row's start, for its collections to copy during the row.</summary>
-internal sealed class ErrorLog
+/// <summary>
+/// What the driver keeps for one of a row's sessions: its receive buffer and its errors (arrival − due, ms), each with the
+/// second of the counted window it arrived in. Kept from row to row (<see cref="Rent"/>, <see cref="Return"/>), the buffers
+/// on the pinned-object heap: made anew for each session (until 4 Dec 2026), 1,000 sessions' 64-KB buffers and 13-KB logs
+/// filled the driver's young generation at every row's start, and its collections copied them while the row ran (gen1 and
+/// gen2 collections of the driver of 40–63 ms promoting 93–122 MB), each stamping every arrival in it late by its pause,
+/// whatever the server.
+/// </summary>
+internal sealed class DriverSession
 {
-    private static readonly ConcurrentBag<ErrorLog> Kept = new();
+    /// <summary>Larger than any frame of the rows (a lead frame holds at most 256 messages).</summary>
+    private const int BufferBytes = 1 << 16;
 
-    private ErrorLog(int capacity)
+    private static readonly ConcurrentBag<DriverSession> Kept = new();
+
+    private DriverSession(int capacity)
     {
         Errors = new(capacity);
         _seconds = new(capacity);
     }
 
-    /// <summary>An empty log with room for <paramref name="capacity"/> errors: one a row before returned, or a new one.</summary>
-    public static ErrorLog Rent(int capacity)
+    /// <summary>The session's receive buffer.</summary>
+    public byte[] Buffer { get; } = GC.AllocateUninitializedArray<byte>(BufferBytes, pinned: true);
+
+    /// <summary>A session with no errors yet and room for <paramref name="capacity"/>: one a row before returned, or a new one.</summary>
+    public static DriverSession Rent(int capacity)
     {
-        if (!Kept.TryTake(out var log))
+        if (!Kept.TryTake(out var session))
         {
-            return new ErrorLog(capacity);
+            return new DriverSession(capacity);
         }
 
-        log.Errors.Clear();
-        log._seconds.Clear();
-        log.Errors.EnsureCapacity(capacity);
-        log._seconds.EnsureCapacity(capacity);
-        return log;
+        session.Errors.Clear();
+        session._seconds.Clear();
+        session.Errors.EnsureCapacity(capacity);
+        session._seconds.EnsureCapacity(capacity);
+        return session;
     }
 
-    /// <summary>Keeps <paramref name="logs"/> for the next rows (their errors are not to be read again).</summary>
-    public static void Return(IEnumerable<ErrorLog> logs)
+    /// <summary>Keeps <paramref name="sessions"/> for the next rows (their errors are not to be read again).</summary>
+    public static void Return(IEnumerable<DriverSession> sessions)
     {
-        foreach (var log in logs)
+        foreach (var session in sessions)
         {
-            Kept.Add(log);
+            Kept.Add(session);
         }
     }
 
@@ -501,8 +499,8 @@ internal sealed class ErrorLog
         _seconds.Add((int)Math.Max(0, sinceCountFromMs / 1000));
     }
 
-    /// <summary>p99 of |error| of all the logs' events, by the second they arrived in (a second with no event: null).</summary>
-    public static double?[] P99BySecond(IReadOnlyList<ErrorLog> logs)
+    /// <summary>p99 of |error| of all the sessions' events, by the second they arrived in (a second with no event: null).</summary>
+    public static double?[] P99BySecond(IReadOnlyList<DriverSession> logs)
     {
         var bySecond = new List<List<double>>();
         foreach (var log in logs)

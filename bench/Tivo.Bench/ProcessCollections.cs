@@ -4,23 +4,23 @@ using Microsoft.Diagnostics.Tracing;
 
 namespace Tivo.Bench;
 
-/// <summary>One garbage collection of the gateway in a row's counted window: when it started (seconds from the window's
-/// start, the same seconds as the row's p99 by second), its generation, how long the runtime held the gateway's threads for
-/// it (from the suspension before it to the restart after it), how much of that went to suspending them (each thread must
+/// <summary>One garbage collection of a process (the gateway, or the benchmark's driver) in a row's counted window: when it
+/// started (seconds from the window's start, the same seconds as the row's p99 by second), its generation, how long the
+/// runtime held the process's threads for it (from the suspension before it to the restart after it), how much of that went to suspending them (each thread must
 /// reach a safe point) and the bytes it promoted.</summary>
-internal sealed record GatewayCollection(double AtSeconds, int Generation, double PausedMs, double SuspendingMs, double PromotedMb)
+internal sealed record ProcessCollection(double AtSeconds, int Generation, double PausedMs, double SuspendingMs, double PromotedMb)
 {
     public override string ToString() =>
         FormattableString.Invariant($"gen{Generation} at {AtSeconds:F1} s, {PausedMs:F1} ms ({SuspendingMs:F1} ms of it suspending the threads; {PromotedMb:F1} MB promoted)");
 }
 
 /// <summary>
-/// The gateway's (or the benchmark driver's own) garbage collections over one row, read through the runtime's event pipe (the GC keyword at the
-/// informational level: a handful of events per collection, nothing per allocation), so that a row can say in which of its
-/// seconds the gateway was paused and for how long — a second whose p99 stands out either has one or does not. The
+/// A process's garbage collections over one row — the gateway's, or the benchmark driver's own — read through the runtime's
+/// event pipe (the GC keyword at the informational level: a handful of events per collection, nothing per allocation), so
+/// that a row can say in which of its seconds the process was paused and for how long — a second whose p99 stands out either has one or does not. The
 /// runtime's metrics give only the count and the total pause.
 /// </summary>
-internal sealed class GatewayCollections
+internal sealed class ProcessCollections
 {
     /// <summary>The runtime provider's GC keyword.</summary>
     internal const long GcKeyword = 0x1;
@@ -29,7 +29,7 @@ internal sealed class GatewayCollections
     private readonly Task _reading;
     private readonly List<(DateTime Start, int Generation, double PausedMs, double SuspendingMs, long Promoted)> _collections = new();
 
-    private GatewayCollections(EventPipeSession session)
+    private ProcessCollections(EventPipeSession session)
     {
         _session = session;
         // Its own thread: the reader blocks for the whole row, and on the thread pool it held one of the driver's two (on two
@@ -39,13 +39,13 @@ internal sealed class GatewayCollections
 
     /// <summary>Starts listening to the process <paramref name="processId"/>; null (and a warning) when its diagnostics port does
     /// not answer: the row goes on without these figures.</summary>
-    public static GatewayCollections? Start(int processId)
+    public static ProcessCollections? Start(int processId)
     {
         try
         {
             var session = new DiagnosticsClient(processId).StartEventPipeSession(
                 [new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Informational, GcKeyword)], requestRundown: false);
-            return new GatewayCollections(session);
+            return new ProcessCollections(session);
         }
         catch (Exception ex) when (ex is ServerNotAvailableException or UnsupportedCommandException or TimeoutException or IOException)
         {
@@ -88,14 +88,14 @@ internal sealed class GatewayCollections
     }
 
     /// <summary>Stops listening; the collections that started at <paramref name="from"/> (UTC) or later, in order.</summary>
-    public async Task<IReadOnlyList<GatewayCollection>> StopAsync(DateTime from)
+    public async Task<IReadOnlyList<ProcessCollection>> StopAsync(DateTime from)
     {
         await _session.StopAsync(CancellationToken.None);
         await _reading;
         _session.Dispose();
         return _collections
             .Where(c => c.Start >= from)
-            .Select(c => new GatewayCollection((c.Start - from).TotalSeconds, c.Generation, c.PausedMs, c.SuspendingMs, c.Promoted / 1e6))
+            .Select(c => new ProcessCollection((c.Start - from).TotalSeconds, c.Generation, c.PausedMs, c.SuspendingMs, c.Promoted / 1e6))
             .ToList();
     }
 }
