@@ -35,6 +35,8 @@ public sealed class TivoGrainMetrics
         meter.CreateObservableGauge("tivo.cache.limit", () => cache.MaxBytes, "By", "The chunk cache's configured bound (Tivo:Cache:MaxBytes).");
         meter.CreateObservableGauge("tivo.cache.chunks", () => (long)cache.Count, "{chunk}", "Chunks held by the silo's chunk cache.");
         meter.CreateObservableGauge("tivo.replay.size", () => replay.Bytes, "By", "Estimated bytes the sessions' replay logs on this silo hold together (for clients resuming with lastSeq).");
+        meter.CreateObservableGauge("tivo.replay.pool", () => replay.PooledBytes, "By",
+            "Emptied replay-log segments this silo keeps for new sessions' logs (at most an eighth of Tivo:Playback:ReplayMemoryLimit; half of what no session took is given back every minute).");
         meter.CreateObservableGauge("tivo.replay.limit", () => replay.Limit, "By", "The silo-wide bound on the replay logs (Tivo:Playback:ReplayMemoryLimit; 0: none).");
 
         // A zero for every series from the start (the host makes this at startup): a scrape of a fresh silo shows them all,

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Microsoft.Extensions.Options;
 
 namespace Tivo.Grains.Playback;
@@ -12,9 +11,10 @@ namespace Tivo.Grains.Playback;
 /// what they hold once per push, not per event; a session that does not push checks every few seconds while the silo is over its limit. One instance per
 /// silo, shared by its session grains (thread-safe).
 /// It also keeps the segments logs gave back (<see cref="Segments"/>): a session that ends leaves its log's emptied segments
-/// for the next session to fill, at most <see cref="PoolShare"/> of the limit (<see cref="PoolBytesWithoutLimit"/> with none).
+/// for the next session to fill, at most <see cref="PoolShare"/> of the limit (<see cref="PoolBytesWithoutLimit"/> with none),
+/// giving back over minutes what no session takes (<see cref="ReplaySegmentPool"/>).
 /// </summary>
-public sealed class ReplayBudget
+public sealed class ReplayBudget : IDisposable
 {
     private readonly long _limit;
     private long _bytes;
@@ -28,26 +28,30 @@ public sealed class ReplayBudget
     /// <summary>What the pool may hold on a silo without a limit.</summary>
     internal const long PoolBytesWithoutLimit = 128L * 1024 * 1024;
 
-    /// <summary>A budget of <paramref name="limit"/> estimated bytes (0: none).</summary>
-    internal ReplayBudget(long limit)
+    /// <summary>A budget of <paramref name="limit"/> estimated bytes (0: none); its pool trims on <paramref name="time"/>
+    /// (default: the system clock).</summary>
+    internal ReplayBudget(long limit, TimeProvider? time = null)
     {
         _limit = limit;
-        PooledSegments = (int)Math.Clamp((limit > 0 ? limit / PoolShare : PoolBytesWithoutLimit) / ReplayLog.SegmentBytes, 1, int.MaxValue);
-        Segments = ArrayPool<ReplayLog.Entry>.Create(ReplayLog.SegmentSize, PooledSegments);
+        var pooled = (int)Math.Clamp((limit > 0 ? limit / PoolShare : PoolBytesWithoutLimit) / ReplayLog.SegmentBytes, 1, int.MaxValue);
+        Segments = new ReplaySegmentPool(pooled, time ?? TimeProvider.System);
     }
 
-    public ReplayBudget(IOptions<PlaybackOptions> options)
-        : this(options.Value.ReplayMemoryLimit)
+    public ReplayBudget(IOptions<PlaybackOptions> options, TimeProvider time)
+        : this(options.Value.ReplayMemoryLimit, time)
     {
     }
 
     /// <summary>Emptied replay-log segments, cleared, for the silo's logs to fill before they allocate new ones: at most
-    /// <see cref="PooledSegments"/> (what the pool cannot keep is left to the collector). A bounded pool that does not shrink:
-    /// what it keeps after many sessions ended stays until sessions take it again.</summary>
-    internal ArrayPool<ReplayLog.Entry> Segments { get; }
+    /// <see cref="PooledSegments"/> (what the pool cannot keep is left to the collector); what none takes for minutes is
+    /// given back.</summary>
+    internal ReplaySegmentPool Segments { get; }
 
     /// <summary>How many segments <see cref="Segments"/> keeps at most.</summary>
-    internal int PooledSegments { get; }
+    internal int PooledSegments => Segments.Capacity;
+
+    /// <summary>The estimated bytes of the emptied segments the pool keeps now.</summary>
+    public long PooledBytes => (long)Segments.Count * ReplayLog.SegmentBytes;
 
     /// <summary>The limit (estimated bytes; 0: none).</summary>
     public long Limit => _limit;
@@ -82,4 +86,6 @@ public sealed class ReplayBudget
             Interlocked.Decrement(ref _logs);
         }
     }
+
+    public void Dispose() => Segments.Dispose();
 }

@@ -26,8 +26,7 @@ namespace Tivo.Grains.Playback;
 /// </summary>
 internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budget = null)
 {
-    /// <summary>Entries per segment: 128 × 56 B, well under the large-object threshold (a power of two: the silo's pool
-    /// hands out arrays of the sizes it keeps, powers of two).</summary>
+    /// <summary>Entries per segment: 128 × 56 B, well under the large-object threshold.</summary>
     internal const int SegmentSize = 128;
 
     /// <summary>The bytes of one segment's entries.</summary>
@@ -64,7 +63,7 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
         var at = _head + Count;
         if (at / SegmentSize == _segments.Count)
         {
-            _segments.Add(_spare.TryPop(out var spare) ? spare : budget?.Segments.Rent(SegmentSize) ?? new Entry[SegmentSize]);
+            _segments.Add(_spare.TryPop(out var spare) ? spare : budget?.Segments.Rent() ?? new Entry[SegmentSize]);
         }
 
         _segments[at / SegmentSize][at % SegmentSize] = Entry.Of(e);
@@ -199,7 +198,7 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
         Report();
         while (_spare.TryPop(out var segment))
         {
-            budget?.Segments.Return(segment);
+            budget?.Segments.Return(segment, cleared: true);
         }
     }
 
@@ -280,7 +279,7 @@ internal sealed class ReplayLog(int maxEvents, long maxBytes, ReplayBudget? budg
             }
             else
             {
-                budget?.Segments.Return(_segments[i], clearArray: true); // without a pool, left to the collector
+                budget?.Segments.Return(_segments[i], cleared: false); // without a pool, left to the collector
             }
         }
 

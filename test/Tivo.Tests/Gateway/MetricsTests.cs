@@ -136,6 +136,7 @@ public sealed class MetricsTests
         var before = await gateway.MetricsAsync();
         Assert.Equal(Limit, before["tivo_replay_limit_bytes"]);
         Assert.Equal(0, before["tivo_replay_size_bytes"]);
+        Assert.Equal(0, before["tivo_replay_pool_bytes"]); // nothing ended yet: no emptied segments kept
 
         foreach (var session in new[] { "kept-a", "kept-b" })
         {

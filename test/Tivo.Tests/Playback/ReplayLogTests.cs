@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Tivo.GrainInterfaces;
 using Tivo.Grains;
 using Tivo.Grains.Playback;
@@ -22,7 +23,7 @@ public sealed class ReplayLogTests
         // A thousand long sessions each at their own bounds (20,000 events, 4 MiB) held gigabytes together; the silo's
         // budget bounds them all. A log alone within the budget keeps everything; once two logs hold more than the budget,
         // each trims to its share at its next push, never dropping an event still on its way to its due.
-        var budget = new ReplayBudget(limit: 400 * EventBytes);
+        using var budget = new ReplayBudget(limit: 400 * EventBytes);
         var a = new ReplayLog(maxEvents: 1_000, maxBytes: long.MaxValue, budget);
         var b = new ReplayLog(maxEvents: 1_000, maxBytes: long.MaxValue, budget);
         for (var seq = 1; seq <= 300; seq++)
@@ -85,7 +86,7 @@ public sealed class ReplayLogTests
     [Fact]
     public void Without_a_silo_bound_the_budget_only_counts()
     {
-        var budget = new ReplayBudget(limit: 0);
+        using var budget = new ReplayBudget(limit: 0);
         var log = new ReplayLog(maxEvents: 10_000, maxBytes: long.MaxValue, budget);
         for (var seq = 1; seq <= 5_000; seq++)
         {
@@ -214,7 +215,7 @@ public sealed class ReplayLogTests
         // Every session's log grew from nothing: 56 B of new segments per event, which the runtime's young collections copied
         // as they filled (a third of what a lead play allocated at 1,000 sessions). A log that closes gives its segments to
         // the silo's pool; the next session's log fills them, holding only its own events.
-        var budget = new ReplayBudget(limit: 0);
+        using var budget = new ReplayBudget(limit: 0);
         var first = new ReplayLog(maxEvents: 20_000, maxBytes: long.MaxValue, budget);
         for (var seq = 1; seq <= 1_000; seq++)
         {
@@ -235,7 +236,7 @@ public sealed class ReplayLogTests
     {
         // Segments in the pool are cleared: a payload of an ended session must not live on through them. The pool keeps at
         // most an eighth of the silo's limit; what it cannot keep is left to the collector, and the next log allocates it.
-        var budget = new ReplayBudget(limit: 2L * ReplayBudget.PoolShare * ReplayLog.SegmentBytes);
+        using var budget = new ReplayBudget(limit: 2L * ReplayBudget.PoolShare * ReplayLog.SegmentBytes);
         Assert.Equal(2, budget.PooledSegments);
         var payload = AddAndClose(budget);
         GC.Collect();
@@ -269,9 +270,60 @@ public sealed class ReplayLogTests
     {
         // docs/configuration.md: at most an eighth of ReplayMemoryLimit, 128 MiB at the default and without a limit (2,000
         // plain sessions of 10 s fill about 18,000 segments; a sixteenth kept 9,362 and left the rest to be made again).
-        var budget = new ReplayBudget(limit);
+        using var budget = new ReplayBudget(limit);
         Assert.Equal(128L * 1024 * 1024 / ReplayLog.SegmentBytes, budget.PooledSegments);
         Assert.InRange(budget.PooledSegments, 18_000, 20_000);
+    }
+
+    [Fact]
+    public void The_silos_pool_gives_back_half_of_what_no_session_took_each_minute()
+    {
+        // After a burst of sessions the pool kept what their logs left, up to an eighth of the silo's limit (128 MiB at the
+        // default), for good. Now every minute it drops half of the segments that no log took during the whole minute.
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        using var budget = new ReplayBudget(limit: 0, time);
+        var burst = Enumerable.Range(0, 10).Select(_ => new ReplayLog(maxEvents: 20_000, maxBytes: long.MaxValue, budget)).ToArray();
+        foreach (var log in burst)
+        {
+            for (var seq = 1; seq <= 8 * ReplayLog.SegmentSize; seq++)
+            {
+                log.Add(Event(seq, seq));
+            }
+        }
+
+        foreach (var log in burst)
+        {
+            log.Close(); // ten sessions of 8 segments each end
+        }
+
+        Assert.Equal(80L * ReplayLog.SegmentBytes, budget.PooledBytes);
+        time.Advance(ReplaySegmentPool.TrimInterval);
+        Assert.Equal(80L * ReplayLog.SegmentBytes, budget.PooledBytes); // they came during the minute: none unused for all of it
+
+        // A session takes 30 of them: 50 stayed unused for the whole next minute, and half of those go.
+        var playing = new ReplayLog(maxEvents: 20_000, maxBytes: long.MaxValue, budget);
+        for (var seq = 1; seq <= 30 * ReplayLog.SegmentSize; seq++)
+        {
+            playing.Add(Event(seq, seq));
+        }
+
+        time.Advance(ReplaySegmentPool.TrimInterval);
+        Assert.Equal(25L * ReplayLog.SegmentBytes, budget.PooledBytes);
+        Assert.Equal(30 * ReplayLog.SegmentSize, playing.Count); // what the playing session holds is not the pool's
+
+        // Nobody takes any more: 25 → 12 → 6 → 3 → 1 → 0, a minute each.
+        var kept = new List<long>();
+        for (var minute = 0; minute < 5; minute++)
+        {
+            time.Advance(ReplaySegmentPool.TrimInterval);
+            kept.Add(budget.PooledBytes / ReplayLog.SegmentBytes);
+        }
+
+        Assert.Equal([12, 6, 3, 1, 0], kept);
+
+        // An empty pool fills again from the next session that ends.
+        playing.Close();
+        Assert.Equal(30L * ReplayLog.SegmentBytes, budget.PooledBytes);
     }
 
     /// <summary>What adding <paramref name="events"/> to <paramref name="log"/> allocates after the first (which makes the log's
