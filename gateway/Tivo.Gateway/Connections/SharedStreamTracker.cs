@@ -31,12 +31,9 @@ internal sealed class SharedStreamTracker
     private readonly KeptOnce _skipped = new();
     private readonly KeptOnce _beforeFirst = new();
 
-    // The last shared event, kept as values: this runs for every event, and a mark is made only when asked for.
-    private long _lastSeq;
-    private int _lastPass;
-    private long _lastTicks;
-    private int _lastSame;
-    private long _lastDue;
+    // The last shared event (Seq 0: none yet), kept as a value: this runs for every event, and a ResumeMark is made only
+    // when asked for. It is also the ring's newest mark.
+    private Mark _last;
 
     /// <summary>How far back from the newest event's due the marks reach (see <see cref="MarkOf"/>). A participant's last
     /// event lies behind the newest its gateway had by what was queued for it: the session's lookahead (200 ms by default)
@@ -68,13 +65,19 @@ internal sealed class SharedStreamTracker
     /// continues right after it.</summary>
     public ResumeMark? MarkOf(long seq)
     {
-        for (var i = 0; _recent is not null && i < Math.Min(_recentCount, _recent.Length); i++)
+        // The ring's seqs increase from its oldest mark to its newest (a mark is made only for a seq above the last).
+        var count = _recent is null ? 0 : (int)Math.Min(_recentCount, _recent.Length);
+        var (low, high) = (0, count - 1);
+        while (low <= high)
         {
-            var m = _recent[(_recentCount - 1 - i) % _recent.Length];
-            if (m.Seq == seq)
+            var middle = (low + high) >>> 1;
+            var mark = _recent![(_recentCount - count + middle) % _recent.Length];
+            if (mark.Seq == seq)
             {
-                return new ResumeMark(m.Seq, m.Pass, m.Ticks, m.Same, m.Due);
+                return mark.ToResumeMark();
             }
+
+            (low, high) = mark.Seq < seq ? (middle + 1, high) : (low, middle - 1);
         }
 
         return null;
@@ -101,10 +104,13 @@ internal sealed class SharedStreamTracker
         _recent[_recentCount++ % _recent.Length] = mark;
     }
 
-    private readonly record struct Mark(long Seq, long Ticks, long Due, int Pass, int Same); // the longs first: 32 B, not 40
+    private readonly record struct Mark(long Seq, long Ticks, long Due, int Pass, int Same) // the longs first: 32 B, not 40
+    {
+        public ResumeMark ToResumeMark() => new(Seq, Pass, Ticks, Same, Due);
+    }
 
     /// <summary>The last shared event received (null before any).</summary>
-    public ResumeMark? Last => _lastSeq > 0 ? new ResumeMark(_lastSeq, _lastPass, _lastTicks, _lastSame, _lastDue) : null;
+    public ResumeMark? Last => _last.Seq > 0 ? _last.ToResumeMark() : null;
 
     /// <summary>The last state said the session plays.</summary>
     public bool Playing { get; private set; }
@@ -127,7 +133,7 @@ internal sealed class SharedStreamTracker
         }
 
         (_expectFrom, _expectEpoch) = (nextSeq, epoch);
-        if (_lastSeq == 0 || epoch != _first.Epoch || nextSeq >= _first.Seq)
+        if (_last.Seq == 0 || epoch != _first.Epoch || nextSeq >= _first.Seq)
         {
             return null;
         }
@@ -159,7 +165,7 @@ internal sealed class SharedStreamTracker
             var had = false;
             if (e.Seq > 0 && !e.Snapshot)
             {
-                if (e.Seq <= _lastSeq)
+                if (e.Seq <= _last.Seq)
                 {
                     // A hole's late original fills it, one a new course skipped or one from before the first had is kept
                     // (once; not a restored session's repeat, which a joiner's catch-up covered); anything else was had.
@@ -168,8 +174,8 @@ internal sealed class SharedStreamTracker
                 else
                 {
                     // The seq before this one: the last event had, else the one before what the join said (-1: neither known).
-                    var after = _lastSeq > 0 ? _lastSeq : _expectFrom - 1;
-                    if (_lastSeq == 0)
+                    var after = _last.Seq > 0 ? _last.Seq : _expectFrom - 1;
+                    if (_last.Seq == 0)
                     {
                         _beforeFirst.Set(1, (_expectFrom > 0 ? Math.Min(_expectFrom, e.Seq) : e.Seq) - 1);
                         _first = (e.Seq, batch.Epoch, batch.CutoffTicks);
@@ -177,7 +183,7 @@ internal sealed class SharedStreamTracker
 
                     if (after >= 0 && e.Seq > after + 1)
                     {
-                        if (_lastSeq > 0 ? batch.Epoch == _epoch || batch.ReplayedBelow > 0 : batch.Epoch == _expectEpoch)
+                        if (_last.Seq > 0 ? batch.Epoch == _epoch || batch.ReplayedBelow > 0 : batch.Epoch == _expectEpoch)
                         {
                             hole = (after + 1, e.Seq - 1);
                             for (var s = hole.Value.From; s <= hole.Value.To && _missing.Count < MaxMissing; s++)
@@ -194,9 +200,9 @@ internal sealed class SharedStreamTracker
                         }
                     }
 
-                    _lastSame = _lastSeq > 0 && _lastTicks == e.Ticks && _lastPass == e.Pass ? _lastSame + 1 : 1;
-                    (_lastSeq, _lastPass, _lastTicks, _lastDue) = (e.Seq, e.Pass, e.Ticks, e.DueTicks);
-                    Remember(new Mark(_lastSeq, _lastTicks, _lastDue, _lastPass, _lastSame));
+                    var same = _last.Seq > 0 && _last.Ticks == e.Ticks && _last.Pass == e.Pass ? _last.Same + 1 : 1;
+                    _last = new Mark(e.Seq, e.Ticks, e.DueTicks, e.Pass, same);
+                    Remember(_last);
                 }
             }
 

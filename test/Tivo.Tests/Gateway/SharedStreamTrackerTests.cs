@@ -50,6 +50,25 @@ public sealed class SharedStreamTrackerTests
             $"{stream.MarkCapacity} marks kept at {eventsPerSecond} events/s");
     }
 
+    [Fact]
+    public void Every_kept_mark_is_found_after_the_ring_wrapped_and_no_other()
+    {
+        // 5 s at 100 events/s, even seqs only, in pushes of 7: the ring (128 marks) wrapped over and over. Each mark it keeps
+        // is found with its own fields; a seq it does not hold (odd, older than its oldest, newer than its newest) is not.
+        var stream = new SharedStreamTracker();
+        var seqs = Enumerable.Range(1, 500).Select(i => 2L * i).ToArray();
+        foreach (var push in seqs.Chunk(7))
+        {
+            stream.Observe(new PlaybackBatch(1, long.MaxValue, [.. push.Select(s => new SessionEvent("beat", 3 * s, s, s * 50_000, s, "{}"))], []));
+        }
+
+        Assert.Equal(128, stream.MarkCapacity);
+        var kept = seqs[^128..];
+        Assert.All(kept, s => Assert.Equal(new ResumeMark(s, 0, 3 * s, 1, s * 50_000), stream.MarkOf(s)));
+        Assert.All(new[] { kept[0] - 1, kept[0] - 2, kept[^1] + 2, 1L }, s => Assert.Null(stream.MarkOf(s)));
+        Assert.All(kept.Select(s => s - 1), s => Assert.Null(stream.MarkOf(s)));
+    }
+
     [Theory]
     [InlineData(10, 16)] // the fewest kept
     [InlineData(100, 128)] // the benchmark's rate: 4 KB a session, where a ring of 256 took 8 KB
