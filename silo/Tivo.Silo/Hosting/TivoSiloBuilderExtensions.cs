@@ -162,6 +162,7 @@ public static class TivoSiloBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CacheOptions>, CacheOptionsValidator>());
         services.TryAddSingleton<ChunkCache>();
         services.TryAddSingleton<Tivo.Grains.Playback.ReplayBudget>();
+        services.AddHostedService<MemoryBoundsWarning>(); // the bounds above against the memory the process may use
         services.TryAddSingleton<LocalSessions>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, SessionHandover>());
         services.AddMetrics();
