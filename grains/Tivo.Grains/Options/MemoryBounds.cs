@@ -18,7 +18,7 @@ public static class MemoryBounds
 
     /// <summary>The most the bounded parts may hold together: the cache, the replay logs (when bounded) and the segment pool.</summary>
     public static long Bounded(long cacheBytes, long replayLimit) =>
-        cacheBytes + Math.Max(0, replayLimit) + (replayLimit > 0 ? replayLimit / ReplayBudget.PoolShare : ReplayBudget.PoolBytesWithoutLimit);
+        cacheBytes + Math.Max(0, replayLimit) + ReplayBudget.PoolBytes(replayLimit);
 
     /// <summary>A warning naming the settings when the bounds take more than <see cref="Share"/> of <paramref name="available"/>
     /// (the runtime's <see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>: a container's memory limit or <c>GCHeapHardLimit</c>
@@ -32,8 +32,8 @@ public static class MemoryBounds
         }
 
         var replay = replayLimit > 0
-            ? $"Tivo:Playback:ReplayMemoryLimit ({Size(replayLimit)}, with the {Size(replayLimit / ReplayBudget.PoolShare)} of emptied segments it lets the silo keep)"
-            : $"the emptied replay-log segments the silo keeps ({Size(ReplayBudget.PoolBytesWithoutLimit)}; Tivo:Playback:ReplayMemoryLimit is 0, so the logs themselves have no silo-wide bound)";
+            ? $"Tivo:Playback:ReplayMemoryLimit ({Size(replayLimit)}, with the {Size(ReplayBudget.PoolBytes(replayLimit))} of emptied segments it lets the silo keep)"
+            : $"the emptied replay-log segments the silo keeps ({Size(ReplayBudget.PoolBytes(0))}; Tivo:Playback:ReplayMemoryLimit is 0, so the logs themselves have no silo-wide bound)";
         return $"Tivo:Cache:MaxBytes ({Size(cacheBytes)}) and {replay} add up to {Size(bounded)}, more than half of the " +
             $"{Size(available)} this process may use (its container's memory limit, GCHeapHardLimit, or the machine's memory): under load " +
             "it can run out of memory before these bounds act. Lower them (docs/deployment.md, \"Sizing\").";

@@ -28,12 +28,15 @@ public sealed class ReplayBudget : IDisposable
     /// <summary>What the pool may hold on a silo without a limit.</summary>
     internal const long PoolBytesWithoutLimit = 128L * 1024 * 1024;
 
+    /// <summary>The most the pool of emptied segments may hold under a silo-wide <paramref name="limit"/> (0: none).</summary>
+    internal static long PoolBytes(long limit) => limit > 0 ? limit / PoolShare : PoolBytesWithoutLimit;
+
     /// <summary>A budget of <paramref name="limit"/> estimated bytes (0: none); its pool trims on <paramref name="time"/>
     /// (default: the system clock).</summary>
     internal ReplayBudget(long limit, TimeProvider? time = null)
     {
         _limit = limit;
-        var pooled = (int)Math.Clamp((limit > 0 ? limit / PoolShare : PoolBytesWithoutLimit) / ReplayLog.SegmentBytes, 1, int.MaxValue);
+        var pooled = (int)Math.Clamp(PoolBytes(limit) / ReplayLog.SegmentBytes, 1, int.MaxValue);
         Segments = new ReplaySegmentPool(pooled, time ?? TimeProvider.System);
     }
 
